@@ -1,0 +1,31 @@
+# broadcast_engine: PGXS build
+#
+#   make && make install            build and install the extension
+#   scripts/test.sh                 build, install and run every test suite
+#
+EXTENSION = broadcast_engine
+MODULE_big = broadcast_engine
+EXTVERSION = 1.1
+
+OBJS = \
+	src/broadcast_engine.o \
+	src/guc.o
+
+DATA = $(wildcard sql/broadcast_engine--*.sql)
+
+PG_CONFIG ?= pg_config
+
+PG_CPPFLAGS = -I$(srcdir)/include $(shell pkg-config --cflags libcurl json-c) \
+	-DBE_EXTVERSION=\"$(EXTVERSION)\"
+PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK = $(shell pkg-config --libs libcurl json-c) -lm
+
+# pg_regress suites run by scripts/test.sh against a temporary, preloaded
+# instance (see test/regress.conf); REGRESS lists them for `make installcheck`.
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/broadcast_engine--%,$(wildcard sql/*.sql))))
+REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=$(srcdir)/test/regress.conf
+NO_INSTALLCHECK = 0
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing broadcast_engine needs on Debian 12.
+# Idempotent: only missing packages are installed.
+set -euo pipefail
+
+PKGS=(build-essential pkg-config postgresql-15 postgresql-server-dev-15 postgresql-15-cron
+	  postgresql-15-pgtap libcurl4-openssl-dev libjson-c-dev libssl-dev libipc-run-perl
+	  python3 python3-psycopg2 python3-aiosmtpd openssl curl valgrind clang libclang-rt-14-dev)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node.js may come from another repository (with npm bundled): only add Debian's when absent
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# the Debian package starts a cluster on 5432 that the tests do not use
+if [ -d /etc/postgresql/15/main ] && command -v pg_ctlcluster >/dev/null; then
+	pg_ctlcluster 15 main stop >/dev/null 2>&1 || true
+fi
