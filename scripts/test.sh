@@ -9,7 +9,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
-SUITES=${BE_SUITES:-"unit regress"}
+SUITES=${BE_SUITES:-"unit regress mocks"}
 LOGDIR=$(mktemp -d /tmp/be-test-logs.XXXXXX)
 trap 'rm -rf "$LOGDIR"' EXIT
 
@@ -27,19 +27,20 @@ for suite in $SUITES; do
 	case "$suite" in
 		unit) cmd=("$ROOT/scripts/run_unit.sh") ;;
 		regress) cmd=("$ROOT/scripts/run_regress.sh") ;;
+		mocks) cmd=(python3 "$ROOT/test/mocks/test_mocks.py") ;;
 		integration) cmd=(python3 "$ROOT/test/integration/run.py") ;;
 		bench) cmd=("$ROOT/bench/run.sh" small) ;;
 		*) echo "unknown suite $suite"; total_f=$((total_f + 1)); continue ;;
 	esac
 	echo "==== $suite"
 	"${cmd[@]}" 2>&1 | tee "$LOGDIR/$suite.log"
-	line=$(grep -E '^[a-z_-]+: [0-9]+ passed, [0-9]+ failed$' "$LOGDIR/$suite.log" | tail -1)
+	line=$(grep -E '^([a-z_-]+: )?[0-9]+ passed, [0-9]+ failed$' "$LOGDIR/$suite.log" | tail -1)
 	if [ -z "$line" ]; then
 		echo "$suite: no result line"
 		total_f=$((total_f + 1))
 		continue
 	fi
-	p=$(echo "$line" | sed -E 's/^[a-z_-]+: ([0-9]+) passed.*/\1/')
+	p=$(echo "$line" | sed -E 's/^([a-z_-]+: )?([0-9]+) passed.*/\2/')
 	f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
 	total_p=$((total_p + p))
 	total_f=$((total_f + f))
