@@ -8,6 +8,12 @@ MODULE_big = broadcast_engine
 EXTVERSION = 1.1
 
 OBJS = \
+	src/exec.o \
+	src/launcher.o \
+	src/orchestrator.o \
+	src/scheduler.o \
+	src/shmem.o \
+	src/tasks.o \
 	src/broadcast_engine.o \
 	src/guc.o
 

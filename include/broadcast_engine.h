@@ -8,10 +8,98 @@
 #ifndef BROADCAST_ENGINE_H
 #define BROADCAST_ENGINE_H
 
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
+
+#define BE_MAX_SENDERS 32
+
 /* guc.c */
 extern char *be_database_name;
 extern char *be_database_user;
+extern int	be_sender_workers;
+extern int	be_scheduler_tick_ms;
+extern int	be_task_lease_s;
+extern int	be_chunk_size;
+extern int	be_time_slice_ms;
+extern int	be_drain_poll_ms;
+extern int	be_task_retry_base_s;
 
 extern void be_define_gucs(void);
+
+/* shmem.c: what the workers share */
+typedef enum BeWorkerKind
+{
+	BE_WORKER_NONE = 0,
+	BE_WORKER_SCHEDULER,
+	BE_WORKER_SENDER
+} BeWorkerKind;
+
+typedef struct BeWorkerSlot
+{
+	pid_t		pid;			/* 0 when the slot is free */
+	int			procno;			/* PGPROC number, to set the latch */
+	BeWorkerKind kind;
+	TimestampTz started_at;
+	TimestampTz last_active;	/* last time it did any work */
+	pg_atomic_uint64 units_done;	/* transactions of work committed */
+	pg_atomic_uint64 messages;	/* messages handled (senders) */
+} BeWorkerSlot;
+
+typedef struct BeSharedState
+{
+	LWLock	   *lock;			/* protects the slots' pid/procno/kind */
+	pid_t		launcher_pid;
+	BeWorkerSlot scheduler;
+	BeWorkerSlot senders[BE_MAX_SENDERS];
+} BeSharedState;
+
+extern BeSharedState *be_shared;
+
+extern void be_shmem_init(void);
+extern bool be_shmem_available(void);
+extern void be_slot_attach(BeWorkerSlot *slot, BeWorkerKind kind);
+extern void be_wake_scheduler_now(void);
+extern void be_wake_senders_now(void);
+extern void be_register_xact_callback(void);
+extern void be_wake_scheduler_at_commit(void);
+extern void be_wake_senders_at_commit(void);
+
+/* launcher.c */
+extern void be_register_launcher(void);
+
+/* exec.c: running units of work in a worker or inside CALL */
+typedef struct BeExec
+{
+	bool		in_procedure;	/* inside CALL: commit with SPI_commit */
+	MemoryContext unit_cxt;		/* reset after every unit of work */
+	BeWorkerSlot *slot;			/* the worker's slot, or NULL */
+} BeExec;
+
+typedef void (*BeUnitFn) (void *arg);
+
+extern void be_exec_init(BeExec *ex, bool in_procedure, BeWorkerSlot *slot);
+extern void be_exec_begin(BeExec *ex);
+extern void be_exec_commit(BeExec *ex);
+extern bool be_exec_unit(BeExec *ex, BeUnitFn fn, void *arg, char **errmsg_out);
+extern void be_exec_finish(BeExec *ex);
+
+/* a statement prepared once per process and kept */
+typedef struct BePlan
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[16];
+	SPIPlanPtr	plan;
+} BePlan;
+
+extern int	be_plan_exec(BePlan *p, Datum *values, const char *nulls, int expected);
+
+/* scheduler.c */
+extern int	be_run_due_tasks(BeExec *ex, int max_ms, bool *more_work);
+PGDLLEXPORT extern void be_scheduler_main(Datum main_arg);
 
 #endif							/* BROADCAST_ENGINE_H */

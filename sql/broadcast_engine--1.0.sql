@@ -111,8 +111,13 @@ BEGIN
 END
 $$;
 
-/* TEMPORARY: replaced by the C implementations */
-CREATE FUNCTION broadcast._wake_scheduler() RETURNS void LANGUAGE sql AS $$ SELECT $$;
+/* wakes the scheduler worker when the calling transaction commits */
+CREATE FUNCTION broadcast._wake_scheduler()
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'be_sql_wake_scheduler';
+
+/* TEMPORARY: replaced by the C implementation */
 CREATE FUNCTION broadcast._check_template_syntax(subject text, html text, text_body text)
 RETURNS void LANGUAGE sql AS $$ SELECT $$;
 
@@ -178,7 +183,9 @@ CREATE TABLE broadcast.list_members (
 	FOREIGN KEY (workspace_id, list_id) REFERENCES broadcast.lists ON DELETE CASCADE,
 	FOREIGN KEY (workspace_id, email) REFERENCES broadcast.contacts ON DELETE CASCADE
 );
-CREATE INDEX list_members_contact_idx ON broadcast.list_members (workspace_id, email);
+/* expansion walks a workspace's members in email order across all lists (index-only) */
+CREATE INDEX list_members_contact_idx ON broadcast.list_members (workspace_id, email)
+	INCLUDE (list_id, status);
 
 CREATE TABLE broadcast.suppressions (
 	workspace_id	text NOT NULL REFERENCES broadcast.workspaces ON DELETE CASCADE,
@@ -323,9 +330,12 @@ CREATE TABLE broadcast.tasks (
 		CHECK (phase IN ('count', 'expand', 'test', 'wait_test', 'wait_winner', 'remainder', 'drain', 'done')),
 	run_at			timestamptz NOT NULL DEFAULT now(),
 	lease_until		timestamptz,
+	lease_token		uuid,
 	attempts		integer NOT NULL DEFAULT 0,
 	max_attempts	integer NOT NULL DEFAULT 5,
 	cursor_email	text,
+	ab_cutoff_hash	bigint,
+	ab_cutoff_email	text,
 	last_error		text,
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	updated_at		timestamptz NOT NULL DEFAULT now(),
@@ -1563,7 +1573,10 @@ BEGIN
 	UPDATE broadcast.broadcasts x SET status = b.paused_from, paused_from = NULL,
 		   paused_at = NULL, updated_at = now()
 	 WHERE x.workspace_id = b.workspace_id AND x.broadcast_id = b.broadcast_id;
-	UPDATE broadcast.tasks t SET status = 'pending', run_at = greatest(t.run_at, now()), updated_at = now()
+	/* a broadcast paused before it started keeps its send time; others go on now */
+	UPDATE broadcast.tasks t
+	   SET status = 'pending', updated_at = now(),
+		   run_at = CASE WHEN b.paused_from = 'scheduled' THEN greatest(t.run_at, now()) ELSE now() END
 	 WHERE t.workspace_id = b.workspace_id AND t.broadcast_id = b.broadcast_id AND t.status = 'paused';
 	PERFORM broadcast._wake_scheduler();
 	RETURN b.paused_from;
@@ -1672,6 +1685,50 @@ AS $$
 $$;
 COMMENT ON FUNCTION broadcast.broadcast_stats(text, text) IS
 	'Totals (template_id NULL) and per-variation counts of a broadcast''s messages';
+
+/* ------------------------------------------------------------------------
+ * Running the engine from SQL
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Runs due tasks (audience expansion, A/B phases, completion) in the calling
+ * session, committing as it goes, for at most max_seconds.  With pg_cron:
+ *   SELECT cron.schedule('broadcast-tasks', '* * * * *', 'CALL broadcast.run_tasks(50)');
+ */
+CREATE PROCEDURE broadcast.run_tasks(max_seconds integer DEFAULT 50)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'be_run_tasks';
+REVOKE ALL ON PROCEDURE broadcast.run_tasks(integer) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE broadcast.run_tasks(integer) TO broadcast_admin;
+
+/* ------------------------------------------------------------------------
+ * Views for operators
+ * ------------------------------------------------------------------------ */
+
+/*
+ * One row per broadcast that is scheduled or sending: progress, the average
+ * send rate since it started, and the time left at that rate.
+ */
+CREATE VIEW broadcast.progress AS
+SELECT b.workspace_id, b.broadcast_id, b.name, b.status, t.phase,
+	   b.total_recipients AS total, b.enqueued_count AS enqueued,
+	   b.sent_count AS sent, b.failed_count AS failed,
+	   CASE WHEN b.total_recipients > 0
+			THEN round(100.0 * (b.sent_count + b.failed_count) / b.total_recipients, 1) END AS percent,
+	   CASE WHEN b.started_at IS NOT NULL AND now() > b.started_at
+			THEN round((b.sent_count + b.failed_count)
+					   / extract(epoch FROM now() - b.started_at)::numeric, 1) END AS rate_per_second,
+	   CASE WHEN b.sent_count + b.failed_count > 0 AND now() > b.started_at
+			THEN make_interval(secs => greatest(b.total_recipients - b.sent_count - b.failed_count, 0)
+						 * extract(epoch FROM now() - b.started_at)::float8
+						 / (b.sent_count + b.failed_count)) END AS eta,
+	   b.started_at, b.send_at, t.last_error
+  FROM broadcast.broadcasts b
+  LEFT JOIN broadcast.tasks t
+		 ON t.workspace_id = b.workspace_id AND t.broadcast_id = b.broadcast_id
+		AND t.status IN ('pending', 'running', 'paused')
+ WHERE b.status IN ('scheduled', 'processing', 'testing', 'test_completed', 'winner_selected', 'paused');
+GRANT SELECT ON broadcast.progress TO broadcast_user, broadcast_admin;
 
 /* ------------------------------------------------------------------------
  * Install-time checks

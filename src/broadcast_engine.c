@@ -13,6 +13,7 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/guc.h"
 
 #include "broadcast_engine.h"
 
@@ -24,4 +25,10 @@ void
 _PG_init(void)
 {
 	be_define_gucs();
+
+	/* workers only when preloaded, and never during pg_upgrade */
+	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
+		return;
+	be_shmem_init();
+	be_register_launcher();
 }

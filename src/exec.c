@@ -1,0 +1,168 @@
+/*-------------------------------------------------------------------------
+ *
+ * exec.c
+ *	  Running short transactions of work, in a background worker or inside
+ *	  a CALL from SQL (pg_cron, tests).
+ *
+ * The scheduler and the senders do their work as a series of short units,
+ * each committed on its own.  A worker starts and commits transactions
+ * itself; a procedure runs in a non-atomic SPI context and commits with
+ * SPI_commit().  The code above this file does not care which.
+ *
+ * Every unit runs in a subtransaction so that an error in one task's step
+ * can be recorded against that task (in the same transaction) without
+ * ending the loop; query cancels still propagate.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "broadcast_engine.h"
+
+void
+be_exec_init(BeExec *ex, bool in_procedure, BeWorkerSlot *slot)
+{
+	ex->in_procedure = in_procedure;
+	ex->slot = slot;
+	ex->unit_cxt = AllocSetContextCreate(TopMemoryContext,
+										 "broadcast_engine unit",
+										 ALLOCSET_DEFAULT_SIZES);
+	if (in_procedure)
+	{
+		if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect_ext failed");
+	}
+}
+
+void
+be_exec_finish(BeExec *ex)
+{
+	if (ex->in_procedure)
+		SPI_finish();
+	MemoryContextDelete(ex->unit_cxt);
+	ex->unit_cxt = NULL;
+}
+
+void
+be_exec_begin(BeExec *ex)
+{
+	if (ex->in_procedure)
+		return;					/* a transaction is always open in CALL */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+void
+be_exec_commit(BeExec *ex)
+{
+	if (SPI_tuptable != NULL)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		SPI_tuptable = NULL;
+	}
+	if (ex->in_procedure)
+		SPI_commit();
+	else
+	{
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_stat(false);
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	if (ex->slot != NULL)
+	{
+		pg_atomic_fetch_add_u64(&ex->slot->units_done, 1);
+		ex->slot->last_active = GetCurrentTimestamp();
+	}
+	MemoryContextReset(ex->unit_cxt);
+}
+
+/*
+ * Runs fn(arg) in a subtransaction of the current transaction.  Returns
+ * false, with the error message (allocated in the caller's context), when
+ * it raised an ERROR; the subtransaction's work is then rolled back.
+ * Cancels and shutdowns are not swallowed.
+ */
+bool
+be_exec_unit(BeExec *ex, BeUnitFn fn, void *arg, char **errmsg_out)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(ex->unit_cxt);
+
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(edata);
+		if (errmsg_out)
+			*errmsg_out = edata->message ? edata->message : pstrdup("unknown error");
+		ok = false;
+	}
+	PG_END_TRY();
+
+	return ok;
+}
+
+/*
+ * Executes a statement prepared once per process.  The previous result of
+ * any statement is freed first: callers copy out what they need at once.
+ */
+int
+be_plan_exec(BePlan *p, Datum *values, const char *nulls, int expected)
+{
+	int			rc;
+
+	if (p->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare statement: %s",
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not keep a prepared statement");
+		p->plan = plan;
+	}
+	if (SPI_tuptable != NULL)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		SPI_tuptable = NULL;
+	}
+	rc = SPI_execute_plan(p->plan, values, nulls, false, 0);
+	if (rc != expected)
+		elog(ERROR, "unexpected result %s from statement: %.200s",
+			 SPI_result_code_string(rc), p->sql);
+	return (int) SPI_processed;
+}
