@@ -9,6 +9,13 @@ EXTVERSION = 1.1
 
 OBJS = \
 	src/exec.o \
+	src/mime.o \
+	src/mime_encode.o \
+	src/mime_sql.o \
+	src/sha256.o \
+	src/tmpl.o \
+	src/tmpl_sql.o \
+	src/unsub_token.o \
 	src/launcher.o \
 	src/orchestrator.o \
 	src/scheduler.o \

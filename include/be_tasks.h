@@ -73,6 +73,6 @@ extern int64 be_tasks_next_due_ms(void);
 
 /* orchestrator.c */
 extern void be_orchestrator_load(void *arg);
-extern void be_orchestrator_unit(void *arg);
+extern void be_orchestrator_step_unit(void *arg);
 
 #endif							/* BE_TASKS_H */

@@ -117,9 +117,62 @@ RETURNS void
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'be_sql_wake_scheduler';
 
-/* TEMPORARY: replaced by the C implementation */
+/* ------------------------------------------------------------------------
+ * Templates and messages (C: src/tmpl.c, src/mime.c, src/unsub_token.c)
+ * ------------------------------------------------------------------------ */
+
+/* raises a syntax error naming the field, line and column */
+CREATE FUNCTION broadcast._template_check(source text, field text)
+RETURNS void
+LANGUAGE C IMMUTABLE
+AS 'MODULE_PATHNAME', 'be_template_check';
+
+CREATE FUNCTION broadcast._template_render(source text, data jsonb)
+RETURNS text
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'be_template_render';
+
 CREATE FUNCTION broadcast._check_template_syntax(subject text, html text, text_body text)
-RETURNS void LANGUAGE sql AS $$ SELECT $$;
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+	PERFORM broadcast._template_check(subject, 'subject');
+	PERFORM broadcast._template_check(html, 'html');
+	PERFORM broadcast._template_check(text_body, 'text_body');
+END
+$$;
+
+/* the text part a message gets when its template has no text body */
+CREATE FUNCTION broadcast.html_to_text(html text)
+RETURNS text
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'be_html_to_text';
+
+/* a complete RFC 5322 message from its parts (previews, tests) */
+CREATE FUNCTION broadcast.build_message(parts jsonb)
+RETURNS text
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'be_build_message';
+
+CREATE FUNCTION broadcast._unsub_token_make(secret bytea, workspace_id text, list_id text,
+											email text, message_id text)
+RETURNS text
+LANGUAGE C IMMUTABLE
+AS 'MODULE_PATHNAME', 'be_unsub_token_make';
+
+/* reads a token without checking its signature (to find the workspace's secret) */
+CREATE FUNCTION broadcast._unsub_token_parse(token text, OUT workspace_id text, OUT list_id text,
+											 OUT email text, OUT message_id text)
+RETURNS record
+LANGUAGE C IMMUTABLE STRICT
+AS 'MODULE_PATHNAME', 'be_unsub_token_parse';
+
+CREATE FUNCTION broadcast._unsub_token_verify(token text, secret bytea)
+RETURNS boolean
+LANGUAGE C IMMUTABLE
+AS 'MODULE_PATHNAME', 'be_unsub_token_verify';
+
 
 /* ------------------------------------------------------------------------
  * Tables
@@ -915,6 +968,107 @@ BEGIN
 							 coalesce(quote_literal(p_template_id), 'NULL'), quote_literal(p_workspace_id));
 	END IF;
 	RETURN v;
+END
+$$;
+
+/*
+ * What templates see as "contact": the custom properties, then the columns
+ * (which win on a name clash), and the properties again under "properties".
+ */
+CREATE FUNCTION broadcast._contact_data(p_workspace_id text, p_email text)
+RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$
+	SELECT c.properties || jsonb_build_object(
+			'email', c.email, 'first_name', c.first_name, 'last_name', c.last_name,
+			'language', c.language, 'timezone', c.timezone, 'properties', c.properties)
+	  FROM broadcast.contacts c
+	 WHERE c.workspace_id = p_workspace_id AND c.email = p_email
+$$;
+
+/*
+ * The one-click unsubscribe URL for an address: the workspace's
+ * unsubscribe_base_url followed by a signed token.  NULL when the workspace
+ * has no base URL.  Runs as the owner to read the workspace's secret.
+ */
+CREATE FUNCTION broadcast.unsubscribe_url(
+	workspace_id text,
+	email text,
+	list_id text DEFAULT NULL,
+	message_id uuid DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	base text;
+	secret bytea;
+BEGIN
+	PERFORM broadcast._authorize_caller(unsubscribe_url.workspace_id);
+	PERFORM broadcast._check_email(unsubscribe_url.email);
+	SELECT w.settings->>'unsubscribe_base_url', s.unsubscribe_secret INTO base, secret
+	  FROM broadcast.workspaces w JOIN broadcast.workspace_secrets s USING (workspace_id)
+	 WHERE w.workspace_id = unsubscribe_url.workspace_id;
+	IF base IS NULL THEN
+		RETURN NULL;
+	END IF;
+	RETURN rtrim(base, '/') || '/' || broadcast._unsub_token_make(secret, unsubscribe_url.workspace_id,
+		coalesce(unsubscribe_url.list_id, ''), lower(unsubscribe_url.email),
+		coalesce(unsubscribe_url.message_id::text, ''));
+END
+$$;
+
+/*
+ * A preview of a template version (latest when version is NULL) for one
+ * contact: the rendered subject, HTML and text parts, exactly as sending
+ * would render them (without a broadcast or list).
+ */
+CREATE FUNCTION broadcast.render_template(
+	workspace_id text,
+	template_id text,
+	version integer,
+	email text)
+RETURNS TABLE (subject text, html text, text_body text)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+	t broadcast.templates;
+	data jsonb;
+	contact jsonb;
+	rendered_html text;
+BEGIN
+	PERFORM broadcast._authorize(render_template.workspace_id);
+	SELECT * INTO t FROM broadcast.templates x
+	 WHERE x.workspace_id = render_template.workspace_id AND x.template_id = render_template.template_id
+	   AND x.version = coalesce(render_template.version,
+								broadcast._latest_template_version(render_template.workspace_id,
+																   render_template.template_id));
+	IF NOT FOUND THEN
+		RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+			MESSAGE = format('template %s version %s does not exist in workspace %s',
+							 quote_literal(render_template.template_id), render_template.version,
+							 quote_literal(render_template.workspace_id));
+	END IF;
+	contact := broadcast._contact_data(render_template.workspace_id, lower(render_template.email));
+	IF contact IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+			MESSAGE = format('contact %s does not exist in workspace %s',
+							 broadcast._show(render_template.email), quote_literal(render_template.workspace_id));
+	END IF;
+	SELECT jsonb_build_object(
+			'contact', contact,
+			'workspace', jsonb_build_object('id', w.workspace_id, 'name', w.name),
+			'broadcast', jsonb_build_object('id', NULL, 'name', NULL),
+			'list', jsonb_build_object('id', NULL, 'name', NULL),
+			'unsubscribe_url', broadcast.unsubscribe_url(w.workspace_id, lower(render_template.email)),
+			'message_id', 'preview')
+	  INTO data
+	  FROM broadcast.workspaces w WHERE w.workspace_id = render_template.workspace_id;
+
+	rendered_html := broadcast._template_render(t.html, data);
+	RETURN QUERY SELECT broadcast._template_render(t.subject, data), rendered_html,
+		coalesce(broadcast._template_render(t.text_body, data), broadcast.html_to_text(rendered_html));
 END
 $$;
 

@@ -26,7 +26,7 @@ int			be_scheduler_tick_ms = 10000;
 int			be_task_lease_s = 60;
 int			be_chunk_size = 10000;
 int			be_time_slice_ms = 1000;
-int			be_drain_poll_ms = 1000;
+int			be_drain_poll_ms = 5000;
 int			be_task_retry_base_s = 5;
 
 static void be_define_postmaster_gucs(void);
@@ -119,9 +119,10 @@ be_define_sighup_gucs(void)
 
 	DefineCustomIntVariable("broadcast_engine.drain_poll",
 							"How often a broadcast waiting for its queue to drain is checked.",
-							NULL,
+							"Senders wake the scheduler when they empty a broadcast's queue; "
+							"this poll is the fallback.",
 							&be_drain_poll_ms,
-							1000, 10, 600000,
+							5000, 10, 3600 * 1000,
 							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

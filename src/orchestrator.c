@@ -13,7 +13,7 @@
  *	remainder	 A/B: add the rest of the audience with the winner
  *	drain		 wait until the queue is empty, then complete
  *
- * Each call of be_orchestrator_unit() does one short transaction's worth
+ * Each call of be_orchestrator_step_unit() does one short transaction's worth
  * of one phase.  A chunk inserts its rows, advances the keyset cursor,
  * bumps enqueued_count and (at the end) the phase, all in the transaction
  * that the caller commits: a crash between chunks repeats nothing and
@@ -556,11 +556,21 @@ phase_drain(BeTask *t)
 	t->result = BE_STEP_DONE;
 }
 
-/* One transaction's worth of the task's current phase. */
+/*
+ * One transaction's worth of the task's current phase; the first unit of a
+ * step loads the broadcast first, in the same transaction.
+ */
 void
-be_orchestrator_unit(void *arg)
+be_orchestrator_step_unit(void *arg)
 {
 	BeTask	   *t = (BeTask *) arg;
+
+	if (!t->loaded)
+	{
+		be_orchestrator_load(t);
+		if (t->result != BE_STEP_CONTINUE)
+			return;
+	}
 
 	if (strcmp(t->phase, "count") == 0)
 		phase_count(t);

@@ -137,9 +137,11 @@ be_run_due_tasks(BeExec *ex, int max_ms, bool *more_work)
 				if (slice_end > deadline)
 					slice_end = deadline;
 
-				keep = run_task_unit(ex, t, be_orchestrator_load);
+				/* the first unit of a step also loads the broadcast, in the same transaction */
+				t->loaded = false;
+				keep = run_task_unit(ex, t, be_orchestrator_step_unit);
 				while (keep && GetCurrentTimestamp() < slice_end)
-					keep = run_task_unit(ex, t, be_orchestrator_unit);
+					keep = run_task_unit(ex, t, be_orchestrator_step_unit);
 				nsteps++;
 				if (keep)
 					next = lappend(next, t);
@@ -225,6 +227,12 @@ be_scheduler_main(Datum main_arg)
 	}
 	ereport(LOG, (errmsg("broadcast_engine scheduler started in database \"%s\"", be_database_name)));
 
+	/*
+	 * A chunk's rows and its cursor commit together, so losing the last
+	 * commits in a crash only repeats them: no need to wait for the flush.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
 	be_exec_init(&ex, false, &be_shared->scheduler);
 	for (;;)
 	{
@@ -280,6 +288,7 @@ be_run_tasks(PG_FUNCTION_ARGS)
 	int			max_seconds = PG_ARGISNULL(0) ? 50 : PG_GETARG_INT32(0);
 	BeExec		ex;
 	bool		more = true;
+	char	   *saved_sync;
 	TimestampTz deadline;
 
 	if (max_seconds < 1 || max_seconds > 3600)
@@ -295,16 +304,30 @@ be_run_tasks(PG_FUNCTION_ARGS)
 
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) max_seconds * 1000);
 	be_exec_init(&ex, true, NULL);
-	while (more)
-	{
-		long		secs;
-		int			usecs;
 
-		TimestampDifference(GetCurrentTimestamp(), deadline, &secs, &usecs);
-		if (secs <= 0 && usecs <= 0)
-			break;
-		(void) be_run_due_tasks(&ex, (int) (secs * 1000 + usecs / 1000), &more);
+	/* as in the worker, commits need not wait for the WAL flush (restored below) */
+	saved_sync = pstrdup(GetConfigOption("synchronous_commit", false, false));
+	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
+	PG_TRY();
+	{
+		for (;;)
+		{
+			long		secs;
+			int			usecs;
+
+			TimestampDifference(GetCurrentTimestamp(), deadline, &secs, &usecs);
+			if (secs <= 0 && usecs <= 0)
+				break;
+			(void) be_run_due_tasks(&ex, (int) (secs * 1000 + usecs / 1000), &more);
+			if (!more)
+				break;
+		}
 	}
+	PG_FINALLY();
+	{
+		SetConfigOption("synchronous_commit", saved_sync, PGC_USERSET, PGC_S_SESSION);
+	}
+	PG_END_TRY();
 	be_exec_finish(&ex);
 	PG_RETURN_VOID();
 }

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Template rendering throughput, one core.
+#
+#   bench/render.sh [N]      N renders per template (default 1000000)
+#   BENCH_POOL=64 bench/render.sh 200000   data pool that stays in cache
+#
+# Rates are per core (thread CPU time).
+# Builds bench/bench_render with -O2 into bench/build/ and renders the 5 KB
+# and 20 KB newsletters in bench/templates/ N times each.
+set -eu
+N=${1:-1000000}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+OUT="$HERE/build"
+CC=${CC:-cc}
+mkdir -p "$OUT"
+$CC -std=gnu11 -O2 -DNDEBUG -Wall -Wextra -Werror -I"$ROOT/include" \
+	$(pkg-config --cflags json-c) \
+	-o "$OUT/bench_render" "$HERE/bench_render.c" "$ROOT/src/tmpl.c" \
+	$(pkg-config --libs json-c) -lm
+"$OUT/bench_render" "$N" \
+	"$HERE/templates/newsletter_5k.liquid=render_5k" \
+	"$HERE/templates/newsletter_20k.liquid=render_20k"

@@ -1,0 +1,92 @@
+/*-------------------------------------------------------------------------
+ *
+ * tmpl.h
+ *	  Liquid-compatible template engine used to personalise every email of
+ *	  a broadcast.
+ *
+ * A template is compiled once (tmpl_compile) into an immutable tree and
+ * rendered many times (tmpl_render).  Rendering only reads the compiled
+ * template, so one Template may be shared by several threads as long as
+ * each thread uses its own TmplRenderCtx, which holds the scratch memory
+ * reused from one render to the next.
+ *
+ * Like the other server-independent modules this one does not include
+ * PostgreSQL headers: it uses malloc, never longjmp, and reports every
+ * failure through a return code and a TmplError.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TMPL_H
+#define TMPL_H
+
+#include <stddef.h>
+
+#include "be_buf.h"
+
+struct json_object;
+
+typedef enum TmplErrorKind
+{
+	TMPL_ERR_NONE = 0,
+	TMPL_ERR_SYNTAX,			/* tmpl_compile rejected the source */
+	TMPL_ERR_LIMIT,				/* a TmplLimits bound was exceeded */
+	TMPL_ERR_RUNTIME,			/* e.g. division by zero in a filter */
+	TMPL_ERR_NOMEM				/* malloc failed */
+} TmplErrorKind;
+
+typedef struct TmplError
+{
+	int			line;			/* 1-based; 0 when not tied to a position */
+	int			column;			/* 1-based, in bytes */
+	char		message[256];	/* PostgreSQL style: lower case, no period */
+	TmplErrorKind kind;
+} TmplError;
+
+typedef struct TmplLimits
+{
+	size_t		max_output;		/* bytes produced, including captures */
+	long		max_iterations; /* total "for" iterations in one render */
+	int			max_depth;		/* nesting of blocks (if/for/capture...) */
+} TmplLimits;
+
+/* Nesting depth accepted by tmpl_compile; bounds all recursion. */
+#define TMPL_MAX_COMPILE_DEPTH 64
+
+typedef struct Template Template;	/* compiled, immutable */
+typedef struct TmplRenderCtx TmplRenderCtx;	/* per-thread scratch */
+
+/* Returns NULL on error with err filled (err may not be NULL). */
+extern Template *tmpl_compile(const char *src, size_t len, TmplError *err);
+extern void tmpl_free(Template *t);
+
+extern TmplRenderCtx *tmpl_ctx_create(void);
+extern void tmpl_ctx_free(TmplRenderCtx *c);
+
+/*
+ * Appends the output to "out".  Returns 0 on success, -1 with err filled.
+ * On failure "out" may hold a partial output after its original length.
+ * "data" may be NULL (every variable is then empty).  "lim" may be NULL
+ * for tmpl_default_limits().
+ *
+ * "data" is only read, with one exception: outputting a whole object
+ * ({{ contact }}) serialises it with json-c, which writes that object's
+ * internal print buffer.  Do not render the same data object from two
+ * threads at once.  "data" must not change during a render.
+ */
+extern int	tmpl_render(const Template *t, TmplRenderCtx *c,
+						struct json_object *data, const TmplLimits *lim,
+						BeBuf *out, TmplError *err);
+
+/* 1 MiB output, 100000 iterations, depth 32 */
+extern void tmpl_default_limits(TmplLimits *lim);
+
+/*
+ * Parse JSON text into the data object expected by tmpl_render (NULL if
+ * the text is not valid JSON), and release it.  They let callers that
+ * cannot include json-c's headers, such as the PostgreSQL glue whose
+ * json_object() clashes with json-c's type name, pass data in.
+ */
+extern struct json_object *tmpl_data_parse(const char *json, size_t len);
+extern void tmpl_data_free(struct json_object *data);
+
+#endif							/* TMPL_H */

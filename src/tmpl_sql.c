@@ -1,0 +1,210 @@
+/*-------------------------------------------------------------------------
+ *
+ * tmpl_sql.c
+ *	  SQL-callable wrappers around the template engine (tmpl.c).
+ *
+ *	  broadcast._template_check(source text, field text) returns void
+ *	  broadcast._template_render(source text, data jsonb) returns text
+ *
+ * The engine itself uses malloc and never longjmps, so everything it
+ * allocates is released before any ereport(ERROR) is raised here.  json-c's
+ * headers cannot be included next to PostgreSQL's (both define
+ * json_object), so the data is parsed through tmpl_data_parse().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "tmpl.h"
+
+PG_FUNCTION_INFO_V1(be_template_check);
+PG_FUNCTION_INFO_V1(be_template_render);
+
+/* A hint for the syntax errors users are most likely to make. */
+static const char *
+tmpl_error_hint(const TmplError *err)
+{
+	if (strncmp(err->message, "unknown filter", 14) == 0)
+		return "Supported filters: default, upcase, downcase, capitalize, escape, "
+			"escape_once, url_encode, strip, lstrip, rstrip, strip_newlines, "
+			"newline_to_br, truncate, truncatewords, append, prepend, replace, "
+			"replace_first, remove, remove_first, date, size, first, last, join, "
+			"plus, minus, times, divided_by, modulo.";
+	if (strncmp(err->message, "unknown tag", 11) == 0)
+		return "Supported tags: if, elsif, else, unless, for, break, continue, "
+			"assign, capture, comment, raw, echo and {% # comments %}.";
+	if (strncmp(err->message, "\"{{\" was never closed", 21) == 0 ||
+		strncmp(err->message, "\"{%\" was never closed", 21) == 0)
+		return "Close output markup with }} and tags with %}; use {% raw %} for literal braces.";
+	if (strstr(err->message, "was never closed") != NULL)
+		return "Every block tag needs its matching end tag, e.g. {% endif %}.";
+	return NULL;
+}
+
+static void
+report_syntax_error(const char *field, const TmplError *err)
+{
+	const char *hint = tmpl_error_hint(err);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_SYNTAX_ERROR),
+			 errmsg("template syntax error in %s at line %d, column %d",
+					field, err->line, err->column),
+			 errdetail("%s", err->message),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/*
+ * be_template_check(source text, field text) returns void
+ *
+ * Raises a syntax error naming "field" (e.g. "subject", "html_body") when
+ * the template does not compile.
+ */
+Datum
+be_template_check(PG_FUNCTION_ARGS)
+{
+	text	   *src;
+	char	   *field;
+	TmplError	err;
+	Template   *t;
+
+	/* a missing template is valid (the SQL function may not be STRICT) */
+	if (PG_ARGISNULL(0))
+		PG_RETURN_VOID();
+	src = PG_GETARG_TEXT_PP(0);
+	field = PG_ARGISNULL(1) ? pstrdup("template") : text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	t = tmpl_compile(VARDATA_ANY(src), VARSIZE_ANY_EXHDR(src), &err);
+	if (t == NULL)
+	{
+		if (err.kind == TMPL_ERR_NOMEM)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory while compiling template")));
+		report_syntax_error(field, &err);
+	}
+	tmpl_free(t);
+	PG_RETURN_VOID();
+}
+
+/*
+ * be_template_render(source text, data jsonb) returns text
+ *
+ * Compiles, renders with the default limits and frees.  Meant for previews
+ * and tests; the sender compiles once and renders many times in C.
+ */
+Datum
+be_template_render(PG_FUNCTION_ARGS)
+{
+	text	   *src;
+	char	   *json = NULL;
+	struct json_object *data = NULL;
+	Template   *t;
+	TmplRenderCtx *ctx;
+	TmplLimits	lim;
+	TmplError	err;
+	BeBuf		out;
+	text	   *result;
+	int			rc;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	src = PG_GETARG_TEXT_PP(0);
+	t = tmpl_compile(VARDATA_ANY(src), VARSIZE_ANY_EXHDR(src), &err);
+	if (t == NULL)
+	{
+		if (err.kind == TMPL_ERR_NOMEM)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory while compiling template")));
+		report_syntax_error("template", &err);
+	}
+
+	if (!PG_ARGISNULL(1))
+	{
+		Jsonb	   *jb = PG_GETARG_JSONB_P(1);
+
+		/* JsonbToCString pallocs and may ereport: free the template first */
+		PG_TRY();
+		{
+			json = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+		}
+		PG_CATCH();
+		{
+			tmpl_free(t);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		data = tmpl_data_parse(json, strlen(json));
+		pfree(json);
+		if (data == NULL)
+		{
+			tmpl_free(t);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("could not convert template data to json")));
+		}
+	}
+
+	ctx = tmpl_ctx_create();
+	if (ctx == NULL)
+	{
+		tmpl_data_free(data);
+		tmpl_free(t);
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	tmpl_default_limits(&lim);
+	be_buf_init(&out);
+	rc = tmpl_render(t, ctx, data, &lim, &out, &err);
+
+	tmpl_ctx_free(ctx);
+	tmpl_data_free(data);
+	tmpl_free(t);
+
+	if (rc != 0)
+	{
+		be_buf_free(&out);
+		switch (err.kind)
+		{
+			case TMPL_ERR_LIMIT:
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("template rendering failed at line %d, column %d",
+								err.line, err.column),
+						 errdetail("%s", err.message)));
+				break;
+			case TMPL_ERR_NOMEM:
+				ereport(ERROR,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("out of memory while rendering template")));
+				break;
+			default:
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("template rendering failed at line %d, column %d",
+								err.line, err.column),
+						 errdetail("%s", err.message)));
+				break;
+		}
+	}
+
+	/* copy out of malloc'd memory before freeing; palloc may ereport */
+	PG_TRY();
+	{
+		result = cstring_to_text_with_len(out.data ? out.data : "", (int) out.len);
+	}
+	PG_CATCH();
+	{
+		be_buf_free(&out);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	be_buf_free(&out);
+	PG_RETURN_TEXT_P(result);
+}

@@ -1,0 +1,490 @@
+/*
+ * test_tmpl.c
+ *	  Unit tests for the template engine (src/tmpl.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json.h>
+
+#include "tmpl.h"
+#include "unit.h"
+
+static const char *default_json =
+"{\"contact\": {\"first_name\": \"Ann\", \"last_name\": \"O'Neil & <Co>\","
+" \"email\": \"ann@example.com\", \"tags\": [\"vip\", \"beta\"], \"score\": 42,"
+" \"ratio\": 1.5, \"active\": true, \"deleted\": false, \"nothing\": null,"
+" \"empty_str\": \"\", \"spaces\": \"  \\t \", \"signup\": \"2026-03-01T10:00:00Z\","
+" \"signup_pg\": \"2026-03-01 10:00:00+02\", \"signup_unix\": 1772359200,"
+" \"nums\": [3, 1, 2], \"empty_list\": [], \"meta\": {\"city\": \"Paris\", \"first name\": \"A\"},"
+" \"key\": \"city\", \"idx\": 1, \"bio\": \"  hello world  \","
+" \"long\": \"The quick brown fox jumps over the lazy dog\", \"utf\": \"h\\u00e9llo w\\u00f6rld\"},"
+" \"broadcast\": {\"subject\": \"News\", \"articles\": ["
+"   {\"title\": \"One\", \"url\": \"https://e.com/1\", \"featured\": true},"
+"   {\"title\": \"Two\", \"url\": \"https://e.com/2\", \"featured\": false},"
+"   {\"title\": \"Three <3>\", \"url\": \"https://e.com/3\"}]},"
+" \"list\": {\"name\": \"Weekly\"}, \"workspace\": {\"name\": \"Acme\"},"
+" \"unsubscribe_url\": \"https://e.com/u?a=1&b=2\", \"message_id\": \"m-1\"}";
+
+static struct json_object *data;
+static char result[1 << 16];
+
+/* Render with limits; returns the output or "ERROR line:col message". */
+static const char *
+render_lim(const char *src, const TmplLimits *lim)
+{
+	TmplError	err;
+	Template   *t = tmpl_compile(src, strlen(src), &err);
+	TmplRenderCtx *c;
+	BeBuf		out;
+
+	if (t == NULL)
+	{
+		snprintf(result, sizeof(result), "ERROR %d:%d %s", err.line, err.column, err.message);
+		return result;
+	}
+	c = tmpl_ctx_create();
+	be_buf_init(&out);
+	if (tmpl_render(t, c, data, lim, &out, &err) != 0)
+		snprintf(result, sizeof(result), "ERROR %d:%d %s", err.line, err.column, err.message);
+	else
+		snprintf(result, sizeof(result), "%s", out.data ? out.data : "");
+	be_buf_free(&out);
+	tmpl_ctx_free(c);
+	tmpl_free(t);
+	return result;
+}
+
+static const char *
+R(const char *src)
+{
+	return render_lim(src, NULL);
+}
+
+static bool
+starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static void
+test_output(void)
+{
+	UNIT_STREQ(R("Hi {{ contact.first_name }}!"), "Hi Ann!", "dotted path");
+	UNIT_STREQ(R("{{contact.first_name}}"), "Ann", "no spaces");
+	UNIT_STREQ(R("{{ contact['first_name'] }}"), "Ann", "bracket key single quotes");
+	UNIT_STREQ(R("{{ contact[\"meta\"][\"first name\"] }}"), "A", "bracket key with space");
+	UNIT_STREQ(R("{{ contact.tags[0] }}/{{ contact.tags[-1] }}/{{ contact.tags[5] }}"), "vip/beta/", "array index");
+	UNIT_STREQ(R("{{ contact.meta[contact.key] }}"), "Paris", "dynamic key");
+	UNIT_STREQ(R("{{ contact.tags[contact.idx] }}"), "beta", "dynamic index");
+	UNIT_STREQ(R("{{ ['contact'].first_name }}"), "Ann", "root bracket");
+	UNIT_STREQ(R("{{ contact.tags.size }} {{ contact.tags.first }} {{ contact.tags.last }} {{ contact.first_name.size }}"),
+			   "2 vip beta 3", "size first last properties");
+	UNIT_STREQ(R("{{ contact.meta.size }}"), "2", "object size");
+	UNIT_STREQ(R("[{{ nope }}][{{ contact.nope.deeper }}][{{ contact.first_name.x }}]"), "[][][]", "unknown variables render empty");
+	UNIT_STREQ(R("{{ contact.score }} {{ contact.ratio }} {{ contact.active }} {{ contact.deleted }} [{{ contact.nothing }}]"),
+			   "42 1.5 true false []", "scalar types");
+	UNIT_STREQ(R("{{ 'a' }}{{ \"b\" }}{{ 12 }}{{ -3 }}{{ 2.50 }}{{ true }}{{ nil }}{{ empty }}"), "ab12-32.5true", "literals");
+	UNIT_STREQ(R("{{ contact.nums }}"), "312", "array renders joined");
+	UNIT_STREQ(R("{{ contact.meta }}"), "{\"city\":\"Paris\",\"first name\":\"A\"}", "object renders as json");
+	UNIT_STREQ(R("{{ message_id }} {{ list.name }} {{ workspace.name }}"), "m-1 Weekly Acme", "top-level keys");
+	UNIT_STREQ(R("{{ }}x{{}}"), "x", "empty output tag");
+	UNIT_STREQ(R("a { b } {x %} }} %}"), "a { b } {x %} }} %}", "stray braces are text");
+	UNIT_STREQ(R(""), "", "empty template");
+	UNIT_STREQ(R("{{ 10000000000000000.0 }} {{ 0.0001 }} {{ 0.00001 }} {{ 1.0 }}"), "1.0e+16 0.0001 1.0e-05 1.0",
+			   "float formatting like ruby");
+}
+
+static void
+test_whitespace(void)
+{
+	UNIT_STREQ(R("a  {{- 'x' -}}  \n b"), "axb", "output trim both");
+	UNIT_STREQ(R("a \n{%- if true -%}\n x \n{%- endif -%}\n b"), "axb", "tag trim");
+	UNIT_STREQ(R("a {{ 'x' -}} b"), "a xb", "right trim only");
+	UNIT_STREQ(R("a {{- 'x' }} b"), "ax b", "left trim only");
+	UNIT_STREQ(R("{%- assign x = 1 -%}  {{- x -}}  "), "1", "trim around assign");
+}
+
+static void
+test_filters(void)
+{
+	UNIT_STREQ(R("{{ contact.first_name | upcase }}"), "ANN", "upcase");
+	UNIT_STREQ(R("{{ 'HeLLo' | downcase }}"), "hello", "downcase");
+	UNIT_STREQ(R("{{ 'hELLO world' | capitalize }}"), "Hello world", "capitalize");
+	UNIT_STREQ(R("{{ contact.last_name | escape }}"), "O&#39;Neil &amp; &lt;Co&gt;", "escape");
+	UNIT_STREQ(R("{{ '\"q\"' | h }}"), "&quot;q&quot;", "h alias");
+	UNIT_STREQ(R("{{ '&amp; & &#39; &#x41; &lt' | escape_once }}"), "&amp; &amp; &#39; &#x41; &amp;lt", "escape_once");
+	UNIT_STREQ(R("{{ 'a b&c/d~e.f_g-h' | url_encode }}"), "a+b%26c%2Fd~e.f_g-h", "url_encode");
+	UNIT_STREQ(R("[{{ contact.bio | strip }}][{{ contact.bio | lstrip }}][{{ contact.bio | rstrip }}]"),
+			   "[hello world][hello world  ][  hello world]", "strip lstrip rstrip");
+	UNIT_STREQ(R("{{ 'a\nb\r\nc' | strip_newlines }}"), "abc", "strip_newlines");
+	UNIT_STREQ(R("{{ 'a\nb\r\nc' | newline_to_br }}"), "a<br />\nb<br />\nc", "newline_to_br");
+	UNIT_STREQ(R("{{ contact.long | truncate: 20 }}"), "The quick brown f...", "truncate");
+	UNIT_STREQ(R("{{ contact.long | truncate: 20, '!' }}"), "The quick brown fox!", "truncate custom ellipsis");
+	UNIT_STREQ(R("{{ contact.long | truncate: 2, '...' }}"), "...", "truncate shorter than ellipsis");
+	UNIT_STREQ(R("{{ 'short' | truncate: 20 }}"), "short", "truncate no-op");
+	UNIT_STREQ(R("{{ contact.utf | truncate: 4, '' }}"), "h\xc3\xa9ll", "truncate counts characters");
+	UNIT_STREQ(R("{{ contact.long | truncatewords: 3 }}"), "The quick brown...", "truncatewords");
+	UNIT_STREQ(R("{{ 'a  b' | truncatewords: 3 }}"), "a  b", "truncatewords no-op");
+	UNIT_STREQ(R("{{ 'a' | append: 'b' | prepend: 'c' }}"), "cab", "append prepend");
+	UNIT_STREQ(R("{{ 'a' | append: contact.score }}"), "a42", "append number");
+	UNIT_STREQ(R("{{ 'aXbXc' | replace: 'X', '--' }}"), "a--b--c", "replace");
+	UNIT_STREQ(R("{{ 'aXbXc' | replace: 'X' }}"), "abc", "replace with empty");
+	UNIT_STREQ(R("{{ 'aXbXc' | replace_first: 'X', '-' }}"), "a-bXc", "replace_first");
+	UNIT_STREQ(R("{{ 'aXbXc' | remove: 'X' }}|{{ 'aXbXc' | remove_first: 'X' }}"), "abc|abXc", "remove remove_first");
+	UNIT_STREQ(R("{{ 'abc' | replace: '', 'x' }}"), "abc", "replace empty pattern is a no-op");
+	UNIT_STREQ(R("{{ contact.tags | size }} {{ contact.first_name | size }} {{ contact.utf | size }} {{ nope | size }}"),
+			   "2 3 11 0", "size");
+	UNIT_STREQ(R("{{ contact.tags | first }}-{{ contact.tags | last }}-{{ 'x' | first }}"), "vip-beta-", "first last");
+	UNIT_STREQ(R("{{ contact.tags | join }}|{{ contact.tags | join: ', ' }}|{{ 'x' | join: ',' }}"), "vip beta|vip, beta|x", "join");
+	UNIT_STREQ(R("{{ 5 | plus: 3 }} {{ 5 | minus: 7 }} {{ 4 | times: 2.5 }} {{ 7 | divided_by: 2 }} {{ -7 | divided_by: 2 }} {{ 7 | divided_by: 2.0 }} {{ -7 | modulo: 3 }} {{ '3' | plus: '1.5' }}"),
+			   "8 -2 10.0 3 -4 3.5 2 4.5", "arithmetic");
+	UNIT_STREQ(R("{{ 9223372036854775807 | plus: 1 }}"), "9.223372036854776e+18", "integer overflow falls back to float");
+	UNIT_STREQ(R("{{ -9223372036854775807 | minus: 1 | divided_by: -1 }}"), "9.223372036854776e+18", "INT64_MIN / -1");
+	UNIT_STREQ(R("{{ 5 | modulo: -1 }}"), "0", "modulo -1");
+	UNIT_STREQ(R("{{ 1 | divided_by: 0 }}"), "ERROR 1:8 divided by 0", "divide by zero is an error with position");
+	UNIT_STREQ(R("{{ 1 | modulo: 0 }}"), "ERROR 1:8 divided by 0", "modulo by zero");
+	/* default */
+	UNIT_STREQ(R("{{ nope | default: 'x' }}|{{ contact.empty_str | default: 'x' }}|{{ contact.deleted | default: 'x' }}|{{ contact.empty_list | default: 'x' }}|{{ contact.first_name | default: 'x' }}|{{ 0 | default: 'x' }}"),
+			   "x|x|x|x|Ann|0", "default");
+	UNIT_STREQ(R("{{ contact.deleted | default: 'x', allow_false: true }}"), "false", "default allow_false");
+	UNIT_STREQ(R("{{ contact.spaces | default: 'x' | size }}"), "4", "default keeps whitespace");
+	/* date */
+	UNIT_STREQ(R("{{ contact.signup | date: '%Y-%m-%d %H:%M:%S %Z' }}"), "2026-03-01 10:00:00 UTC", "date iso");
+	UNIT_STREQ(R("{{ contact.signup_pg | date: '%Y-%m-%d %H:%M' }}"), "2026-03-01 08:00", "date postgres offset");
+	UNIT_STREQ(R("{{ contact.signup_unix | date: '%a %A %b %B %e %j %y %p %I' }}"), "Sun Sunday Mar March  1 060 26 AM 10",
+			   "date unix seconds and names");
+	UNIT_STREQ(R("{{ '1772359200' | date: '%-d/%-m %H%%' }}"), "1/3 10%", "date numeric string, no-pad flag");
+	UNIT_STREQ(R("{{ '2024-02-29' | date: '%d %b %Y %F %T' }}"), "29 Feb 2024 2024-02-29 00:00:00", "date only, leap day");
+	UNIT_STREQ(R("{{ '2026-12-31T23:59:59.123-05:30' | date: '%Y-%m-%d %H:%M' }}"), "2027-01-01 05:29", "fractional seconds and offset");
+	UNIT_STREQ(R("{{ 'not a date' | date: '%Y' }}|{{ nope | date: '%Y' }}|{{ '2026-02-30' | date: '%Y' }}"),
+			   "not a date||2026-02-30", "unparseable dates pass through");
+	UNIT_STREQ(R("{{ 0 | date: '%Y %Q %s' }}"), "1970 %Q 0", "unknown conversion kept");
+	UNIT_STREQ(R("{{ -86400 | date: '%Y-%m-%d %a' }}"), "1969-12-31 Wed", "negative epoch");
+	UNIT_STREQ(R("{{ 1772359200 | date: '%I %p' }}{{ 1772402400 | date: ' %I %p %l' }}"), "10 AM 10 PM 10", "12 hour clock");
+	UNIT_CHECK(strlen(R("{{ 'now' | date: '%Y' }}")) == 4, "date now");
+	UNIT_CHECK(strlen(R("{{ 'today' | date: '%Y-%m-%d' }}")) == 10, "date today");
+	/* chains */
+	UNIT_STREQ(R("{{ contact.last_name | upcase | escape | truncate: 12 }}"), "O&#39;NEI...", "filter chain");
+}
+
+static void
+test_if(void)
+{
+	UNIT_STREQ(R("{% if contact.active %}y{% endif %}"), "y", "if true");
+	UNIT_STREQ(R("{% if contact.deleted %}y{% else %}n{% endif %}"), "n", "if false else");
+	UNIT_STREQ(R("{% if contact.nothing %}y{% else %}n{% endif %}"), "n", "nil is falsy");
+	UNIT_STREQ(R("{% if contact.empty_str %}y{% endif %}{% if 0 %}z{% endif %}{% if contact.empty_list %}w{% endif %}"),
+			   "yzw", "empty string, zero, empty list are truthy");
+	UNIT_STREQ(R("{% if contact.score > 50 %}a{% elsif contact.score > 40 %}b{% else %}c{% endif %}"), "b", "elsif");
+	UNIT_STREQ(R("{% unless contact.deleted %}u{% endunless %}"), "u", "unless");
+	UNIT_STREQ(R("{% unless contact.active %}u{% else %}e{% endunless %}"), "e", "unless else");
+	UNIT_STREQ(R("{% if contact.score == 42 %}1{% endif %}{% if contact.score != 42 %}2{% endif %}{% if contact.score < 43 %}3{% endif %}{% if contact.score >= 42 %}4{% endif %}{% if contact.score <= 41 %}5{% endif %}{% if contact.ratio > 1 %}6{% endif %}{% if contact.score <> 1 %}7{% endif %}"),
+			   "13467", "comparisons");
+	UNIT_STREQ(R("{% if contact.first_name == 'Ann' %}a{% endif %}{% if 'abc' < 'abd' %}b{% endif %}{% if 'a' < 1 %}c{% endif %}{% if 1 == 1.0 %}d{% endif %}{% if '1' == 1 %}e{% endif %}"),
+			   "abd", "string and mixed comparisons");
+	UNIT_STREQ(R("{% if contact.first_name contains 'nn' %}a{% endif %}{% if contact.tags contains 'vip' %}b{% endif %}{% if contact.tags contains 'x' %}c{% endif %}{% if contact.meta contains 'city' %}d{% endif %}{% if contact.nums contains 2 %}e{% endif %}"),
+			   "abde", "contains");
+	UNIT_STREQ(R("{% if true and false %}a{% endif %}{% if true or false %}b{% endif %}{% if false or true and false %}c{% endif %}"),
+			   "b", "and or");
+	/* right-associative: true or (false and false) is true */
+	UNIT_STREQ(R("{% if true or false and false %}a{% endif %}"), "a", "right-associative and/or");
+	UNIT_STREQ(R("{% if false and false or true %}a{% else %}b{% endif %}"), "b", "right-associative: false and (false or true)");
+	UNIT_STREQ(R("{% if contact.empty_str == empty %}a{% endif %}{% if contact.empty_list == empty %}b{% endif %}{% if contact.first_name == empty %}c{% endif %}{% if contact.nothing == empty %}d{% endif %}"),
+			   "ab", "empty");
+	UNIT_STREQ(R("{% if contact.spaces == blank %}a{% endif %}{% if contact.nothing == blank %}b{% endif %}{% if contact.deleted == blank %}c{% endif %}{% if contact.first_name == blank %}d{% endif %}{% if contact.first_name != blank %}e{% endif %}"),
+			   "abce", "blank");
+	UNIT_STREQ(R("{% if contact.nothing == nil %}a{% endif %}{% if nope == nil %}b{% endif %}{% if contact.tags == contact.tags %}c{% endif %}"),
+			   "abc", "nil and json equality");
+	UNIT_STREQ(R("{% if a %}{% if b %}x{% else %}y{% endif %}{% else %}z{% endif %}"), "z", "nested if");
+}
+
+static void
+test_for(void)
+{
+	UNIT_STREQ(R("{% for a in broadcast.articles %}{{ a.title }},{% endfor %}"), "One,Two,Three <3>,", "for");
+	UNIT_STREQ(R("{% for a in broadcast.articles %}{{ forloop.index }}{{ forloop.index0 }}{{ forloop.rindex }}{{ forloop.rindex0 }}{{ forloop.length }}{% if forloop.first %}F{% endif %}{% if forloop.last %}L{% endif %};{% endfor %}"),
+			   "10323F;21213;32103L;", "forloop variables");
+	UNIT_STREQ(R("{% for i in (1..5) limit: 2 offset: 1 %}{{ i }}{% endfor %}"), "23", "range limit offset");
+	UNIT_STREQ(R("{% for i in (1..5) reversed %}{{ i }}{% endfor %}"), "54321", "reversed");
+	UNIT_STREQ(R("{% for i in (1..5) reversed offset: 1 limit: 3 %}{{ i }}{% endfor %}"), "432", "reversed applies after slicing");
+	UNIT_STREQ(R("{% for i in (contact.idx..contact.nums.size) %}{{ i }}{% endfor %}"), "123", "range from variables");
+	UNIT_STREQ(R("{% for i in (3..1) %}{{ i }}{% else %}none{% endfor %}"), "none", "empty range else");
+	UNIT_STREQ(R("{% for x in nope %}{{ x }}{% else %}empty{% endfor %}"), "empty", "for else on nil");
+	UNIT_STREQ(R("{% for x in contact.empty_list %}{{ x }}{% else %}empty{% endfor %}"), "empty", "for else on empty array");
+	UNIT_STREQ(R("{% for x in contact.first_name %}[{{ x }}]{% endfor %}"), "[Ann]", "string iterates once");
+	UNIT_STREQ(R("{% for i in (1..10) %}{% if i == 3 %}{% continue %}{% endif %}{% if i == 5 %}{% break %}{% endif %}{{ i }}{% endfor %}"),
+			   "124", "break continue");
+	UNIT_STREQ(R("{% for i in (1..2) %}{% for j in (1..3) %}{% if j == 2 %}{% break %}{% endif %}{{ i }}{{ j }}{{ forloop.length }} {% endfor %}{{ forloop.index }};{% endfor %}"),
+			   "113 1;213 2;", "nested loops and break");
+	UNIT_STREQ(R("{% assign x = 'outer' %}{% for x in (1..2) %}{{ x }}{% endfor %}{{ x }}"), "12outer", "loop variable restored");
+	UNIT_STREQ(R("{% for x in (1..2) %}{% assign x = 'in' %}{{ x }}{% endfor %}"), "inin", "assign to loop variable");
+	UNIT_STREQ(R("{% for i in (1..3) limit: contact.idx %}{{ i }}{% endfor %}|{% for i in (1..3) limit: -1 %}{{ i }}{% endfor %}|{% for i in (1..3) offset: 10 %}{{ i }}{% endfor %}"),
+			   "1||", "limit and offset edge cases");
+	UNIT_STREQ(R("{{ forloop.index }}"), "", "forloop outside loop");
+	UNIT_STREQ(R("{% break %}a"), "", "break outside loop stops rendering");
+}
+
+static void
+test_assign_capture(void)
+{
+	UNIT_STREQ(R("{% assign n = contact.first_name | upcase %}{{ n }} {{ n | size }}"), "ANN 3", "assign with filter");
+	UNIT_STREQ(R("{% assign s = 'a' %}{% for i in (1..3) %}{% assign s = s | append: i %}{% endfor %}{{ s }}"), "a123", "assign accumulates");
+	UNIT_STREQ(R("{% assign s = '  x  ' %}{% assign s = s | strip %}[{{ s }}]"), "[x]", "assign substring of itself");
+	UNIT_STREQ(R("{% assign t = contact.tags %}{{ t[1] }}"), "beta", "assign array");
+	UNIT_STREQ(R("{% assign contact = 'shadow' %}{{ contact }}"), "shadow", "assign shadows data");
+	UNIT_STREQ(R("{% capture greeting %}Hi {{ contact.first_name }}{% endcapture %}{{ greeting | upcase }}"), "HI ANN", "capture");
+	UNIT_STREQ(R("{% capture x %}a{% capture y %}b{% endcapture %}c{% endcapture %}{{ x }}{{ y }}"), "acb", "nested capture");
+	UNIT_STREQ(R("{% capture x %}1{% endcapture %}{% capture x %}{{ x }}2{% endcapture %}{{ x }}"), "12", "capture referencing itself");
+	UNIT_STREQ(R("{% capture 'q' %}v{% endcapture %}{{ q }}"), "v", "capture quoted name");
+	UNIT_STREQ(R("{% echo contact.first_name | downcase %}"), "ann", "echo tag");
+}
+
+static void
+test_comment_raw(void)
+{
+	UNIT_STREQ(R("a{% comment %} {{ x }} {% if %} {% comment %}n{% endcomment %} {% endcomment %}b"), "ab", "comment nested");
+	UNIT_STREQ(R("a{% # inline comment %}b"), "ab", "inline comment");
+	UNIT_STREQ(R("{% raw %}{{ x }} {% if %}{% endraw %}"), "{{ x }} {% if %}", "raw");
+	UNIT_STREQ(R("a {%- raw -%} {{x}} {%- endraw -%} b"), "a{{x}}b", "raw with whitespace control");
+	UNIT_STREQ(R("{% raw %}{% endraw %}x"), "x", "empty raw");
+}
+
+static void
+test_errors(void)
+{
+	UNIT_STREQ(R("Hello\n  {{ x | upcaes }}"), "ERROR 2:10 unknown filter \"upcaes\"", "unknown filter position");
+	UNIT_STREQ(R("a\nb {% if x %}"), "ERROR 2:3 \"if\" tag was never closed", "unclosed if");
+	UNIT_STREQ(R("{% for x in y %}\n{% endif %}"), "ERROR 2:1 unexpected \"endif\"", "mismatched end");
+	UNIT_STREQ(R("x\n\n   {% endfor %}"), "ERROR 3:4 unexpected \"endfor\"", "unexpected endfor");
+	UNIT_STREQ(R("{% foo %}"), "ERROR 1:1 unknown tag \"foo\"", "unknown tag");
+	UNIT_STREQ(R("ab {{ x "), "ERROR 1:4 \"{{\" was never closed", "unclosed output");
+	UNIT_STREQ(R("{% if x"), "ERROR 1:1 \"{%\" was never closed", "unclosed tag");
+	UNIT_STREQ(R("{{ 'abc }}"), "ERROR 1:4 unterminated string literal", "unterminated string");
+	UNIT_STREQ(R("{{ x | truncate: 1, 2, 3 }}"), "ERROR 1:8 wrong number of arguments for filter \"truncate\" (given 3, expected 0 to 2)",
+			   "too many filter args");
+	UNIT_STREQ(R("{{ x | append }}"), "ERROR 1:8 wrong number of arguments for filter \"append\" (given 0, expected 1)", "missing filter arg");
+	UNIT_STREQ(R("{{ x | upcase: foo: 1 }}"), "ERROR 1:16 unknown argument \"foo\" for filter \"upcase\"", "unknown keyword arg");
+	UNIT_STREQ(R("{{ x y }}"), "ERROR 1:6 expected end of tag but found \"y\"", "junk after value");
+	UNIT_STREQ(R("{% if %}{% endif %}"), "ERROR 1:6 expected a condition but the tag ended", "empty condition");
+	UNIT_STREQ(R("{% for in x %}{% endfor %}"), "ERROR 1:11 expected \"in\" but found \"x\"", "bad for");
+	UNIT_STREQ(R("{% for x in y foo %}{% endfor %}"), "ERROR 1:15 expected \"limit\", \"offset\" or \"reversed\" but found \"foo\"", "bad for option");
+	UNIT_STREQ(R("{% assign = 1 %}"), "ERROR 1:11 expected a variable name but found \"=\"", "bad assign");
+	UNIT_STREQ(R("{% assign x 1 %}"), "ERROR 1:13 expected \"=\" but found \"1\"", "assign without =");
+	UNIT_STREQ(R("{% if x %}{% else %}{% else %}{% endif %}"), "ERROR 1:21 unexpected \"else\"", "double else");
+	UNIT_STREQ(R("{% if x %}{% else %}{% elsif y %}{% endif %}"), "ERROR 1:21 unexpected \"elsif\"", "elsif after else");
+	UNIT_STREQ(R("{% else %}"), "ERROR 1:1 unexpected \"else\"", "else at top level");
+	UNIT_STREQ(R("{% comment %}x"), "ERROR 1:1 \"comment\" tag was never closed", "unclosed comment");
+	UNIT_STREQ(R("{% raw %}x"), "ERROR 1:1 \"raw\" tag was never closed", "unclosed raw");
+	UNIT_STREQ(R("{% capture x %}"), "ERROR 1:1 \"capture\" tag was never closed", "unclosed capture");
+	UNIT_STREQ(R("{% unless x %}"), "ERROR 1:1 \"unless\" tag was never closed", "unclosed unless");
+	UNIT_STREQ(R("{% for x in y %}"), "ERROR 1:1 \"for\" tag was never closed", "unclosed for");
+	UNIT_STREQ(R("{%  %}"), "ERROR 1:1 empty tag", "empty tag");
+	UNIT_STREQ(R("{{ x | 1 }}"), "ERROR 1:8 expected a filter name but found \"1\"", "bad filter name");
+	UNIT_STREQ(R("{{ x ; }}"), "ERROR 1:6 unexpected character \";\"", "bad character");
+	UNIT_STREQ(R("{{ a. }}"), "ERROR 1:6 expected a property name but the tag ended", "dangling dot");
+	UNIT_STREQ(R("{{ a[1 }}"), "ERROR 1:7 expected \"]\" but the tag ended", "unclosed bracket");
+	UNIT_STREQ(R("{% for i in (1..) %}{% endfor %}"), "ERROR 1:17 expected a value but found \")\"", "bad range");
+	UNIT_STREQ(R("{{ 1234567890123456789012345678901234567890123456789012345678901234567890 }}"),
+			   "ERROR 1:4 number literal is too long", "long number");
+	UNIT_STREQ(R("{{ 99999999999999999999 }}"), "1.0e+20", "big integer literal becomes float");
+	UNIT_STREQ(R("\xc3\xa9\n\t{{ x \x01 }}"), "ERROR 2:7 unexpected byte 0x01", "column counts bytes");
+}
+
+static void
+test_limits(void)
+{
+	TmplLimits	lim;
+	char	   *deep;
+	int			i;
+	size_t		k = 0;
+
+	tmpl_default_limits(&lim);
+	lim.max_output = 10;
+	UNIT_STREQ(render_lim("0123456789", &lim), "0123456789", "output at limit");
+	UNIT_STREQ(render_lim("01234567890", &lim), "ERROR 1:1 template output exceeds the limit of 10 bytes", "output over limit");
+	UNIT_STREQ(render_lim("{% for i in (1..100) %}{{ i }}{% endfor %}", &lim),
+			   "ERROR 1:24 template output exceeds the limit of 10 bytes", "output limit in loop");
+	UNIT_STREQ(render_lim("{% capture x %}{% for i in (1..100) %}x{% endfor %}{% endcapture %}", &lim),
+			   "ERROR 1:39 template output exceeds the limit of 10 bytes", "captured bytes count");
+	UNIT_STREQ(render_lim("{% assign s = 'x' %}{% for i in (1..40) %}{% assign s = s | append: s %}{% endfor %}", &lim),
+			   "ERROR 1:61 template output exceeds the limit of 10 bytes", "string doubling is bounded");
+	UNIT_STREQ(render_lim("{{ 'abcdef' | replace: 'a', 'xxxxxxxxxxxxxxxxx' }}", &lim),
+			   "ERROR 1:15 template output exceeds the limit of 10 bytes", "replace growth bounded");
+
+	tmpl_default_limits(&lim);
+	lim.max_iterations = 10;
+	UNIT_STREQ(render_lim("{% for i in (1..10) %}{% endfor %}", &lim), "", "iterations at limit");
+	UNIT_STREQ(render_lim("{% for i in (1..5) %}{% for j in (1..5) %}{% endfor %}{% endfor %}", &lim),
+			   "ERROR 1:22 template loops exceed the limit of 10 iterations", "nested iterations counted");
+	tmpl_default_limits(&lim);
+	UNIT_STREQ(render_lim("{% for i in (1..9223372036854775807) %}{% for j in (-9223372036854775807..9223372036854775807) %}{% endfor %}{% endfor %}", &lim),
+			   "ERROR 1:40 template loops exceed the limit of 100000 iterations", "huge ranges");
+
+	tmpl_default_limits(&lim);
+	lim.max_depth = 2;
+	UNIT_STREQ(render_lim("{% if true %}{% if true %}x{% endif %}{% endif %}", &lim), "x", "depth at limit");
+	UNIT_STREQ(render_lim("{% if true %}{% for i in (1..2) %}{% if true %}x{% endif %}{% endfor %}{% endif %}", &lim),
+			   "ERROR 1:35 template nesting depth exceeds the limit of 2", "depth over limit");
+
+	/* compile-time nesting bound */
+	deep = malloc(64 * 1024);
+	for (i = 0; i < 70; i++)
+		k += (size_t) sprintf(deep + k, "{%% if true %%}");
+	deep[k] = '\0';
+	UNIT_CHECK(starts_with(R(deep), "ERROR 1:833 blocks are nested more than 64 levels deep"), "compile depth limit");
+	k = 0;
+	for (i = 0; i < 2000; i++)
+		k += (size_t) sprintf(deep + k, "a[");
+	deep[k] = '\0';
+	{
+		char	   *src = malloc(k + 16);
+
+		sprintf(src, "{{ %s }}", deep);
+		UNIT_CHECK(starts_with(R(src), "ERROR 1:"), "deep index expression rejected");
+		free(src);
+	}
+	/* long chains are iterative, not recursive */
+	k = (size_t) sprintf(deep, "{%% if true");
+	for (i = 0; i < 3000; i++)
+		k += (size_t) sprintf(deep + k, " or false");
+	k += (size_t) sprintf(deep + k, " %%}ok{%% endif %%}");
+	UNIT_STREQ(R(deep), "ok", "long and/or chain");
+	k = (size_t) sprintf(deep, "{{ 'a'");
+	for (i = 0; i < 3000; i++)
+		k += (size_t) sprintf(deep + k, " | upcase");
+	k += (size_t) sprintf(deep + k, " }}");
+	UNIT_STREQ(R(deep), "A", "long filter chain");
+	free(deep);
+}
+
+static void
+test_reuse(void)
+{
+	/* one compiled template, one context, many renders with different data */
+	const char *src = "{% assign g = contact.first_name | default: 'friend' %}Hi {{ g }}{% for t in contact.tags %},{{ t }}{% endfor %}";
+	TmplError	err;
+	Template   *t = tmpl_compile(src, strlen(src), &err);
+	TmplRenderCtx *c = tmpl_ctx_create();
+	struct json_object *d1 = json_tokener_parse("{\"contact\": {\"first_name\": \"Bob\", \"tags\": [\"a\"]}}");
+	struct json_object *d2 = json_tokener_parse("{\"contact\": {}}");
+	BeBuf		out;
+	int			i;
+	bool		ok = true;
+
+	be_buf_init(&out);
+	for (i = 0; i < 100 && ok; i++)
+	{
+		be_buf_reset(&out);
+		ok = tmpl_render(t, c, (i % 2) ? d2 : d1, NULL, &out, &err) == 0 &&
+			strcmp(out.data, (i % 2) ? "Hi friend" : "Hi Bob,a") == 0;
+	}
+	UNIT_CHECK(ok, "repeated renders with a reused context");
+	be_buf_reset(&out);
+	UNIT_CHECK(tmpl_render(t, c, NULL, NULL, &out, &err) == 0 && strcmp(out.data, "Hi friend") == 0, "NULL data");
+	/* output is appended */
+	be_buf_reset(&out);
+	be_buf_puts(&out, "pre:");
+	tmpl_render(t, c, d1, NULL, &out, &err);
+	UNIT_STREQ(out.data, "pre:Hi Bob,a", "render appends to the buffer");
+	be_buf_free(&out);
+	json_object_put(d1);
+	json_object_put(d2);
+	tmpl_ctx_free(c);
+	tmpl_free(t);
+
+	{
+		struct json_object *o = tmpl_data_parse("{\"a\": 1}", 8);
+
+		UNIT_CHECK(o != NULL, "tmpl_data_parse valid");
+		tmpl_data_free(o);
+		UNIT_CHECK(tmpl_data_parse("{\"a\": ", 6) == NULL, "tmpl_data_parse invalid");
+	}
+}
+
+static void
+test_fast_paths(void)
+{
+	TmplLimits	lim;
+	TmplError	err;
+	const char *s1 = "{{ contact.meta.city }}|{{ contact.first_name }}";
+	const char *s2 = "{{ contact.email }}/{{ contact.meta.city | upcase }}";
+	Template   *t1 = tmpl_compile(s1, strlen(s1), &err);
+	Template   *t2 = tmpl_compile(s2, strlen(s2), &err);
+	TmplRenderCtx *c = tmpl_ctx_create();
+	BeBuf		out;
+
+	/* escaping across 16-byte blocks, specials at block edges */
+	UNIT_STREQ(R("{{ 'abcdefghijklmno&pqrstuvwxyz0123456789ABCDEF<' | escape }}"),
+			   "abcdefghijklmno&amp;pqrstuvwxyz0123456789ABCDEF&lt;", "escape across blocks");
+	UNIT_STREQ(R("{{ 'abcdefghijklmnopqrstuvwxyz0123456789\"' | escape | append: '!' }}"),
+			   "abcdefghijklmnopqrstuvwxyz0123456789&quot;!", "escape in the middle of a chain");
+	UNIT_STREQ(R("{{ '0123456789abcdef0123456789abcdef' | escape }}"), "0123456789abcdef0123456789abcdef",
+			   "escape with nothing to escape");
+	UNIT_STREQ(R("{{ 'abcdefghij\xc3\xa9klmnop' | truncate: 12, '' }}"), "abcdefghij\xc3\xa9k",
+			   "truncate after an ascii run");
+	UNIT_STREQ(R("{{ 'abcdefghijklmnop' | truncate: 16 }}"), "abcdefghijklmnop", "truncate exactly at length");
+	tmpl_default_limits(&lim);
+	lim.max_output = 8;
+	UNIT_STREQ(render_lim("{{ '<<<<' | escape }}", &lim), "ERROR 1:1 template output exceeds the limit of 8 bytes",
+			   "escaped output counts against the limit");
+
+	/* one context alternating between templates (per-template caches) */
+	be_buf_init(&out);
+	tmpl_render(t1, c, data, NULL, &out, &err);
+	be_buf_puts(&out, ";");
+	tmpl_render(t2, c, data, NULL, &out, &err);
+	be_buf_puts(&out, ";");
+	tmpl_render(t1, c, data, NULL, &out, &err);
+	UNIT_STREQ(out.data, "Paris|Ann;ann@example.com/PARIS;Paris|Ann", "context shared by two templates");
+	be_buf_free(&out);
+	tmpl_ctx_free(c);
+	tmpl_free(t1);
+	tmpl_free(t2);
+
+	/* cached paths follow the loop variable */
+	UNIT_STREQ(R("{% for a in broadcast.articles %}{{ a.title | size }}{{ a.url | size }}{% endfor %}"),
+			   "315315915", "path cache keyed by root");
+}
+
+static void
+test_hostile(void)
+{
+	/* embedded NULs and binary garbage must not crash */
+	static const char bin[] = "{{ a\0b }}{% if \0 %}\xff\xfe{{";
+	TmplError	err;
+	Template   *t = tmpl_compile(bin, sizeof(bin) - 1, &err);
+
+	UNIT_CHECK(t == NULL && err.line == 1, "embedded NUL rejected with position");
+	tmpl_free(t);
+	UNIT_STREQ(R("{{{{{{"), "ERROR 1:1 \"{{\" was never closed", "brace soup");
+	UNIT_STREQ(R("{%%}"), "ERROR 1:1 empty tag", "empty tag no spaces");
+	UNIT_STREQ(R("{{-}}{%--%}x"), "ERROR 1:6 empty tag", "dash only tags");
+	UNIT_STREQ(R("{{ x | default: x | default: x }}"), "", "self default chain");
+}
+
+int
+main(void)
+{
+	data = json_tokener_parse(default_json);
+	if (data == NULL)
+	{
+		printf("not ok - test data does not parse\n");
+		return 1;
+	}
+	test_output();
+	test_whitespace();
+	test_filters();
+	test_if();
+	test_for();
+	test_assign_capture();
+	test_comment_raw();
+	test_errors();
+	test_limits();
+	test_reuse();
+	test_fast_paths();
+	test_hostile();
+	json_object_put(data);
+	UNIT_DONE();
+}
