@@ -8,7 +8,13 @@ MODULE_big = broadcast_engine
 EXTVERSION = 1.1
 
 OBJS = \
+	src/compose.o \
 	src/exec.o \
+	src/provider_sendgrid.o \
+	src/provider_smtp.o \
+	src/ratelimit.o \
+	src/sender.o \
+	src/transport.o \
 	src/mime.o \
 	src/mime_encode.o \
 	src/mime_sql.o \

@@ -86,6 +86,7 @@ extern void be_exec_begin(BeExec *ex);
 extern void be_exec_commit(BeExec *ex);
 extern bool be_exec_unit(BeExec *ex, BeUnitFn fn, void *arg, char **errmsg_out);
 extern void be_exec_finish(BeExec *ex);
+extern void be_wait_for_extension(const char *who);
 
 /* a statement prepared once per process and kept */
 typedef struct BePlan

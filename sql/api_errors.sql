@@ -34,7 +34,7 @@ CREATE FUNCTION t.state() RETURNS text LANGUAGE sql AS $$
 		SELECT format('%s', k) FROM broadcast.tasks k) s(x)
 $$;
 
-SELECT broadcast.create_workspace('err', 'Errors Inc');
+SELECT broadcast.create_workspace('err', 'Errors Inc', settings => '{"default_from_email": "e@err.test"}');
 SELECT broadcast.create_list('err', 'main', 'Main');
 SELECT broadcast.subscribe('err', 'main', ARRAY['a@example.com']);
 SELECT broadcast.create_template('err', 'tpl', 'Subject', '<p>x</p>');

@@ -111,6 +111,12 @@ BEGIN
 END
 $$;
 
+/* wakes the sender workers when the calling transaction commits */
+CREATE FUNCTION broadcast._wake_senders()
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'be_sql_wake_senders';
+
 /* wakes the scheduler worker when the calling transaction commits */
 CREATE FUNCTION broadcast._wake_scheduler()
 RETURNS void
@@ -1100,7 +1106,7 @@ BEGIN
 	CASE provider
 		WHEN 'smtp' THEN
 			required := ARRAY['host'];
-			allowed := ARRAY['host', 'port', 'tls', 'username', 'ehlo_name', 'timeout_ms'];
+			allowed := ARRAY['host', 'port', 'tls', 'username', 'ehlo_name', 'ca_file'];
 		WHEN 'sendgrid' THEN
 			required := '{}';
 			allowed := ARRAY['endpoint'];
@@ -1124,6 +1130,8 @@ BEGIN
 			allowed := ARRAY['endpoint'];
 	END CASE;
 
+	/* a CA bundle for providers behind a private certificate authority */
+	allowed := allowed || 'ca_file'::text;
 	FOREACH k IN ARRAY required LOOP
 		IF NOT config ? k OR jsonb_typeof(config->k) <> 'string' OR config->>k = '' THEN
 			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -1643,6 +1651,18 @@ BEGIN
 	END IF;
 
 	PERFORM broadcast._pin_versions(p_workspace_id, p_broadcast_id);
+	SELECT v.template_id INTO l
+	  FROM broadcast.broadcast_variations v
+	  JOIN broadcast.templates t USING (workspace_id, template_id, version)
+	  JOIN broadcast.workspaces w USING (workspace_id)
+	 WHERE v.workspace_id = p_workspace_id AND v.broadcast_id = p_broadcast_id
+	   AND t.from_email IS NULL AND w.settings->>'default_from_email' IS NULL
+	 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('template %s has no from_email', quote_literal(l)),
+			HINT = 'Give the template a from_email, or set default_from_email in the workspace settings.';
+	END IF;
 	UPDATE broadcast.broadcasts x SET
 		status = 'scheduled', send_at = p_send_at, local_send_at = p_local_time,
 		send_timezone = p_timezone, recipient_timezone = coalesce(p_recipient_timezone, false),
@@ -1733,6 +1753,7 @@ BEGIN
 		   run_at = CASE WHEN b.paused_from = 'scheduled' THEN greatest(t.run_at, now()) ELSE now() END
 	 WHERE t.workspace_id = b.workspace_id AND t.broadcast_id = b.broadcast_id AND t.status = 'paused';
 	PERFORM broadcast._wake_scheduler();
+	PERFORM broadcast._wake_senders();
 	RETURN b.paused_from;
 END
 $$;
@@ -1855,6 +1876,45 @@ AS 'MODULE_PATHNAME', 'be_run_tasks';
 REVOKE ALL ON PROCEDURE broadcast.run_tasks(integer) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE broadcast.run_tasks(integer) TO broadcast_admin;
 
+/*
+ * Sends due queue rows (claim, render, send, record) in the calling session,
+ * committing as it goes, for at most max_seconds.  With pg_cron:
+ *   SELECT cron.schedule('broadcast-send', '* * * * *', 'CALL broadcast.send_queue(50)');
+ */
+CREATE PROCEDURE broadcast.send_queue(max_seconds integer DEFAULT 50)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'be_send_queue';
+REVOKE ALL ON PROCEDURE broadcast.send_queue(integer) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE broadcast.send_queue(integer) TO broadcast_admin;
+
+/* puts a broadcast's dead letters back in the queue, to be sent again now */
+CREATE FUNCTION broadcast.retry_dead_letters(workspace_id text, broadcast_id text)
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+	b broadcast.broadcasts;
+	n bigint;
+BEGIN
+	PERFORM broadcast._authorize(retry_dead_letters.workspace_id);
+	b := broadcast._get_broadcast(retry_dead_letters.workspace_id, retry_dead_letters.broadcast_id);
+	IF b.status = 'cancelled' THEN
+		PERFORM broadcast._state_error(b, 'retry dead letters of', 'not cancelled');
+	END IF;
+	UPDATE broadcast.email_queue q
+	   SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL
+	 WHERE q.workspace_id = b.workspace_id AND q.broadcast_id = b.broadcast_id AND q.status = 'dead';
+	GET DIAGNOSTICS n = ROW_COUNT;
+	/* they count as failed until they are sent */
+	UPDATE broadcast.broadcasts x SET failed_count = greatest(x.failed_count - n, 0), updated_at = now()
+	 WHERE x.workspace_id = b.workspace_id AND x.broadcast_id = b.broadcast_id;
+	IF n > 0 THEN
+		PERFORM broadcast._wake_senders();
+	END IF;
+	RETURN n;
+END
+$$;
+
 /* ------------------------------------------------------------------------
  * Views for operators
  * ------------------------------------------------------------------------ */
@@ -1883,6 +1943,25 @@ SELECT b.workspace_id, b.broadcast_id, b.name, b.status, t.phase,
 		AND t.status IN ('pending', 'running', 'paused')
  WHERE b.status IN ('scheduled', 'processing', 'testing', 'test_completed', 'winner_selected', 'paused');
 GRANT SELECT ON broadcast.progress TO broadcast_user, broadcast_admin;
+
+/* per workspace and integration: what waits, what is in flight, what is due, what died */
+CREATE VIEW broadcast.queue_health AS
+SELECT q.workspace_id, q.integration_id,
+	   count(*) FILTER (WHERE q.status = 'pending') AS pending,
+	   count(*) FILTER (WHERE q.status = 'sending') AS in_flight,
+	   count(*) FILTER (WHERE q.status IN ('pending', 'sending') AND q.next_attempt_at <= now()) AS due,
+	   count(*) FILTER (WHERE q.status = 'dead') AS dead,
+	   min(q.next_attempt_at) FILTER (WHERE q.status = 'pending') AS next_attempt_at
+  FROM broadcast.email_queue q
+ GROUP BY q.workspace_id, q.integration_id;
+GRANT SELECT ON broadcast.queue_health TO broadcast_user, broadcast_admin;
+
+/* messages that failed for good; re-queue them with retry_dead_letters() */
+CREATE VIEW broadcast.dead_letters AS
+SELECT q.workspace_id, q.broadcast_id, q.email, q.integration_id, q.attempts, q.last_error, q.message_id
+  FROM broadcast.email_queue q
+ WHERE q.status = 'dead';
+GRANT SELECT ON broadcast.dead_letters TO broadcast_user, broadcast_admin;
 
 /* ------------------------------------------------------------------------
  * Install-time checks

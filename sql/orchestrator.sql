@@ -5,7 +5,7 @@ SET timezone = 'UTC';
 SET datestyle = 'ISO';
 \set SHOW_CONTEXT never
 
-SELECT broadcast.create_workspace('orc', 'Orchestrator', 'Europe/Paris');
+SELECT broadcast.create_workspace('orc', 'Orchestrator', 'Europe/Paris', '{"default_from_email": "news@orc.test"}');
 SELECT broadcast.create_template('orc', 'red', 'Red', '<p>red</p>');
 SELECT broadcast.create_template('orc', 'blue', 'Blue', '<p>blue</p>');
 SELECT broadcast.create_integration('orc', 'smtp', 'smtp', '{"host": "localhost"}');
@@ -130,7 +130,7 @@ SELECT count(*) FILTER (WHERE email <= 'p0100@example.com') < 90 AS not_a_prefix
 CREATE TEMP TABLE sample1 AS SELECT email, variation FROM broadcast.email_queue WHERE workspace_id = 'orc' AND broadcast_id = 'ab';
 
 -- the same broadcast id over the same audience draws the same sample
-SELECT broadcast.create_workspace('orc2', 'Copy', 'Europe/Paris');
+SELECT broadcast.create_workspace('orc2', 'Copy', 'Europe/Paris', '{"default_from_email": "news@orc.test"}');
 SELECT broadcast.create_template('orc2', 'red', 'Red', '<p>red</p>'), broadcast.create_template('orc2', 'blue', 'Blue', '<p>blue</p>');
 SELECT broadcast.create_integration('orc2', 'smtp', 'smtp', '{"host": "localhost"}');
 SELECT broadcast.create_list('orc2', 'l1', 'One');

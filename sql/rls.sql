@@ -23,7 +23,8 @@ CREATE ROLE rls_admin LOGIN IN ROLE broadcast_admin;
 CREATE ROLE rls_nobody LOGIN;
 
 -- two workspaces with the same shapes of data
-SELECT broadcast.create_workspace('wa', 'Workspace A'), broadcast.create_workspace('wb', 'Workspace B');
+SELECT broadcast.create_workspace('wa', 'Workspace A', settings => '{"default_from_email": "a@wa.test"}'),
+       broadcast.create_workspace('wb', 'Workspace B', settings => '{"default_from_email": "b@wb.test"}');
 SELECT broadcast.upsert_contacts('wa', '[{"email": "a1@example.com"}, {"email": "a2@example.com"}]');
 SELECT broadcast.upsert_contacts('wb', '[{"email": "b1@example.com"}]');
 SELECT broadcast.create_list('wa', 'news', 'News'), broadcast.create_list('wb', 'news', 'News');

@@ -24,7 +24,7 @@ LANGUAGE sql AS $$
 	 WHERE x.workspace_id = 'st' AND x.broadcast_id = b
 $$;
 
-SELECT broadcast.create_workspace('st', 'States', 'America/New_York');
+SELECT broadcast.create_workspace('st', 'States', 'America/New_York', '{"default_from_email": "news@st.test"}');
 SELECT broadcast.create_list('st', 'l', 'L');
 SELECT broadcast.create_template('st', 'a', 'A', '<p>a</p>');
 SELECT broadcast.create_template('st', 'b', 'B', '<p>b</p>');

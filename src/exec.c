@@ -18,6 +18,11 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
+#include "utils/guc.h"
 #include "executor/spi.h"
 #include "pgstat.h"
 #include "utils/memutils.h"
@@ -165,4 +170,45 @@ be_plan_exec(BePlan *p, Datum *values, const char *nulls, int expected)
 		elog(ERROR, "unexpected result %s from statement: %.200s",
 			 SPI_result_code_string(rc), p->sql);
 	return (int) SPI_processed;
+}
+
+static bool
+extension_exists(void)
+{
+	bool		exists;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	exists = OidIsValid(get_extension_oid("broadcast_engine", true));
+	CommitTransactionCommand();
+	return exists;
+}
+
+/*
+ * Workers start before anyone ran CREATE EXTENSION: wait for it, looking
+ * again at every tick.
+ */
+void
+be_wait_for_extension(const char *who)
+{
+	bool		logged = false;
+
+	while (!extension_exists())
+	{
+		if (!logged)
+			ereport(LOG,
+					(errmsg("broadcast_engine %s: extension not installed in database \"%s\", waiting",
+							who, be_database_name)));
+		logged = true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 be_scheduler_tick_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
+	ereport(LOG, (errmsg("broadcast_engine %s started in database \"%s\"", who, be_database_name)));
 }

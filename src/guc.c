@@ -18,6 +18,7 @@
 #include "utils/guc.h"
 
 #include "broadcast_engine.h"
+#include "be_sender.h"
 
 char	   *be_database_name = NULL;
 char	   *be_database_user = NULL;
@@ -28,6 +29,16 @@ int			be_chunk_size = 10000;
 int			be_time_slice_ms = 1000;
 int			be_drain_poll_ms = 5000;
 int			be_task_retry_base_s = 5;
+
+int			be_sender_batch_size = 1000;
+int			be_max_connections = 64;
+int			be_connect_timeout_ms = 5000;
+int			be_request_timeout_ms = 30000;
+int			be_max_attempts = 5;
+int			be_retry_base_ms = 5000;
+int			be_breaker_threshold = 10;
+int			be_breaker_cooldown_ms = 30000;
+bool		be_allow_insecure_transport = false;
 
 static void be_define_postmaster_gucs(void);
 static void be_define_sighup_gucs(void);
@@ -135,4 +146,50 @@ be_define_sighup_gucs(void)
 							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("broadcast_engine.sender_batch_size",
+							"Queue rows a sender claims and sends per batch.",
+							NULL, &be_sender_batch_size, 1000, 1, 100000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("broadcast_engine.max_connections",
+							"Transfers a sender runs at once (HTTP requests or SMTP sessions).",
+							NULL, &be_max_connections, 64, 1, 1024,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("broadcast_engine.connect_timeout",
+							"Longest wait to connect to a provider.",
+							NULL, &be_connect_timeout_ms, 5000, 100, 600000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("broadcast_engine.request_timeout",
+							"Longest time one message's request may take.",
+							NULL, &be_request_timeout_ms, 30000, 100, 600000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("broadcast_engine.max_attempts",
+							"Attempts per message before it is dead-lettered.",
+							NULL, &be_max_attempts, 5, 1, 100,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("broadcast_engine.retry_base",
+							"First retry delay of a message; it doubles per attempt, with jitter.",
+							"A provider's Retry-After takes precedence.",
+							&be_retry_base_ms, 5000, 0, 3600 * 1000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("broadcast_engine.breaker_threshold",
+							"Consecutive provider failures that open an integration's circuit breaker.",
+							NULL, &be_breaker_threshold, 10, 1, 100000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("broadcast_engine.breaker_cooldown",
+							"How long an open circuit breaker waits before letting one probe through.",
+							NULL, &be_breaker_cooldown_ms, 30000, 10, 3600 * 1000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("broadcast_engine.allow_insecure_transport",
+							 "Allows plain http endpoints and SMTP without TLS.",
+							 "For tests against local servers only.",
+							 &be_allow_insecure_transport, false,
+							 PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 }

@@ -37,6 +37,7 @@
 
 PG_FUNCTION_INFO_V1(be_run_tasks);
 PG_FUNCTION_INFO_V1(be_sql_wake_scheduler);
+PG_FUNCTION_INFO_V1(be_sql_wake_senders);
 
 
 
@@ -180,23 +181,10 @@ next_due_unit(void *arg)
 	*(int64 *) arg = be_tasks_next_due_ms();
 }
 
-static bool
-extension_exists(void)
-{
-	bool		exists;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	exists = OidIsValid(get_extension_oid("broadcast_engine", true));
-	CommitTransactionCommand();
-	return exists;
-}
-
 void
 be_scheduler_main(Datum main_arg)
 {
 	BeExec		ex;
-	bool		logged_missing = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -207,25 +195,7 @@ be_scheduler_main(Datum main_arg)
 	pgstat_report_appname("broadcast_engine scheduler");
 	be_slot_attach(&be_shared->scheduler, BE_WORKER_SCHEDULER);
 
-	/* the workers start before anyone ran CREATE EXTENSION: wait for it */
-	while (!extension_exists())
-	{
-		if (!logged_missing)
-			ereport(LOG,
-					(errmsg("broadcast_engine scheduler: extension not installed in database \"%s\", waiting",
-							be_database_name)));
-		logged_missing = true;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 be_scheduler_tick_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-	}
-	ereport(LOG, (errmsg("broadcast_engine scheduler started in database \"%s\"", be_database_name)));
+	be_wait_for_extension("scheduler");
 
 	/*
 	 * A chunk's rows and its cursor commit together, so losing the last
@@ -337,5 +307,13 @@ Datum
 be_sql_wake_scheduler(PG_FUNCTION_ARGS)
 {
 	be_wake_scheduler_at_commit();
+	PG_RETURN_VOID();
+}
+
+/* broadcast._wake_senders(): wake the senders when this transaction commits */
+Datum
+be_sql_wake_senders(PG_FUNCTION_ARGS)
+{
+	be_wake_senders_at_commit();
 	PG_RETURN_VOID();
 }

@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 
 #include "broadcast_engine.h"
+#include "be_sender.h"
 
 BeSharedState *be_shared = NULL;
 
@@ -43,7 +44,8 @@ be_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(BeSharedState)));
-	RequestNamedLWLockTranche("broadcast_engine", 1);
+	RequestAddinShmemSpace(be_ratelimit_shmem_size());
+	RequestNamedLWLockTranche("broadcast_engine", 2);
 }
 
 static void
@@ -78,6 +80,7 @@ be_shmem_startup(void)
 		for (i = 0; i < BE_MAX_SENDERS; i++)
 			be_init_slot(&be_shared->senders[i]);
 	}
+	be_ratelimit_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

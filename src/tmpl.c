@@ -254,6 +254,7 @@ struct Expr
 	ExprKind	kind;
 	Value		lit;			/* E_LIT */
 	int			slot;			/* E_VAR */
+	bool		root_lit;		/* E_VAR: root is "lit", not the slot */
 	int			cache_idx;		/* E_VAR: result cache entry, or -1 */
 	int			nsegs;
 	Seg		   *segs;
@@ -393,8 +394,24 @@ typedef enum NodeKind
 	N_BREAK,
 	N_CONTINUE,
 	N_ASSIGN,
-	N_CAPTURE
+	N_CAPTURE,
+	N_CHUNK,					/* specialised: pre-rendered text + its cost */
+	N_BLOCK						/* specialised: entered block of a pre-run tag */
 } NodeKind;
+
+/*
+ * What a pre-rendered part of a specialised template consumed when it ran
+ * at specialisation time, charged again on every render so that limits
+ * fail exactly as they would on the original template.
+ */
+typedef struct TmplCost
+{
+	size_t		extra_out;		/* bytes produced but not in the text (captures) */
+	long		iters;			/* loop iterations */
+	int			peak_depth;		/* deepest block nesting reached (absolute) */
+	size_t		arena_peak;		/* working memory peak above the start */
+	size_t		max_req;		/* largest single working-memory request */
+} TmplCost;
 
 typedef struct Node Node;
 
@@ -441,6 +458,18 @@ struct Node
 			int			slot;
 			Node	   *body;
 		}			capture;
+		struct
+		{
+			const char *p;
+			size_t		n;
+			const TmplCost *cost;	/* NULL: nothing to charge */
+		}			chunk;
+		struct
+		{
+			const TmplCost *pre;	/* charged before entering */
+			size_t		reserve;	/* working memory the tag held */
+			Node	   *body;
+		}			block;
 	}			u;
 };
 
@@ -455,6 +484,10 @@ struct Template
 	int			nkeys;			/* constant keys (SEG_KEY) */
 	uint64_t	id;				/* unique per compiled template */
 	const char **slot_names;	/* NUL-terminated, for data lookups */
+	/* specialised templates only */
+	struct json_object *const_data; /* referenced; values point into it */
+	const Value *slot_init;		/* per slot: value of a constant root */
+	const bool *slot_init_set;
 };
 
 /* ----------------------------------------------------------------
@@ -2041,6 +2074,8 @@ tmpl_free(Template *t)
 	if (t == NULL)
 		return;
 	arena_free(&t->arena);
+	if (t->const_data)
+		json_object_put(t->const_data);
 	free(t->src);
 	free(t);
 }
@@ -2099,6 +2134,12 @@ struct TmplRenderCtx
 	int			nkhash;
 	uint64_t	khash_owner;	/* Template.id the hashes belong to */
 	uint32_t	gen;			/* render generation, validates cache */
+	/* resource tracking, read by tmpl_specialize */
+	int			peak_depth;
+	size_t		peak_inuse;
+	size_t		max_req;
+	uint8_t    *pe_wr;			/* per slot: stored since the last reset */
+	bool		clock_used;		/* "now"/"today" was read */
 	/* per render */
 	const Template *t;
 	struct json_object *data;
@@ -2160,7 +2201,12 @@ ralloc(TmplRenderCtx *c, size_t n)
 				 c->arena.limit);
 		else
 			rerr(c, TMPL_ERR_NOMEM, "out of memory");
+		return NULL;
 	}
+	if (c->arena.inuse > c->peak_inuse)
+		c->peak_inuse = c->arena.inuse;
+	if (n > c->max_req)
+		c->max_req = n;
 	return p;
 }
 
@@ -2737,7 +2783,7 @@ parse_iso(const char *p, const char *end, int64_t *secs)
 }
 
 static bool
-value_to_time(const Value *v, int64_t *secs)
+value_to_time(TmplRenderCtx *c, const Value *v, int64_t *secs)
 {
 	if (v->t == V_INT)
 		*secs = v->u.i;
@@ -2758,7 +2804,10 @@ value_to_time(const Value *v, int64_t *secs)
 		while (end > p && is_ws(end[-1]))
 			end--;
 		if (name_is(p, (size_t) (end - p), "now") || name_is(p, (size_t) (end - p), "today"))
+		{
+			c->clock_used = true;
 			*secs = (int64_t) time(NULL);
+		}
 		else
 		{
 			q = p;
@@ -3543,7 +3592,7 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				size_t		fn;
 
 				if (in->t == V_NIL || (in->t == V_STR && in->u.s.n == 0) ||
-					!value_to_time(in, &secs))
+					!value_to_time(c, in, &secs))
 				{
 					*out = *in;
 					return RC_OK;
@@ -3857,20 +3906,28 @@ eval_expr(TmplRenderCtx *c, const Expr *e, Value *out)
 			return RC_OK;
 		case E_VAR:
 			{
-				Slot	   *s = &c->slots[e->slot];
+				Value		root;
 				Value		cur;
 				int			i;
 
-				if (!s->set)
+				if (e->root_lit)
+					root = e->lit;
+				else
 				{
-					struct json_object *j;
+					Slot	   *s = &c->slots[e->slot];
 
-					s->v.t = V_NIL;
-					if (c->data && json_object_object_get_ex(c->data, c->t->slot_names[e->slot], &j))
-						json_to_value(j, &s->v);
-					s->set = true;
+					if (!s->set)
+					{
+						struct json_object *j;
+
+						s->v.t = V_NIL;
+						if (c->data && json_object_object_get_ex(c->data, c->t->slot_names[e->slot], &j))
+							json_to_value(j, &s->v);
+						s->set = true;
+					}
+					root = s->v;
 				}
-				cur = s->v;
+				cur = root;
 				if (e->cache_idx >= 0 && (cur.t == V_OBJ || cur.t == V_ARR))
 				{
 					PathCache  *pc = &c->cache[e->cache_idx];
@@ -3917,7 +3974,7 @@ eval_expr(TmplRenderCtx *c, const Expr *e, Value *out)
 					cur = next;
 				}
 				if (e->cache_idx >= 0 && c->cache[e->cache_idx].gen == 0 &&
-					(s->v.t == V_OBJ || s->v.t == V_ARR))
+					(root.t == V_OBJ || root.t == V_ARR))
 				{
 					c->cache[e->cache_idx].v = cur;
 					c->cache[e->cache_idx].gen = c->gen;
@@ -4135,6 +4192,8 @@ slot_store(TmplRenderCtx *c, Slot *s, const Value *v)
 	else
 		s->v = *v;
 	s->set = true;
+	if (c->pe_wr)
+		c->pe_wr[s - c->slots] = 1;
 	return RC_OK;
 }
 
@@ -4145,23 +4204,27 @@ enter_block(TmplRenderCtx *c)
 		return rerr(c, TMPL_ERR_LIMIT, "template nesting depth exceeds the limit of %d",
 					c->lim.max_depth);
 	c->depth++;
+	if (c->depth > c->peak_depth)
+		c->peak_depth = c->depth;
 	return RC_OK;
 }
 
-static int
-render_for(TmplRenderCtx *c, const Node *n)
+/* Collection and bounds of a "for" loop, shared with tmpl_specialize. */
+typedef struct ForBounds
 {
-	Value		coll;
-	int64_t		len = 0;
-	int64_t		lo = 0;
-	int64_t		from = 0;
-	int64_t		cnt;
-	int64_t		k;
-	Slot	   *s = &c->slots[n->u.loop.slot];
-	Slot		saved;
-	int			rc = RC_OK;
-	LoopState  *ls;
+	Value		coll;			/* V_INT for a range */
+	int64_t		lo;				/* first value of a range */
+	int64_t		from;
+	int64_t		cnt;			/* iterations, <= 0 for none */
+} ForBounds;
 
+static int
+for_bounds(TmplRenderCtx *c, const Node *n, ForBounds *fb)
+{
+	int64_t		len = 0;
+
+	fb->lo = 0;
+	fb->from = 0;
 	if (n->u.loop.coll->kind == E_RANGE)
 	{
 		Value		a;
@@ -4171,46 +4234,47 @@ render_for(TmplRenderCtx *c, const Node *n)
 		if (eval_expr(c, n->u.loop.coll->lo, &a) != RC_OK ||
 			eval_expr(c, n->u.loop.coll->hi, &b) != RC_OK)
 			return RC_ERR;
-		lo = to_int(&a);
+		fb->lo = to_int(&a);
 		hi = to_int(&b);
 		/* lengths beyond the iteration limit are cut below anyway */
-		if (hi >= lo)
+		if (hi >= fb->lo)
 		{
-			uint64_t	span = (uint64_t) hi - (uint64_t) lo;
+			uint64_t	span = (uint64_t) hi - (uint64_t) fb->lo;
 
 			len = span >= INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t) span + 1;
 		}
-		coll.t = V_INT;
+		fb->coll.t = V_INT;
 	}
 	else
 	{
-		if (eval_expr(c, n->u.loop.coll, &coll) != RC_OK)
+		if (eval_expr(c, n->u.loop.coll, &fb->coll) != RC_OK)
 			return RC_ERR;
-		if (coll.t == V_ARR)
-			len = (int64_t) json_object_array_length(coll.u.j);
-		else if (coll.t == V_STR && coll.u.s.n > 0)
+		if (fb->coll.t == V_ARR)
+			len = (int64_t) json_object_array_length(fb->coll.u.j);
+		else if (fb->coll.t == V_STR && fb->coll.u.s.n > 0)
 		{
 			/* iterated once; copy it, the body may reassign its source */
-			char	   *d = ralloc(c, coll.u.s.n + 1);
+			char	   *d = ralloc(c, fb->coll.u.s.n + 1);
 
 			if (d == NULL)
 				return RC_ERR;
-			memcpy(d, coll.u.s.p, coll.u.s.n);
-			d[coll.u.s.n] = '\0';
-			coll.u.s.p = d;
+			memcpy(d, fb->coll.u.s.p, fb->coll.u.s.n);
+			d[fb->coll.u.s.n] = '\0';
+			fb->coll.u.s.p = d;
 			len = 1;
 		}
 	}
 	if (n->u.loop.offset)
 	{
 		Value		v;
+		int64_t		from;
 
 		if (eval_expr(c, n->u.loop.offset, &v) != RC_OK)
 			return RC_ERR;
 		from = to_int(&v);
-		from = from < 0 ? 0 : from > len ? len : from;
+		fb->from = from < 0 ? 0 : from > len ? len : from;
 	}
-	cnt = len - from;
+	fb->cnt = len - fb->from;
 	if (n->u.loop.limit)
 	{
 		Value		v;
@@ -4221,10 +4285,82 @@ render_for(TmplRenderCtx *c, const Node *n)
 		lim = to_int(&v);
 		if (lim < 0)
 			lim = 0;
-		if (lim < cnt)
-			cnt = lim;
+		if (lim < fb->cnt)
+			fb->cnt = lim;
 	}
-	if (cnt <= 0)
+	return RC_OK;
+}
+
+/*
+ * Save the loop variable.  A string held in the slot's own buffer must
+ * survive reassignment in the body; it is copied aside and put back into
+ * the buffer by for_restore_var (the copy dies with the statement).
+ */
+static int
+for_save_var(TmplRenderCtx *c, const Slot *s, Slot *saved, bool *copied)
+{
+	*saved = *s;
+	*copied = false;
+	if (saved->set && saved->v.t == V_STR && s->buf &&
+		saved->v.u.s.p >= s->buf && saved->v.u.s.p < s->buf + s->cap)
+	{
+		char	   *d = ralloc(c, saved->v.u.s.n + 1);
+
+		if (d == NULL)
+			return RC_ERR;
+		memcpy(d, saved->v.u.s.p, saved->v.u.s.n);
+		d[saved->v.u.s.n] = '\0';
+		saved->v.u.s.p = d;
+		*copied = true;
+	}
+	return RC_OK;
+}
+
+static void
+for_restore_var(Slot *s, const Slot *saved, bool copied)
+{
+	s->v = saved->v;
+	s->set = saved->set;
+	if (copied)
+	{
+		/* the buffer only grows, so the saved string still fits */
+		memcpy(s->buf, saved->v.u.s.p, saved->v.u.s.n + 1);
+		s->v.u.s.p = s->buf;
+	}
+}
+
+/* Value of the loop variable in iteration k. */
+static inline void
+for_item(const Node *n, const ForBounds *fb, int64_t k, Value *v)
+{
+	int64_t		idx = n->u.loop.reversed ? fb->from + fb->cnt - 1 - k : fb->from + k;
+
+	if (fb->coll.t == V_INT)
+	{
+		v->t = V_INT;
+		v->u.i = fb->lo + idx;
+	}
+	else if (fb->coll.t == V_ARR)
+		json_to_value(json_object_array_get_idx(fb->coll.u.j, (size_t) idx), v);
+	else
+		*v = fb->coll;
+}
+
+static int
+render_for(TmplRenderCtx *c, const Node *n)
+{
+	ForBounds	fb;
+	int64_t		k;
+	Slot	   *s = &c->slots[n->u.loop.slot];
+	Slot		saved;
+	bool		copied;
+	uint8_t		saved_wr = 0;
+	int			rc = RC_OK;
+	LoopState  *ls;
+
+	if (for_bounds(c, n, &fb) != RC_OK)
+		return RC_ERR;
+	if (fb.cnt <= 0)
 	{
 		if (n->u.loop.else_body == NULL)
 			return RC_OK;
@@ -4236,25 +4372,14 @@ render_for(TmplRenderCtx *c, const Node *n)
 	}
 	if (enter_block(c) != RC_OK)
 		return RC_ERR;
-
-	/* save the loop variable; a saved string must survive reassignment */
-	saved = *s;
-	if (saved.set && saved.v.t == V_STR)
-	{
-		char	   *d = ralloc(c, saved.v.u.s.n + 1);
-
-		if (d == NULL)
-			return RC_ERR;
-		memcpy(d, saved.v.u.s.p, saved.v.u.s.n);
-		d[saved.v.u.s.n] = '\0';
-		saved.v.u.s.p = d;
-	}
+	if (for_save_var(c, s, &saved, &copied) != RC_OK)
+		return RC_ERR;
+	if (c->pe_wr)
+		saved_wr = c->pe_wr[n->u.loop.slot];
 	ls = &c->loops[c->nloops++];
-	ls->length = cnt;
-	for (k = 0; k < cnt; k++)
+	ls->length = fb.cnt;
+	for (k = 0; k < fb.cnt; k++)
 	{
-		int64_t		idx = n->u.loop.reversed ? from + cnt - 1 - k : from + k;
-
 		if (++c->iterations > c->lim.max_iterations)
 		{
 			c->line = n->line;
@@ -4263,15 +4388,7 @@ render_for(TmplRenderCtx *c, const Node *n)
 					  c->lim.max_iterations);
 			break;
 		}
-		if (coll.t == V_INT)
-		{
-			s->v.t = V_INT;
-			s->v.u.i = lo + idx;
-		}
-		else if (coll.t == V_ARR)
-			json_to_value(json_object_array_get_idx(coll.u.j, (size_t) idx), &s->v);
-		else
-			s->v = coll;
+		for_item(n, &fb, k, &s->v);
 		s->set = true;
 		ls->index0 = k;
 		rc = render_block(c, n->u.loop.body);
@@ -4285,10 +4402,36 @@ render_for(TmplRenderCtx *c, const Node *n)
 		rc = RC_OK;
 	}
 	c->nloops--;
-	s->v = saved.v;
-	s->set = saved.set;
+	for_restore_var(s, &saved, copied);
+	if (c->pe_wr)
+		c->pe_wr[n->u.loop.slot] = saved_wr;
 	c->depth--;
 	return rc;
+}
+
+/*
+ * Charge the cost of a pre-rendered part of a specialised template, in
+ * the same terms as the original would have failed.
+ */
+static int
+charge_cost(TmplRenderCtx *c, const TmplCost *k)
+{
+	if (k->max_req > c->lim.max_output + 64)
+		return err_output_limit(c);
+	if (k->arena_peak > c->arena.limit || c->arena.inuse > c->arena.limit - k->arena_peak)
+		return rerr(c, TMPL_ERR_LIMIT, "template needs more than %zu bytes of working memory",
+					c->arena.limit);
+	if (k->peak_depth > c->lim.max_depth)
+		return rerr(c, TMPL_ERR_LIMIT, "template nesting depth exceeds the limit of %d",
+					c->lim.max_depth);
+	if (k->iters > c->lim.max_iterations - c->iterations)
+		return rerr(c, TMPL_ERR_LIMIT, "template loops exceed the limit of %ld iterations",
+					c->lim.max_iterations);
+	c->iterations += k->iters;
+	if (k->extra_out > c->lim.max_output - c->produced)
+		return err_output_limit(c);
+	c->produced += k->extra_out;
+	return RC_OK;
 }
 
 static int
@@ -4355,6 +4498,30 @@ render_node(TmplRenderCtx *c, const Node *n)
 			}
 		case N_FOR:
 			return render_for(c, n);
+		case N_CHUNK:
+			if (n->u.chunk.cost && charge_cost(c, n->u.chunk.cost) != RC_OK)
+				return RC_ERR;
+			return emit(c, n->u.chunk.p, n->u.chunk.n);
+		case N_BLOCK:
+			{
+				int			rc;
+
+				if (n->u.block.pre && charge_cost(c, n->u.block.pre) != RC_OK)
+					return RC_ERR;
+				if (n->u.block.reserve &&
+					arena_alloc(&c->arena, n->u.block.reserve) == NULL)
+				{
+					if (c->arena.over_limit)
+						return rerr(c, TMPL_ERR_LIMIT, "template needs more than %zu bytes of working memory",
+									c->arena.limit);
+					return rerr(c, TMPL_ERR_NOMEM, "out of memory");
+				}
+				if (enter_block(c) != RC_OK)
+					return RC_ERR;
+				rc = render_block(c, n->u.block.body);
+				c->depth--;
+				return rc;
+			}
 		case N_BREAK:
 			return RC_BREAK;
 		case N_CONTINUE:
@@ -4457,20 +4624,13 @@ tmpl_ctx_free(TmplRenderCtx *c)
 	free(c);
 }
 
-int
-tmpl_render(const Template *t, TmplRenderCtx *c, struct json_object *data,
-			const TmplLimits *lim, BeBuf *out, TmplError *err)
+/* Prepare a context for one render of t; fills err on failure. */
+static int
+ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
+		  const TmplLimits *lim, BeBuf *out, TmplError *err)
 {
-	TmplLimits	deflim;
 	int			i;
-	int			rc;
 
-	memset(err, 0, sizeof(*err));
-	if (lim == NULL)
-	{
-		tmpl_default_limits(&deflim);
-		lim = &deflim;
-	}
 	if (t->nslots > c->nslots)
 	{
 		Slot	   *ns = realloc(c->slots, sizeof(Slot) * (size_t) t->nslots);
@@ -4478,14 +4638,26 @@ tmpl_render(const Template *t, TmplRenderCtx *c, struct json_object *data,
 		if (ns == NULL)
 		{
 			set_error(err, TMPL_ERR_NOMEM, 0, 0, "out of memory");
-			return -1;
+			return RC_ERR;
 		}
 		memset(ns + c->nslots, 0, sizeof(Slot) * (size_t) (t->nslots - c->nslots));
 		c->slots = ns;
 		c->nslots = t->nslots;
 	}
-	for (i = 0; i < t->nslots; i++)
-		c->slots[i].set = false;
+	if (t->slot_init)
+	{
+		/* constant roots of a specialised template */
+		for (i = 0; i < t->nslots; i++)
+		{
+			c->slots[i].set = t->slot_init_set[i];
+			c->slots[i].v = t->slot_init[i];
+		}
+	}
+	else
+	{
+		for (i = 0; i < t->nslots; i++)
+			c->slots[i].set = false;
+	}
 	if (t->ncache > c->ncache)
 	{
 		PathCache  *nc = realloc(c->cache, sizeof(PathCache) * (size_t) t->ncache);
@@ -4493,7 +4665,7 @@ tmpl_render(const Template *t, TmplRenderCtx *c, struct json_object *data,
 		if (nc == NULL)
 		{
 			set_error(err, TMPL_ERR_NOMEM, 0, 0, "out of memory");
-			return -1;
+			return RC_ERR;
 		}
 		memset(nc + c->ncache, 0, sizeof(PathCache) * (size_t) (t->ncache - c->ncache));
 		c->cache = nc;
@@ -4506,7 +4678,7 @@ tmpl_render(const Template *t, TmplRenderCtx *c, struct json_object *data,
 		if (nk == NULL)
 		{
 			set_error(err, TMPL_ERR_NOMEM, 0, 0, "out of memory");
-			return -1;
+			return RC_ERR;
 		}
 		memset(nk + c->nkhash, 0, sizeof(KeyHash) * (size_t) (t->nkeys - c->nkhash));
 		c->khash = nk;
@@ -4542,6 +4714,24 @@ tmpl_render(const Template *t, TmplRenderCtx *c, struct json_object *data,
 	c->arena.limit = (c->lim.max_output > SIZE_MAX / 8 ? SIZE_MAX / 2 :
 					  c->lim.max_output * 4) + 65536;
 	arena_release(&c->arena, (ArenaMark) {NULL, 0, 0});
+	return RC_OK;
+}
+
+int
+tmpl_render(const Template *t, TmplRenderCtx *c, struct json_object *data,
+			const TmplLimits *lim, BeBuf *out, TmplError *err)
+{
+	TmplLimits	deflim;
+	int			rc;
+
+	memset(err, 0, sizeof(*err));
+	if (lim == NULL)
+	{
+		tmpl_default_limits(&deflim);
+		lim = &deflim;
+	}
+	if (ctx_begin(t, c, data, lim, out, err) != RC_OK)
+		return -1;
 
 	rc = render_block(c, t->root);
 	sink_finish(out);

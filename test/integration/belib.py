@@ -192,7 +192,7 @@ class Runner:
 
 def setup_audience(db, ws, lists, per_list, overlap=0, tz="UTC"):
     """Creates a workspace with lists of generated members, in bulk."""
-    db.q("SELECT broadcast.create_workspace(%s, %s, %s)", ws, ws, tz)
+    db.q("SELECT broadcast.create_workspace(%s, %s, %s, '{\"default_from_email\": \"news@example.com\"}')", ws, ws, tz)
     start = 1
     for l in lists:
         db.q("SELECT broadcast.create_list(%s, %s, %s)", ws, l, l)

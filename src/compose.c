@@ -1,0 +1,493 @@
+/*-------------------------------------------------------------------------
+ *
+ * compose.c
+ *	  Rendering a recipient's message from a broadcast's pinned templates.
+ *
+ * A ComposeBroadcast holds the compiled templates of every variation (one
+ * compile per template version per worker) and the data that is the same
+ * for every recipient.  A ComposeCtx holds the buffers reused from one
+ * message to the next, so the per-message cost is the JSON parse of the
+ * contact's data, the renders and the encoding, with no allocation churn.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compose.h"
+#include "mime.h"
+#include "tmpl.h"
+#include "unsub_token.h"
+
+typedef struct ComposeTemplate
+{
+	char	   *template_id;
+	int			version;
+	Template   *subject;
+	Template   *html;
+	Template   *text;			/* NULL: derive from HTML */
+	char	   *from_email;
+	char	   *from_name;
+	char	   *reply_to;
+} ComposeTemplate;
+
+struct ComposeBroadcast
+{
+	char	   *workspace_id;
+	char	   *domain;			/* Message-ID domain, or NULL */
+	char	   *unsub_base;
+	char	   *unsub_mailto;
+	uint8_t    *secret;
+	size_t		secret_len;
+	json_object *workspace;		/* {"id", "name"} */
+	json_object *broadcast;		/* {"id", "name"} */
+	json_object *lists;			/* list_id -> name */
+	int			nvariations;
+	ComposeTemplate variations[COMPOSE_MAX_VARIATIONS];
+};
+
+struct ComposeCtx
+{
+	TmplRenderCtx *tmpl;
+	BeBuf		subject;
+	BeBuf		html;
+	BeBuf		text;
+	BeBuf		token;
+	BeBuf		url;
+	BeBuf		list_unsub;
+	BeBuf		body;
+	BeBuf		scratch;
+};
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static Template *
+compile_field(const char *src, const char *what, const char *template_id,
+			  char *errbuf, size_t errlen)
+{
+	TmplError	err;
+	Template   *t;
+
+	t = tmpl_compile(src, strlen(src), &err);
+	if (t == NULL)
+		snprintf(errbuf, errlen, "template \"%.60s\" %s does not compile at line %d, column %d: %.120s",
+				 template_id, what, err.line, err.column, err.message);
+	return t;
+}
+
+ComposeBroadcast *
+compose_broadcast_create(const ComposeBroadcastSrc *src, char *errbuf, size_t errlen)
+{
+	ComposeBroadcast *b;
+	int			i;
+
+	b = calloc(1, sizeof(ComposeBroadcast));
+	if (b == NULL)
+	{
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	b->workspace_id = strdup(src->workspace_id);
+	b->domain = dup_or_null(src->sending_domain);
+	b->unsub_base = dup_or_null(src->unsub_base_url);
+	b->unsub_mailto = dup_or_null(src->unsub_mailto);
+	if (src->secret_len > 0)
+	{
+		b->secret = malloc(src->secret_len);
+		if (b->secret)
+			memcpy(b->secret, src->secret, src->secret_len);
+		b->secret_len = src->secret_len;
+	}
+	b->workspace = json_object_new_object();
+	json_object_object_add(b->workspace, "id", json_object_new_string(src->workspace_id));
+	json_object_object_add(b->workspace, "name",
+						   src->workspace_name ? json_object_new_string(src->workspace_name) : NULL);
+	b->broadcast = json_object_new_object();
+	json_object_object_add(b->broadcast, "id", json_object_new_string(src->broadcast_id));
+	json_object_object_add(b->broadcast, "name",
+						   src->broadcast_name ? json_object_new_string(src->broadcast_name) : NULL);
+	b->lists = src->lists_json ? json_tokener_parse(src->lists_json) : NULL;
+	if (b->lists == NULL || !json_object_is_type(b->lists, json_type_object))
+	{
+		json_object_put(b->lists);
+		b->lists = json_object_new_object();
+	}
+
+	for (i = 0; i < src->nvariations && i < COMPOSE_MAX_VARIATIONS; i++)
+	{
+		const ComposeTemplateSrc *ts = &src->variations[i];
+		ComposeTemplate *ct = &b->variations[i];
+
+		b->nvariations = i + 1;
+		ct->template_id = strdup(ts->template_id);
+		ct->version = ts->version;
+		ct->from_email = dup_or_null(ts->from_email);
+		ct->from_name = dup_or_null(ts->from_name);
+		ct->reply_to = dup_or_null(ts->reply_to);
+		ct->subject = compile_field(ts->subject, "subject", ts->template_id, errbuf, errlen);
+		if (ct->subject == NULL)
+			goto fail;
+		ct->html = compile_field(ts->html, "html", ts->template_id, errbuf, errlen);
+		if (ct->html == NULL)
+			goto fail;
+		if (ts->text_body != NULL)
+		{
+			ct->text = compile_field(ts->text_body, "text_body", ts->template_id, errbuf, errlen);
+			if (ct->text == NULL)
+				goto fail;
+		}
+		if (ct->from_email == NULL)
+		{
+			snprintf(errbuf, errlen, "template \"%.60s\" has no from_email and the workspace no default_from_email",
+					 ts->template_id);
+			goto fail;
+		}
+	}
+	return b;
+
+fail:
+	compose_broadcast_free(b);
+	return NULL;
+}
+
+void
+compose_broadcast_free(ComposeBroadcast *b)
+{
+	int			i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->nvariations; i++)
+	{
+		ComposeTemplate *ct = &b->variations[i];
+
+		free(ct->template_id);
+		free(ct->from_email);
+		free(ct->from_name);
+		free(ct->reply_to);
+		if (ct->subject)
+			tmpl_free(ct->subject);
+		if (ct->html)
+			tmpl_free(ct->html);
+		if (ct->text)
+			tmpl_free(ct->text);
+	}
+	json_object_put(b->workspace);
+	json_object_put(b->broadcast);
+	json_object_put(b->lists);
+	free(b->workspace_id);
+	free(b->domain);
+	free(b->unsub_base);
+	free(b->unsub_mailto);
+	free(b->secret);
+	free(b);
+}
+
+ComposeCtx *
+compose_ctx_create(void)
+{
+	ComposeCtx *c = calloc(1, sizeof(ComposeCtx));
+
+	if (c == NULL)
+		return NULL;
+	c->tmpl = tmpl_ctx_create();
+	be_buf_init(&c->subject);
+	be_buf_init(&c->html);
+	be_buf_init(&c->text);
+	be_buf_init(&c->token);
+	be_buf_init(&c->url);
+	be_buf_init(&c->list_unsub);
+	be_buf_init(&c->body);
+	be_buf_init(&c->scratch);
+	return c;
+}
+
+void
+compose_ctx_free(ComposeCtx *c)
+{
+	if (c == NULL)
+		return;
+	tmpl_ctx_free(c->tmpl);
+	be_buf_free(&c->subject);
+	be_buf_free(&c->html);
+	be_buf_free(&c->text);
+	be_buf_free(&c->token);
+	be_buf_free(&c->url);
+	be_buf_free(&c->list_unsub);
+	be_buf_free(&c->body);
+	be_buf_free(&c->scratch);
+	free(c);
+}
+
+static const char *
+buf_str(BeBuf *b)
+{
+	return b->data ? b->data : "";
+}
+
+static int
+render_one(ComposeCtx *c, Template *t, json_object *data, BeBuf *out, const char *what,
+		   ComposeOutput *res)
+{
+	TmplError	err;
+	TmplLimits	lim;
+
+	tmpl_default_limits(&lim);
+	be_buf_reset(out);
+	if (!be_buf_reserve(out, 0) ||
+		tmpl_render(t, c->tmpl, data, &lim, out, &err) != 0)
+	{
+		snprintf(res->error, sizeof(res->error), "rendering the %s failed at line %d, column %d: %.180s",
+				 what, err.line, err.column, err.message);
+		return -1;
+	}
+	return 0;
+}
+
+int
+compose_render(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in, ComposeOutput *out)
+{
+	ComposeTemplate *ct;
+	json_object *data;
+	json_object *contact;
+	json_object *list;
+	json_object *list_name = NULL;
+	int			rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (in->variation < 0 || in->variation >= b->nvariations)
+	{
+		snprintf(out->error, sizeof(out->error), "no template for variation %d", in->variation);
+		return -1;
+	}
+	ct = &b->variations[in->variation];
+
+	/* the one-click unsubscribe URL carries a token signed for this message */
+	be_buf_reset(&c->url);
+	be_buf_reset(&c->list_unsub);
+	if (b->unsub_base && b->secret_len > 0)
+	{
+		size_t		blen = strlen(b->unsub_base);
+
+		be_buf_reset(&c->token);
+		if (unsub_token_make(b->secret, b->secret_len, b->workspace_id, in->list_id,
+							 in->email, in->message_id, &c->token) != UNSUB_OK)
+		{
+			snprintf(out->error, sizeof(out->error), "could not make the unsubscribe token");
+			return -1;
+		}
+		while (blen > 0 && b->unsub_base[blen - 1] == '/')
+			blen--;
+		be_buf_append(&c->url, b->unsub_base, blen);
+		be_buf_putc(&c->url, '/');
+		be_buf_append(&c->url, c->token.data, c->token.len);
+	}
+	if (c->url.len > 0 || b->unsub_mailto)
+	{
+		char		err[128];
+
+		if (mime_list_unsubscribe_value(c->url.len ? c->url.data : NULL, b->unsub_mailto,
+										&c->list_unsub, err, sizeof(err)) != MIME_OK)
+		{
+			snprintf(out->error, sizeof(out->error), "bad unsubscribe settings: %s", err);
+			return -1;
+		}
+	}
+
+	contact = in->contact_json ? json_tokener_parse(in->contact_json) : NULL;
+	if (contact == NULL)
+	{
+		contact = json_object_new_object();
+		json_object_object_add(contact, "email", json_object_new_string(in->email));
+	}
+	if (in->list_id)
+		json_object_object_get_ex(b->lists, in->list_id, &list_name);
+	list = json_object_new_object();
+	json_object_object_add(list, "id", in->list_id ? json_object_new_string(in->list_id) : NULL);
+	json_object_object_add(list, "name", json_object_get(list_name));
+
+	data = json_object_new_object();
+	json_object_object_add(data, "contact", contact);
+	json_object_object_add(data, "workspace", json_object_get(b->workspace));
+	json_object_object_add(data, "broadcast", json_object_get(b->broadcast));
+	json_object_object_add(data, "list", list);
+	json_object_object_add(data, "unsubscribe_url", json_object_new_string(buf_str(&c->url)));
+	json_object_object_add(data, "message_id", json_object_new_string(in->message_id));
+
+	if (render_one(c, ct->subject, data, &c->subject, "subject", out) != 0 ||
+		render_one(c, ct->html, data, &c->html, "html", out) != 0)
+		goto done;
+	if (ct->text)
+	{
+		if (render_one(c, ct->text, data, &c->text, "text body", out) != 0)
+			goto done;
+	}
+	else
+	{
+		be_buf_reset(&c->text);
+		if (mime_html_to_text(buf_str(&c->html), c->html.len, &c->text) != MIME_OK)
+		{
+			snprintf(out->error, sizeof(out->error), "out of memory deriving the text part");
+			goto done;
+		}
+	}
+	out->subject = buf_str(&c->subject);
+	out->html = buf_str(&c->html);
+	out->html_len = c->html.len;
+	out->text = buf_str(&c->text);
+	out->text_len = c->text.len;
+	out->from_email = ct->from_email;
+	out->from_name = ct->from_name;
+	out->reply_to = ct->reply_to;
+	out->unsubscribe_url = buf_str(&c->url);
+	out->list_unsubscribe = buf_str(&c->list_unsub);
+	out->template_id = ct->template_id;
+	out->template_version = ct->version;
+	rc = 0;
+
+done:
+	json_object_put(data);
+	return rc;
+}
+
+static const char *
+message_domain(ComposeBroadcast *b, const ComposeOutput *out)
+{
+	const char *at;
+
+	if (b->domain)
+		return b->domain;
+	at = strrchr(out->from_email, '@');
+	return at ? at + 1 : "localhost";
+}
+
+int
+compose_mime(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in, ComposeOutput *out)
+{
+	MimeMessage m;
+
+	memset(&m, 0, sizeof(m));
+	m.from_email = out->from_email;
+	m.from_name = out->from_name;
+	m.to_email = in->email;
+	m.reply_to = out->reply_to;
+	m.subject = out->subject;
+	m.html = out->html;
+	m.html_len = out->html_len;
+	m.text = out->text;
+	m.text_len = out->text_len;
+	m.no_derive_text = true;
+	m.message_id = in->message_id;
+	m.domain = message_domain(b, out);
+	m.date = in->date;
+	m.unsubscribe_url = out->unsubscribe_url[0] ? out->unsubscribe_url : NULL;
+	m.unsubscribe_mailto = b->unsub_mailto;
+
+	be_buf_reset(&c->body);
+	if (mime_build_ex(&m, &c->body, &c->scratch, out->error, sizeof(out->error)) != MIME_OK)
+		return -1;
+	out->body = buf_str(&c->body);
+	out->body_len = c->body.len;
+	return 0;
+}
+
+static json_object *
+address_obj(const char *email, const char *name)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "email", json_object_new_string(email));
+	if (name && name[0])
+		json_object_object_add(o, "name", json_object_new_string(name));
+	return o;
+}
+
+int
+compose_sendgrid_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in, ComposeOutput *out)
+{
+	json_object *root;
+	json_object *pers;
+	json_object *p;
+	json_object *to;
+	json_object *args;
+	json_object *content;
+	json_object *part;
+	json_object *headers;
+	const char *s;
+	size_t		len;
+
+	/* header values sent as JSON must be single clean lines, like in MIME */
+	if (!mime_address_valid(out->from_email) || !mime_address_valid(in->email))
+	{
+		snprintf(out->error, sizeof(out->error), "invalid from or to address");
+		return -1;
+	}
+	root = json_object_new_object();
+	pers = json_object_new_array();
+	p = json_object_new_object();
+	to = json_object_new_array();
+	json_object_array_add(to, address_obj(in->email, NULL));
+	json_object_object_add(p, "to", to);
+	args = json_object_new_object();
+	json_object_object_add(args, "message_id", json_object_new_string(in->message_id));
+	json_object_object_add(p, "custom_args", args);
+	json_object_array_add(pers, p);
+	json_object_object_add(root, "personalizations", pers);
+	json_object_object_add(root, "from", address_obj(out->from_email, out->from_name));
+	if (out->reply_to)
+		json_object_object_add(root, "reply_to", address_obj(out->reply_to, NULL));
+
+	be_buf_reset(&c->scratch);
+	if (mime_header_value_clean(out->subject, strlen(out->subject), &c->scratch) != MIME_OK)
+	{
+		json_object_put(root);
+		snprintf(out->error, sizeof(out->error), "invalid subject");
+		return -1;
+	}
+	json_object_object_add(root, "subject", json_object_new_string_len(buf_str(&c->scratch), c->scratch.len));
+
+	/* SendGrid requires text/plain before text/html */
+	content = json_object_new_array();
+	if (out->text_len > 0)
+	{
+		part = json_object_new_object();
+		json_object_object_add(part, "type", json_object_new_string("text/plain"));
+		json_object_object_add(part, "value", json_object_new_string_len(out->text, out->text_len));
+		json_object_array_add(content, part);
+	}
+	part = json_object_new_object();
+	json_object_object_add(part, "type", json_object_new_string("text/html"));
+	json_object_object_add(part, "value", json_object_new_string_len(out->html, out->html_len));
+	json_object_array_add(content, part);
+	json_object_object_add(root, "content", content);
+
+	if (out->list_unsubscribe[0])
+	{
+		headers = json_object_new_object();
+		json_object_object_add(headers, "List-Unsubscribe", json_object_new_string(out->list_unsubscribe));
+		if (strncmp(out->unsubscribe_url, "https://", 8) == 0)
+			json_object_object_add(headers, "List-Unsubscribe-Post",
+								   json_object_new_string(MIME_LIST_UNSUB_POST_VALUE));
+		json_object_object_add(root, "headers", headers);
+	}
+	(void) b;
+
+	s = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	be_buf_reset(&c->body);
+	be_buf_append(&c->body, s, len);
+	json_object_put(root);
+	if (c->body.oom)
+	{
+		snprintf(out->error, sizeof(out->error), "out of memory");
+		return -1;
+	}
+	out->body = buf_str(&c->body);
+	out->body_len = c->body.len;
+	return 0;
+}

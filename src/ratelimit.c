@@ -1,0 +1,305 @@
+/*-------------------------------------------------------------------------
+ *
+ * ratelimit.c
+ *	  Token buckets and circuit breakers shared by all sender workers.
+ *
+ * Two levels of bucket: the provider account (an integration, or a shared
+ * platform integration used by many workspaces) and each workspace on it.
+ * A sender takes tokens from both before it claims rows, at most a fair
+ * share of the account's tokens per workspace that has mail waiting, so a
+ * workspace flooding a shared account cannot starve another.
+ *
+ * The account bucket also carries the provider's Retry-After pause and
+ * the circuit breaker: after breaker_threshold consecutive provider
+ * failures it opens for breaker_cooldown, then lets a single probe
+ * through.  While it is open no tokens are given, so no rows are claimed
+ * and no attempts are spent.
+ *
+ * The table lives in shared memory (one LWLock; every operation is a few
+ * arithmetic steps).  A session that runs broadcast.send_queue() without
+ * the library preloaded gets a private table instead.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/hashfn.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "broadcast_engine.h"
+#include "be_sender.h"
+
+#define BE_NBUCKETS 2048
+
+typedef struct BeBucket
+{
+	char		key[BE_KEY_LEN];	/* "" when free */
+	double		rate;			/* tokens per second; 0 = unlimited */
+	double		tokens;
+	TimestampTz refilled_at;
+	TimestampTz paused_until;	/* Retry-After */
+	int			failures;		/* consecutive provider failures */
+	TimestampTz open_until;		/* breaker open until */
+	bool		probing;		/* half-open: one probe is out */
+	uint64		granted;
+	uint64		throttled;
+} BeBucket;
+
+typedef struct BeRateTable
+{
+	LWLock	   *lock;
+	BeBucket	buckets[BE_NBUCKETS];
+} BeRateTable;
+
+static BeRateTable *rate_table = NULL;
+static bool rate_table_local = false;
+
+Size
+be_ratelimit_shmem_size(void)
+{
+	return MAXALIGN(sizeof(BeRateTable));
+}
+
+/* called from the shmem startup hook, under AddinShmemInitLock */
+void
+be_ratelimit_shmem_init(void)
+{
+	bool		found;
+
+	rate_table = ShmemInitStruct("broadcast_engine rate limits", sizeof(BeRateTable), &found);
+	if (!found)
+	{
+		memset(rate_table, 0, sizeof(BeRateTable));
+		rate_table->lock = &(GetNamedLWLockTranche("broadcast_engine"))[1].lock;
+	}
+}
+
+static void
+ensure_table(void)
+{
+	if (rate_table != NULL)
+		return;
+	/* not preloaded: a private table, good for one session's send_queue() */
+	rate_table = MemoryContextAllocZero(TopMemoryContext, sizeof(BeRateTable));
+	rate_table_local = true;
+}
+
+static void
+lock_table(void)
+{
+	if (!rate_table_local)
+		LWLockAcquire(rate_table->lock, LW_EXCLUSIVE);
+}
+
+static void
+unlock_table(void)
+{
+	if (!rate_table_local)
+		LWLockRelease(rate_table->lock);
+}
+
+/* finds or creates a bucket; NULL when the table is full (then: no limit) */
+static BeBucket *
+find_bucket(const char *key, double rate, TimestampTz now)
+{
+	uint32		h = hash_bytes((const unsigned char *) key, strlen(key));
+	int			i;
+
+	for (i = 0; i < BE_NBUCKETS; i++)
+	{
+		BeBucket   *b = &rate_table->buckets[(h + i) % BE_NBUCKETS];
+
+		if (b->key[0] == '\0')
+		{
+			strlcpy(b->key, key, BE_KEY_LEN);
+			b->rate = rate;
+			b->tokens = rate > 0 ? Max(rate, 1.0) : 0;
+			b->refilled_at = now;
+			return b;
+		}
+		if (strcmp(b->key, key) == 0)
+		{
+			/* a changed rate applies at once */
+			if (b->rate != rate)
+			{
+				b->rate = rate;
+				b->tokens = Min(b->tokens, Max(rate, 1.0));
+			}
+			return b;
+		}
+	}
+	return NULL;
+}
+
+/* tokens accrue at rate per second, up to one second's worth (at least 1) */
+static void
+refill(BeBucket *b, TimestampTz now)
+{
+	double		elapsed;
+
+	if (b->rate <= 0)
+		return;
+	elapsed = (double) (now - b->refilled_at) / USECS_PER_SEC;
+	if (elapsed > 0)
+		b->tokens = Min(Max(b->rate, 1.0), b->tokens + elapsed * b->rate);
+	b->refilled_at = now;
+}
+
+static TimestampTz
+time_for_one_token(BeBucket *b, TimestampTz now)
+{
+	double		missing = 1.0 - b->tokens;
+
+	if (b->rate <= 0 || missing <= 0)
+		return now;
+	return now + (TimestampTz) ceil(missing / b->rate * USECS_PER_SEC);
+}
+
+/*
+ * How many messages this workspace may send through the integration now
+ * (0..want).  fair_share caps what one workspace takes of a shared
+ * account's tokens.  When 0, *next_ok says when to look again.
+ */
+int
+be_rate_acquire(BeIntegration *ig, int want, int fair_share, TimestampTz *next_ok)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	BeBucket   *acct;
+	BeBucket   *pair = NULL;
+	int			n = want;
+
+	ensure_table();
+	*next_ok = now;
+	lock_table();
+	acct = find_bucket(ig->account_key, ig->shared_id ? ig->account_rate : ig->rate, now);
+	if (ig->shared_id)
+		pair = find_bucket(ig->pair_key, ig->rate, now);
+
+	if (acct != NULL)
+	{
+		refill(acct, now);
+		if (acct->paused_until > now)
+		{
+			*next_ok = acct->paused_until;
+			n = 0;
+		}
+		else if (acct->open_until > now)
+		{
+			*next_ok = acct->open_until;
+			n = 0;
+		}
+		else if (acct->failures >= be_breaker_threshold)
+		{
+			/* half-open: exactly one probe until it reports back */
+			if (acct->probing)
+			{
+				*next_ok = now + (TimestampTz) be_breaker_cooldown_ms * 1000;
+				n = 0;
+			}
+			else
+			{
+				acct->probing = true;
+				n = 1;
+			}
+		}
+		if (n > 0 && acct->rate > 0)
+		{
+			int			avail = (int) floor(acct->tokens);
+
+			if (fair_share > 1)
+				avail = (int) ceil((double) avail / fair_share);
+			n = Min(n, avail);
+			if (n <= 0)
+				*next_ok = time_for_one_token(acct, now);
+		}
+	}
+	if (n > 0 && pair != NULL)
+	{
+		refill(pair, now);
+		if (pair->rate > 0)
+		{
+			n = Min(n, (int) floor(pair->tokens));
+			if (n <= 0)
+				*next_ok = time_for_one_token(pair, now);
+		}
+	}
+	if (n > 0)
+	{
+		if (acct && acct->rate > 0)
+			acct->tokens -= n;
+		if (pair && pair->rate > 0)
+			pair->tokens -= n;
+		if (acct)
+			acct->granted += n;
+	}
+	else if (acct)
+		acct->throttled++;
+	unlock_table();
+	return Max(n, 0);
+}
+
+/* gives back tokens taken for rows that were not there to claim */
+void
+be_rate_refund(BeIntegration *ig, int unused)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	BeBucket   *b;
+
+	if (unused <= 0)
+		return;
+	ensure_table();
+	lock_table();
+	b = find_bucket(ig->account_key, ig->shared_id ? ig->account_rate : ig->rate, now);
+	if (b && b->rate > 0)
+		b->tokens = Min(Max(b->rate, 1.0), b->tokens + unused);
+	if (ig->shared_id)
+	{
+		b = find_bucket(ig->pair_key, ig->rate, now);
+		if (b && b->rate > 0)
+			b->tokens = Min(Max(b->rate, 1.0), b->tokens + unused);
+	}
+	unlock_table();
+}
+
+/*
+ * After a batch: successes close the breaker, a run of provider failures
+ * opens it, and a Retry-After pauses the whole account.
+ */
+void
+be_rate_report(BeIntegration *ig, int ok, int failed, int retry_after_s)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	BeBucket   *b;
+
+	ensure_table();
+	lock_table();
+	b = find_bucket(ig->account_key, ig->shared_id ? ig->account_rate : ig->rate, now);
+	if (b != NULL)
+	{
+		if (retry_after_s > 0)
+		{
+			TimestampTz until = now + (TimestampTz) retry_after_s * USECS_PER_SEC;
+
+			if (until > b->paused_until)
+				b->paused_until = until;
+		}
+		if (ok > 0)
+		{
+			b->failures = 0;
+			b->open_until = 0;
+		}
+		else if (failed > 0)
+		{
+			b->failures += failed;
+			if (b->failures >= be_breaker_threshold)
+				b->open_until = now + (TimestampTz) be_breaker_cooldown_ms * 1000;
+		}
+		b->probing = false;
+	}
+	unlock_table();
+}

@@ -1,0 +1,897 @@
+/*-------------------------------------------------------------------------
+ *
+ * sender.c
+ *	  Sender workers: claim due queue rows, render, send, record.
+ *
+ * One cycle:
+ *	1. find the (workspace, integration) pairs that have queued rows, by a
+ *	   loose index scan of email_queue_due_idx: its cost follows the number
+ *	   of active pairs, not the number of workspaces;
+ *	2. for each pair in turn (the starting pair rotates), take tokens from
+ *	   the rate limiter, then claim that many due rows in a short
+ *	   transaction (FOR UPDATE SKIP LOCKED, marked in flight with a lease);
+ *	3. with no transaction open, render each message from the compiled
+ *	   templates of its broadcast (cached per worker) and send the batch on
+ *	   the libcurl multi handle;
+ *	4. in one short transaction, write message_history for the whole batch,
+ *	   delete sent rows, reschedule or dead-letter failed ones and move the
+ *	   broadcast counters, all in one statement.
+ *
+ * A crash between 2 and 4 loses nothing: the rows come due again when
+ * their lease ends and are sent again with the same message id.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <time.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "broadcast_engine.h"
+#include "be_sender.h"
+#include "compose.h"
+
+PG_FUNCTION_INFO_V1(be_send_queue);
+
+#define CACHE_TTL_MS 10000
+
+typedef struct Pair
+{
+	char	   *workspace_id;
+	char	   *integration_id;
+	TimestampTz next_due;
+	BeIntegration *ig;
+	int			fair_share;
+} Pair;
+
+typedef struct IntegEntry
+{
+	char		key[BE_KEY_LEN];
+	MemoryContext cxt;
+	BeIntegration *ig;
+} IntegEntry;
+
+typedef struct BroadcastEntry
+{
+	char		key[BE_KEY_LEN];
+	ComposeBroadcast *cb;
+	char	   *error;			/* why it cannot be composed (in TopMemoryContext) */
+	TimestampTz loaded_at;
+} BroadcastEntry;
+
+static HTAB *integ_cache = NULL;
+static HTAB *broadcast_cache = NULL;
+static ComposeCtx *compose_ctx = NULL;
+static int	rotation = 0;
+
+static BePlan pairs_plan = {
+	"WITH RECURSIVE p AS ("
+	"  (SELECT q.workspace_id, q.integration_id FROM broadcast.email_queue q"
+	"    WHERE q.status IN ('pending', 'sending')"
+	"    ORDER BY q.workspace_id, q.integration_id LIMIT 1)"
+	"  UNION ALL"
+	"  SELECT n.workspace_id, n.integration_id"
+	"    FROM p, LATERAL (SELECT q.workspace_id, q.integration_id FROM broadcast.email_queue q"
+	"                      WHERE q.status IN ('pending', 'sending')"
+	"                        AND (q.workspace_id, q.integration_id) > (p.workspace_id, p.integration_id)"
+	"                      ORDER BY q.workspace_id, q.integration_id LIMIT 1) n"
+	")"
+	"SELECT p.workspace_id, p.integration_id,"
+	"       (SELECT min(q.next_attempt_at) FROM broadcast.email_queue q"
+	"         WHERE q.workspace_id = p.workspace_id AND q.integration_id = p.integration_id"
+	"           AND q.status IN ('pending', 'sending'))"
+	"  FROM p",
+	0, {InvalidOid}
+};
+
+static BePlan integ_plan = {
+	"SELECT i.provider, i.shared_id, coalesce(sh.secret, s.secret),"
+	"       coalesce(i.rate_per_second, 0)::float8, coalesce(sh.rate_per_second, 0)::float8,"
+	"       c->>'endpoint', c->>'host', (c->>'port')::int4, coalesce(c->>'tls', 'starttls'),"
+	"       c->>'username', c->>'ehlo_name', c->>'ca_file'"
+	"  FROM broadcast.integrations i"
+	"  LEFT JOIN broadcast.integration_secrets s"
+	"         ON s.workspace_id = i.workspace_id AND s.integration_id = i.integration_id"
+	"  LEFT JOIN broadcast.shared_integrations sh ON sh.shared_id = i.shared_id"
+	"  CROSS JOIN LATERAL (SELECT coalesce(sh.config, i.config) AS c) cfg"
+	" WHERE i.workspace_id = $1 AND i.integration_id = $2",
+	2, {TEXTOID, TEXTOID}
+};
+
+/* due rows of one pair, skipping paused and cancelled broadcasts; with the contact's data */
+static BePlan claim_plan = {
+	"WITH c AS ("
+	"  UPDATE broadcast.email_queue q"
+	"     SET status = 'sending', attempts = q.attempts + 1,"
+	"         next_attempt_at = now() + make_interval(secs => $4)"
+	"   WHERE q.ctid = ANY (ARRAY("
+	"         SELECT d.ctid FROM broadcast.email_queue d"
+	"          WHERE d.workspace_id = $1 AND d.integration_id = $2"
+	"            AND d.status IN ('pending', 'sending') AND d.next_attempt_at <= now()"
+	"            AND d.broadcast_id <> ALL (ARRAY(SELECT b.broadcast_id FROM broadcast.broadcasts b"
+	"                 WHERE b.workspace_id = $1 AND b.status IN ('paused', 'cancelled')))"
+	"          ORDER BY d.next_attempt_at"
+	"          LIMIT $3"
+	"          FOR UPDATE SKIP LOCKED))"
+	"  RETURNING q.broadcast_id, q.email, q.list_id, q.variation, q.message_id, q.attempts"
+	")"
+	"SELECT c.broadcast_id, c.email, c.list_id, c.variation::int4, c.message_id::text, c.attempts::int4,"
+	"       (ct.properties || jsonb_build_object('email', c.email, 'first_name', ct.first_name,"
+	"          'last_name', ct.last_name, 'language', ct.language, 'timezone', ct.timezone,"
+	"          'properties', ct.properties))::text"
+	"  FROM c LEFT JOIN broadcast.contacts ct ON ct.workspace_id = $1 AND ct.email = c.email",
+	4, {TEXTOID, TEXTOID, INT4OID, FLOAT8OID}
+};
+
+/* a broadcast and every variation's pinned template, in one query */
+static BePlan broadcast_plan = {
+	"SELECT v.variation::int4, v.template_id, v.version, t.subject, t.html, t.text_body,"
+	"       coalesce(t.from_email, w.settings->>'default_from_email'),"
+	"       coalesce(t.from_name, w.settings->>'default_from_name'), t.reply_to,"
+	"       b.name, w.name, w.settings->>'sending_domain', w.settings->>'unsubscribe_base_url',"
+	"       w.settings->>'unsubscribe_mailto', s.unsubscribe_secret,"
+	"       (SELECT jsonb_object_agg(l.list_id, l.name) FROM broadcast.lists l"
+	"         WHERE l.workspace_id = b.workspace_id AND l.list_id = ANY (b.lists))::text"
+	"  FROM broadcast.broadcast_variations v"
+	"  JOIN broadcast.templates t ON t.workspace_id = v.workspace_id"
+	"       AND t.template_id = v.template_id AND t.version = v.version"
+	"  JOIN broadcast.broadcasts b ON b.workspace_id = v.workspace_id AND b.broadcast_id = v.broadcast_id"
+	"  JOIN broadcast.workspaces w ON w.workspace_id = v.workspace_id"
+	"  JOIN broadcast.workspace_secrets s ON s.workspace_id = v.workspace_id"
+	" WHERE v.workspace_id = $1 AND v.broadcast_id = $2"
+	" ORDER BY v.variation",
+	2, {TEXTOID, TEXTOID}
+};
+
+/*
+ * The whole batch's outcome in one statement: history rows, queue rows
+ * deleted / rescheduled / dead-lettered, broadcast counters.
+ */
+static BePlan complete_plan = {
+	"WITH r AS ("
+	"  SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::int4[], $8::text[], $9::text[],"
+	"                       $10::int4[], $11::text[], $12::text[], $13::text[], $14::int4[], $15::int4[])"
+	"    AS r(broadcast_id, email, message_id, variation, list_id, template_id, template_version,"
+	"         outcome, provider_message_id, error, retry_ms, attempts)"
+	"), hist AS ("
+	"  INSERT INTO broadcast.message_history AS h"
+	"         (workspace_id, message_id, broadcast_id, template_id, template_version, variation,"
+	"          list_id, email, integration_id, provider, provider_message_id, status, attempts,"
+	"          error, sent_at, failed_at)"
+	"  SELECT $1, r.message_id::uuid, r.broadcast_id, r.template_id, r.template_version,"
+	"         r.variation::int2, r.list_id, r.email, $2, $3, r.provider_message_id,"
+	"         CASE r.outcome WHEN 'sent' THEN 'sent' ELSE 'failed' END, r.attempts::int2, r.error,"
+	"         CASE WHEN r.outcome = 'sent' THEN now() END,"
+	"         CASE WHEN r.outcome = 'dead' THEN now() END"
+	"    FROM r WHERE r.outcome IN ('sent', 'dead')"
+	"  ON CONFLICT (workspace_id, message_id) DO UPDATE"
+	"     SET status = EXCLUDED.status, provider_message_id = EXCLUDED.provider_message_id,"
+	"         attempts = EXCLUDED.attempts, error = EXCLUDED.error,"
+	"         sent_at = EXCLUDED.sent_at, failed_at = EXCLUDED.failed_at"
+	"  RETURNING 1"
+	"), del AS ("
+	"  DELETE FROM broadcast.email_queue q USING r"
+	"   WHERE q.workspace_id = $1 AND q.broadcast_id = r.broadcast_id AND q.email = r.email"
+	"     AND q.message_id = r.message_id::uuid AND r.outcome = 'sent'"
+	"  RETURNING 1"
+	"), upd AS ("
+	"  UPDATE broadcast.email_queue q"
+	"     SET status = CASE r.outcome WHEN 'retry' THEN 'pending' ELSE 'dead' END,"
+	"         next_attempt_at = CASE r.outcome WHEN 'retry'"
+	"                                THEN now() + make_interval(secs => r.retry_ms / 1000.0)"
+	"                                ELSE q.next_attempt_at END,"
+	"         last_error = r.error"
+	"    FROM r"
+	"   WHERE q.workspace_id = $1 AND q.broadcast_id = r.broadcast_id AND q.email = r.email"
+	"     AND q.message_id = r.message_id::uuid AND r.outcome IN ('retry', 'dead')"
+	"  RETURNING 1"
+	"), counts AS ("
+	"  SELECT r.broadcast_id, count(*) FILTER (WHERE r.outcome = 'sent') AS sent,"
+	"         count(*) FILTER (WHERE r.outcome = 'dead') AS failed"
+	"    FROM r GROUP BY r.broadcast_id"
+	")"
+	"UPDATE broadcast.broadcasts b"
+	"   SET sent_count = b.sent_count + c.sent, failed_count = b.failed_count + c.failed,"
+	"       updated_at = now()"
+	"  FROM counts c"
+	" WHERE b.workspace_id = $1 AND b.broadcast_id = c.broadcast_id AND c.sent + c.failed > 0"
+	"   AND (SELECT count(*) FROM hist) >= 0 AND (SELECT count(*) FROM del) >= 0"
+	"   AND (SELECT count(*) FROM upd) >= 0",
+	15, {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	INT4ARRAYOID, INT4ARRAYOID}
+};
+
+/* a broadcast waiting for its queue to drain is looked at as soon as it has */
+static BePlan nudge_plan = {
+	"UPDATE broadcast.tasks t SET run_at = now(), updated_at = now()"
+	" WHERE t.workspace_id = $1 AND t.broadcast_id = ANY ($2) AND t.status = 'pending'"
+	"   AND t.phase IN ('drain', 'wait_test') AND t.run_at > now()"
+	"   AND NOT EXISTS (SELECT 1 FROM broadcast.email_queue q"
+	"                    WHERE q.workspace_id = $1 AND q.broadcast_id = t.broadcast_id"
+	"                      AND q.status IN ('pending', 'sending'))",
+	2, {TEXTOID, TEXTARRAYOID}
+};
+
+static char *
+col_text(HeapTuple tup, TupleDesc desc, int col)
+{
+	return SPI_getvalue(tup, desc, col);
+}
+
+static void
+make_key(char *key, const char *a, const char *b)
+{
+	snprintf(key, BE_KEY_LEN, "%s\x1f%s", a, b);
+}
+
+static void
+ensure_caches(void)
+{
+	HASHCTL		ctl;
+
+	if (integ_cache != NULL)
+		return;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = BE_KEY_LEN;
+	ctl.entrysize = sizeof(IntegEntry);
+	integ_cache = hash_create("broadcast_engine integrations", 64, &ctl, HASH_ELEM | HASH_STRINGS);
+	ctl.entrysize = sizeof(BroadcastEntry);
+	broadcast_cache = hash_create("broadcast_engine broadcasts", 64, &ctl, HASH_ELEM | HASH_STRINGS);
+	compose_ctx = compose_ctx_create();
+	if (compose_ctx == NULL)
+		elog(ERROR, "out of memory");
+}
+
+/* Loads (or reloads after CACHE_TTL_MS) an integration; inside a transaction. */
+static BeIntegration *
+get_integration(const char *ws, const char *integ)
+{
+	char		key[BE_KEY_LEN];
+	IntegEntry *e;
+	bool		found;
+	Datum		args[2];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	BeIntegration *ig;
+	MemoryContext old;
+	char	   *port;
+	char	   *s;
+
+	make_key(key, ws, integ);
+	e = hash_search(integ_cache, key, HASH_ENTER, &found);
+	if (found && e->ig &&
+		!TimestampDifferenceExceeds(e->ig->loaded_at, GetCurrentTimestamp(), CACHE_TTL_MS))
+		return e->ig;
+	if (!found)
+		e->cxt = AllocSetContextCreate(TopMemoryContext, "broadcast_engine integration",
+									   ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(e->cxt);
+	e->ig = NULL;
+
+	args[0] = CStringGetTextDatum(ws);
+	args[1] = CStringGetTextDatum(integ);
+	if (be_plan_exec(&integ_plan, args, NULL, SPI_OK_SELECT) != 1)
+		return NULL;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	old = MemoryContextSwitchTo(e->cxt);
+	ig = palloc0(sizeof(BeIntegration));
+	ig->workspace_id = pstrdup(ws);
+	ig->integration_id = pstrdup(integ);
+	ig->provider = col_text(tup, desc, 1);
+	ig->shared_id = col_text(tup, desc, 2);
+	ig->secret = col_text(tup, desc, 3);
+	ig->rate = strtod(col_text(tup, desc, 4), NULL);
+	ig->account_rate = strtod(col_text(tup, desc, 5), NULL);
+	ig->endpoint = col_text(tup, desc, 6);
+	ig->host = col_text(tup, desc, 7);
+	port = col_text(tup, desc, 8);
+	ig->port = port ? atoi(port) : 0;
+	ig->tls = col_text(tup, desc, 9);
+	ig->username = col_text(tup, desc, 10);
+	ig->ehlo_name = col_text(tup, desc, 11);
+	ig->ca_file = col_text(tup, desc, 12);
+	if (ig->shared_id)
+		snprintf(ig->account_key, BE_KEY_LEN, "shared\x1f%s", ig->shared_id);
+	else
+		strlcpy(ig->account_key, key, BE_KEY_LEN);
+	strlcpy(ig->pair_key, key, BE_KEY_LEN);
+	ig->ops = be_provider_for(ig->provider);
+	if (ig->ops == NULL)
+		ig->refused = psprintf("provider \"%s\" of integration \"%s\" is not supported by this version",
+							   ig->provider, integ);
+	else if (!be_allow_insecure_transport)
+	{
+		/* plain http and unencrypted SMTP only when a superuser allowed them */
+		s = ig->endpoint;
+		if ((s && pg_strncasecmp(s, "https://", 8) != 0) ||
+			(strcmp(ig->provider, "smtp") == 0 && strcmp(ig->tls, "none") == 0))
+			ig->refused = psprintf("%s integration \"%s\" uses an unencrypted connection, which needs broadcast_engine.allow_insecure_transport",
+								   ig->provider, integ);
+	}
+	ig->loaded_at = GetCurrentTimestamp();
+	MemoryContextSwitchTo(old);
+	e->ig = ig;
+	return ig;
+}
+
+static char *
+strdup_top(const char *s)
+{
+	return s ? MemoryContextStrdup(TopMemoryContext, s) : NULL;
+}
+
+/* Loads a broadcast's composer (all variations in one query); inside a transaction. */
+static BroadcastEntry *
+get_broadcast(const char *ws, const char *bid)
+{
+	char		key[BE_KEY_LEN];
+	BroadcastEntry *e;
+	bool		found;
+	Datum		args[2];
+	int			n;
+	int			i;
+	ComposeBroadcastSrc src;
+	char		err[256];
+	bytea	   *secret = NULL;
+	bool		isnull;
+
+	make_key(key, ws, bid);
+	e = hash_search(broadcast_cache, key, HASH_ENTER, &found);
+	if (found && (e->cb || e->error) &&
+		!TimestampDifferenceExceeds(e->loaded_at, GetCurrentTimestamp(), CACHE_TTL_MS * 6))
+		return e;
+	if (found)
+	{
+		compose_broadcast_free(e->cb);
+		if (e->error)
+			pfree(e->error);
+	}
+	e->cb = NULL;
+	e->error = NULL;
+	e->loaded_at = GetCurrentTimestamp();
+
+	args[0] = CStringGetTextDatum(ws);
+	args[1] = CStringGetTextDatum(bid);
+	n = be_plan_exec(&broadcast_plan, args, NULL, SPI_OK_SELECT);
+	if (n == 0)
+	{
+		e->error = strdup_top("the broadcast has no pinned template");
+		return e;
+	}
+	memset(&src, 0, sizeof(src));
+	src.workspace_id = ws;
+	src.broadcast_id = bid;
+	for (i = 0; i < n && i < COMPOSE_MAX_VARIATIONS; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		ComposeTemplateSrc *t = &src.variations[i];
+
+		t->template_id = col_text(tup, desc, 2);
+		t->version = atoi(col_text(tup, desc, 3));
+		t->subject = col_text(tup, desc, 4);
+		t->html = col_text(tup, desc, 5);
+		t->text_body = col_text(tup, desc, 6);
+		t->from_email = col_text(tup, desc, 7);
+		t->from_name = col_text(tup, desc, 8);
+		t->reply_to = col_text(tup, desc, 9);
+		if (i == 0)
+		{
+			Datum		d;
+
+			src.broadcast_name = col_text(tup, desc, 10);
+			src.workspace_name = col_text(tup, desc, 11);
+			src.sending_domain = col_text(tup, desc, 12);
+			src.unsub_base_url = col_text(tup, desc, 13);
+			src.unsub_mailto = col_text(tup, desc, 14);
+			d = SPI_getbinval(tup, desc, 15, &isnull);
+			if (!isnull)
+				secret = DatumGetByteaPP(d);
+			src.lists_json = col_text(tup, desc, 16);
+		}
+	}
+	src.nvariations = Min(n, COMPOSE_MAX_VARIATIONS);
+	if (secret)
+	{
+		src.secret = (const uint8_t *) VARDATA_ANY(secret);
+		src.secret_len = VARSIZE_ANY_EXHDR(secret);
+	}
+	e->cb = compose_broadcast_create(&src, err, sizeof(err));
+	if (e->cb == NULL)
+		e->error = strdup_top(err);
+	return e;
+}
+
+/* ---- one cycle ---- */
+
+typedef struct Cycle
+{
+	MemoryContext cxt;
+	List	   *pairs;
+	/* the pair being served */
+	Pair	   *pair;
+	int			want;
+	BeMessage **msgs;
+	int			nmsgs;
+	int			nudged;
+} Cycle;
+
+static void
+pairs_unit(void *arg)
+{
+	Cycle	   *cy = (Cycle *) arg;
+	int			n;
+	int			i;
+	ListCell   *lc;
+	MemoryContext old;
+
+	n = be_plan_exec(&pairs_plan, NULL, NULL, SPI_OK_SELECT);
+	old = MemoryContextSwitchTo(cy->cxt);
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Pair	   *p = palloc0(sizeof(Pair));
+		bool		isnull;
+		Datum		d;
+
+		p->workspace_id = col_text(tup, desc, 1);
+		p->integration_id = col_text(tup, desc, 2);
+		d = SPI_getbinval(tup, desc, 3, &isnull);
+		p->next_due = isnull ? DT_NOEND : DatumGetTimestampTz(d);
+		cy->pairs = lappend(cy->pairs, p);
+	}
+	MemoryContextSwitchTo(old);
+
+	/* integrations loaded or refreshed here, while a transaction is open */
+	foreach(lc, cy->pairs)
+	{
+		Pair	   *p = (Pair *) lfirst(lc);
+
+		p->ig = get_integration(p->workspace_id, p->integration_id);
+	}
+	/* a shared account's tokens are shared fairly between its active workspaces */
+	foreach(lc, cy->pairs)
+	{
+		Pair	   *p = (Pair *) lfirst(lc);
+		ListCell   *lc2;
+
+		p->fair_share = 0;
+		if (p->ig == NULL)
+			continue;
+		foreach(lc2, cy->pairs)
+		{
+			Pair	   *q = (Pair *) lfirst(lc2);
+
+			if (q->ig && strcmp(q->ig->account_key, p->ig->account_key) == 0)
+				p->fair_share++;
+		}
+	}
+}
+
+static void
+claim_unit(void *arg)
+{
+	Cycle	   *cy = (Cycle *) arg;
+	Datum		args[4];
+	int			n;
+	int			i;
+	double		lease_s;
+	MemoryContext old;
+
+	/* long enough for the whole batch to time out, connection by connection */
+	lease_s = ((cy->want + be_max_connections - 1) / be_max_connections + 1) *
+		(be_request_timeout_ms / 1000.0) + 30.0;
+	args[0] = CStringGetTextDatum(cy->pair->workspace_id);
+	args[1] = CStringGetTextDatum(cy->pair->integration_id);
+	args[2] = Int32GetDatum(cy->want);
+	args[3] = Float8GetDatum(lease_s);
+	n = be_plan_exec(&claim_plan, args, NULL, SPI_OK_SELECT);
+
+	old = MemoryContextSwitchTo(cy->cxt);
+	cy->msgs = palloc0(sizeof(BeMessage *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		BeMessage  *m = palloc0(sizeof(BeMessage));
+
+		m->broadcast_id = col_text(tup, desc, 1);
+		m->email = col_text(tup, desc, 2);
+		m->list_id = col_text(tup, desc, 3);
+		m->variation = atoi(col_text(tup, desc, 4));
+		m->message_id = col_text(tup, desc, 5);
+		m->attempts = atoi(col_text(tup, desc, 6));
+		m->contact_json = col_text(tup, desc, 7);
+		cy->msgs[i] = m;
+	}
+	cy->nmsgs = n;
+	MemoryContextSwitchTo(old);
+
+	/* the composers of the broadcasts in the batch, loaded in this transaction */
+	for (i = 0; i < n; i++)
+		(void) get_broadcast(cy->pair->workspace_id, cy->msgs[i]->broadcast_id);
+}
+
+/* renders every message of the batch; no transaction is open */
+static void
+compose_batch(Cycle *cy)
+{
+	BeIntegration *ig = cy->pair->ig;
+	int			i;
+	time_t		now = time(NULL);
+
+	for (i = 0; i < cy->nmsgs; i++)
+	{
+		BeMessage  *m = cy->msgs[i];
+		char		key[BE_KEY_LEN];
+		BroadcastEntry *e;
+		ComposeInput in;
+		ComposeOutput out;
+		int			rc;
+
+		if (ig->refused)
+		{
+			m->outcome = BE_OUT_DEAD;
+			m->error = ig->refused;
+			continue;
+		}
+		make_key(key, cy->pair->workspace_id, m->broadcast_id);
+		e = hash_search(broadcast_cache, key, HASH_FIND, NULL);
+		if (e == NULL || e->cb == NULL)
+		{
+			m->outcome = BE_OUT_DEAD;
+			m->error = psprintf("cannot compose: %s", e && e->error ? e->error : "broadcast not found");
+			continue;
+		}
+		in.email = m->email;
+		in.list_id = m->list_id;
+		in.message_id = m->message_id;
+		in.contact_json = m->contact_json;
+		in.variation = m->variation;
+		in.date = now;
+		rc = compose_render(e->cb, compose_ctx, &in, &out);
+		if (rc == 0)
+			rc = ig->ops->needs_mime ? compose_mime(e->cb, compose_ctx, &in, &out)
+				: compose_sendgrid_json(e->cb, compose_ctx, &in, &out);
+		if (rc != 0)
+		{
+			m->outcome = BE_OUT_DEAD;
+			m->error = pstrdup(out.error);
+			continue;
+		}
+		m->body = palloc(out.body_len + 1);
+		memcpy(m->body, out.body, out.body_len);
+		m->body[out.body_len] = '\0';
+		m->body_len = out.body_len;
+		m->from_email = pstrdup(out.from_email);
+		m->template_id = pstrdup(out.template_id);
+		m->template_version = out.template_version;
+	}
+}
+
+static int
+retry_delay_ms(BeMessage *m)
+{
+	double		base = be_retry_base_ms * pow(2.0, Max(m->attempts - 1, 0));
+	double		jitter = 0.5 + pg_prng_double(&pg_global_prng_state);
+
+	if (m->retry_after_s > 0)
+		return m->retry_after_s * 1000;
+	return (int) Min(base * jitter, 3600.0 * 1000);
+}
+
+static Datum
+text_array(Datum *elems, bool *nulls, int n)
+{
+	int			dims[1];
+	int			lbs[1];
+
+	dims[0] = n;
+	lbs[0] = 1;
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static Datum
+int_array(Datum *elems, int n)
+{
+	return PointerGetDatum(construct_array(elems, n, INT4OID, 4, true, TYPALIGN_INT));
+}
+
+static void
+complete_unit(void *arg)
+{
+	Cycle	   *cy = (Cycle *) arg;
+	BeIntegration *ig = cy->pair->ig;
+	int			n = cy->nmsgs;
+	Datum		args[15];
+	Datum	   *a[12];
+	bool	   *nn[12];
+	int			i;
+	int			k;
+	Datum	   *bids;
+
+	for (k = 0; k < 12; k++)
+	{
+		a[k] = palloc(sizeof(Datum) * n);
+		nn[k] = palloc0(sizeof(bool) * n);
+	}
+	for (i = 0; i < n; i++)
+	{
+		BeMessage  *m = cy->msgs[i];
+		const char *outcome;
+
+		if (m->outcome == BE_OUT_RETRY && m->attempts >= be_max_attempts)
+		{
+			m->outcome = BE_OUT_DEAD;
+			m->error = psprintf("gave up after %d attempts: %s", m->attempts,
+								m->error ? m->error : "unknown error");
+		}
+		outcome = m->outcome == BE_OUT_SENT ? "sent" : m->outcome == BE_OUT_DEAD ? "dead" : "retry";
+		a[0][i] = CStringGetTextDatum(m->broadcast_id);
+		a[1][i] = CStringGetTextDatum(m->email);
+		a[2][i] = CStringGetTextDatum(m->message_id);
+		a[3][i] = Int32GetDatum(m->variation);
+		a[4][i] = CStringGetTextDatum(m->list_id);
+		a[5][i] = m->template_id ? CStringGetTextDatum(m->template_id) : (Datum) 0;
+		nn[5][i] = (m->template_id == NULL);
+		a[6][i] = Int32GetDatum(m->template_version);
+		a[7][i] = CStringGetTextDatum(outcome);
+		a[8][i] = m->provider_message_id ? CStringGetTextDatum(m->provider_message_id) : (Datum) 0;
+		nn[8][i] = (m->provider_message_id == NULL);
+		a[9][i] = m->error ? CStringGetTextDatum(m->error) : (Datum) 0;
+		nn[9][i] = (m->error == NULL);
+		a[10][i] = Int32GetDatum(m->outcome == BE_OUT_RETRY ? retry_delay_ms(m) : 0);
+		a[11][i] = Int32GetDatum(m->attempts);
+	}
+	args[0] = CStringGetTextDatum(cy->pair->workspace_id);
+	args[1] = CStringGetTextDatum(cy->pair->integration_id);
+	args[2] = CStringGetTextDatum(ig->provider);
+	args[3] = text_array(a[0], nn[0], n);
+	args[4] = text_array(a[1], nn[1], n);
+	args[5] = text_array(a[2], nn[2], n);
+	args[6] = int_array(a[3], n);
+	args[7] = text_array(a[4], nn[4], n);
+	args[8] = text_array(a[5], nn[5], n);
+	args[9] = int_array(a[6], n);
+	args[10] = text_array(a[7], nn[7], n);
+	args[11] = text_array(a[8], nn[8], n);
+	args[12] = text_array(a[9], nn[9], n);
+	args[13] = int_array(a[10], n);
+	args[14] = int_array(a[11], n);
+	be_plan_exec(&complete_plan, args, NULL, SPI_OK_UPDATE);
+
+	/* wake the scheduler for broadcasts whose queue just emptied */
+	bids = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+		bids[i] = a[0][i];
+	args[1] = text_array(bids, nn[0], n);
+	cy->nudged = be_plan_exec(&nudge_plan, args, NULL, SPI_OK_UPDATE);
+	if (cy->nudged > 0)
+		be_wake_scheduler_at_commit();
+}
+
+static bool
+run_unit_or_raise(BeExec *ex, BeUnitFn fn, void *arg, const char *what)
+{
+	char	   *err = NULL;
+
+	be_exec_begin(ex);
+	if (!be_exec_unit(ex, fn, arg, &err))
+	{
+		be_exec_commit(ex);
+		elog(ERROR, "broadcast_engine sender could not %s: %s", what, err);
+	}
+	be_exec_commit(ex);
+	return true;
+}
+
+/*
+ * Serves every active pair once.  Returns the number of messages handled;
+ * *next_wake is when something may next be due.
+ */
+static int
+sender_cycle(BeExec *ex, TimestampTz *next_wake)
+{
+	Cycle		cy;
+	volatile int handled = 0;
+	int			npairs;
+	int			j;
+
+	ensure_caches();
+	memset(&cy, 0, sizeof(cy));
+	cy.cxt = AllocSetContextCreate(TopMemoryContext, "broadcast_engine send cycle",
+								   ALLOCSET_DEFAULT_SIZES);
+	*next_wake = DT_NOEND;
+	PG_TRY();
+	{
+		run_unit_or_raise(ex, pairs_unit, &cy, "list the queue");
+		npairs = list_length(cy.pairs);
+		rotation++;
+		for (j = 0; j < npairs; j++)
+		{
+			Pair	   *p = (Pair *) list_nth(cy.pairs, (j + rotation) % npairs);
+			TimestampTz now = GetCurrentTimestamp();
+			TimestampTz next_ok;
+			int			granted;
+			int			i;
+			int			ok = 0;
+			int			failed = 0;
+			int			retry_after = 0;
+
+			if (p->ig == NULL)
+				continue;		/* the integration was dropped meanwhile */
+			if (p->next_due > now)
+			{
+				*next_wake = Min(*next_wake, p->next_due);
+				continue;
+			}
+			granted = be_rate_acquire(p->ig, be_sender_batch_size, p->fair_share, &next_ok);
+			if (granted == 0)
+			{
+				*next_wake = Min(*next_wake, next_ok);
+				continue;
+			}
+			cy.pair = p;
+			cy.want = granted;
+			cy.nmsgs = 0;
+			run_unit_or_raise(ex, claim_unit, &cy, "claim queue rows");
+			be_rate_refund(p->ig, granted - cy.nmsgs);
+			if (cy.nmsgs == 0)
+			{
+				/* due rows exist but all belong to paused broadcasts, or are locked */
+				*next_wake = Min(*next_wake, TimestampTzPlusMilliseconds(now, 1000));
+				continue;
+			}
+
+			pgstat_report_activity(STATE_RUNNING, "sending");
+			compose_batch(&cy);
+			be_transport_send(p->ig, cy.msgs, cy.nmsgs);
+			for (i = 0; i < cy.nmsgs; i++)
+			{
+				BeMessage  *m = cy.msgs[i];
+
+				if (m->outcome == BE_OUT_SENT)
+					ok++;
+				else if (m->provider_failure)
+					failed++;
+				retry_after = Max(retry_after, m->retry_after_s);
+			}
+			be_rate_report(p->ig, ok, failed, retry_after);
+
+			run_unit_or_raise(ex, complete_unit, &cy, "record the results");
+			if (ex->slot)
+				pg_atomic_fetch_add_u64(&ex->slot->messages, cy.nmsgs);
+			handled += cy.nmsgs;
+			/* this pair may have more due at once */
+			*next_wake = Min(*next_wake, GetCurrentTimestamp());
+		}
+	}
+	PG_FINALLY();
+	{
+		MemoryContextDelete(cy.cxt);
+	}
+	PG_END_TRY();
+	return handled;
+}
+
+PGDLLEXPORT void be_sender_main(Datum main_arg);
+
+void
+be_sender_main(Datum main_arg)
+{
+	int			index = DatumGetInt32(main_arg);
+	BeExec		ex;
+	char		name[64];
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(be_database_name,
+										 be_database_user[0] ? be_database_user : NULL, 0);
+	snprintf(name, sizeof(name), "broadcast_engine sender %d", index);
+	pgstat_report_appname(name);
+	be_slot_attach(&be_shared->senders[index], BE_WORKER_SENDER);
+	be_wait_for_extension("sender");
+
+	be_exec_init(&ex, false, &be_shared->senders[index]);
+	for (;;)
+	{
+		TimestampTz next_wake;
+		int			handled;
+		long		sleep_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		handled = sender_cycle(&ex, &next_wake);
+		if (handled > 0)
+			continue;
+
+		/* nothing due: sleep until something is, a commit wakes us, or the tick */
+		sleep_ms = be_scheduler_tick_ms;
+		if (next_wake != DT_NOEND)
+		{
+			long		secs;
+			int			usecs;
+
+			TimestampDifference(GetCurrentTimestamp(), next_wake, &secs, &usecs);
+			sleep_ms = Min(sleep_ms, secs * 1000 + usecs / 1000 + 1);
+		}
+		pgstat_report_activity(STATE_IDLE, NULL);
+		if (sleep_ms > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 sleep_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+}
+
+/*
+ * CALL broadcast.send_queue(max_seconds): the senders' work in the calling
+ * session, for pg_cron and tests.  Returns when nothing is due or the time
+ * is up.
+ */
+Datum
+be_send_queue(PG_FUNCTION_ARGS)
+{
+	int			max_seconds = PG_ARGISNULL(0) ? 50 : PG_GETARG_INT32(0);
+	BeExec		ex;
+	TimestampTz deadline;
+
+	if (max_seconds < 1 || max_seconds > 3600)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_seconds must be between 1 and 3600, got %d", max_seconds)));
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		((CallContext *) fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("broadcast.send_queue() must be called with CALL outside a transaction block"),
+				 errhint("It commits as it goes, so it cannot run inside BEGIN ... COMMIT or a function.")));
+
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) max_seconds * 1000);
+	be_exec_init(&ex, true, NULL);
+	while (GetCurrentTimestamp() < deadline)
+	{
+		TimestampTz next_wake;
+
+		if (sender_cycle(&ex, &next_wake) > 0)
+			continue;
+		/* wait a little for retries that come due soon; otherwise stop */
+		if (next_wake == DT_NOEND || next_wake > deadline ||
+			TimestampDifferenceExceeds(GetCurrentTimestamp(), next_wake, 2000))
+			break;
+		pg_usleep(Min(200000L, Max(1000L, (long) (next_wake - GetCurrentTimestamp()))));
+	}
+	be_exec_finish(&ex);
+	PG_RETURN_VOID();
+}
