@@ -77,6 +77,27 @@ extern int	tmpl_render(const Template *t, TmplRenderCtx *c,
 						struct json_object *data, const TmplLimits *lim,
 						BeBuf *out, TmplError *err);
 
+/*
+ * Per-send specialisation.  Returns a new template equivalent to t in
+ * which every part that depends only on "constant_data" (a json object,
+ * e.g. {"broadcast": ..., "list": ..., "workspace": ...}) is pre-rendered,
+ * so that each render evaluates only what depends on the recipient.
+ *
+ * For any data D and limits, tmpl_render of the result with D gives the
+ * same return code and, on success, byte-identical output to tmpl_render
+ * of t with D in which each top-level key of constant_data is replaced by
+ * its value there (keys of constant_data win over D's).  Pre-rendered
+ * parts still count toward every limit.  The result keeps a reference to
+ * constant_data (released by tmpl_free), which must not change afterwards;
+ * t may be freed independently.  Rendering the result reads
+ * constant_data under the same rule as "data" above (outputting a whole
+ * constant object writes its print buffer).  NULL with err filled on
+ * failure: out of memory, or t is itself specialised (parts that fail to
+ * pre-render are left to render time, where they fail as before).
+ */
+extern Template *tmpl_specialize(const Template *t, struct json_object *constant_data,
+								 TmplError *err);
+
 /* 1 MiB output, 100000 iterations, depth 32 */
 extern void tmpl_default_limits(TmplLimits *lim);
 

@@ -9,7 +9,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
-SUITES=${BE_SUITES:-"unit regress mocks integration"}
+SUITES=${BE_SUITES:-"unit regress mocks integration bench"}
 LOGDIR=$(mktemp -d /tmp/be-test-logs.XXXXXX)
 trap 'rm -rf "$LOGDIR"' EXIT
 

@@ -1923,7 +1923,7 @@ $$;
  * One row per broadcast that is scheduled or sending: progress, the average
  * send rate since it started, and the time left at that rate.
  */
-CREATE VIEW broadcast.progress AS
+CREATE VIEW broadcast.progress WITH (security_invoker = true) AS
 SELECT b.workspace_id, b.broadcast_id, b.name, b.status, t.phase,
 	   b.total_recipients AS total, b.enqueued_count AS enqueued,
 	   b.sent_count AS sent, b.failed_count AS failed,
@@ -1944,8 +1944,33 @@ SELECT b.workspace_id, b.broadcast_id, b.name, b.status, t.phase,
  WHERE b.status IN ('scheduled', 'processing', 'testing', 'test_completed', 'winner_selected', 'paused');
 GRANT SELECT ON broadcast.progress TO broadcast_user, broadcast_admin;
 
+/*
+ * The (workspace, integration) pairs that have queued mail, with their
+ * earliest due time: a loose index scan of email_queue_due_idx, one probe
+ * per active pair, so its cost does not grow with idle workspaces.  The
+ * senders start every cycle with it.
+ */
+CREATE VIEW broadcast.active_pairs AS
+WITH RECURSIVE p AS (
+	(SELECT q.workspace_id, q.integration_id FROM broadcast.email_queue q
+	  WHERE q.status IN ('pending', 'sending')
+	  ORDER BY q.workspace_id, q.integration_id LIMIT 1)
+	UNION ALL
+	SELECT n.workspace_id, n.integration_id
+	  FROM p, LATERAL (SELECT q.workspace_id, q.integration_id FROM broadcast.email_queue q
+						WHERE q.status IN ('pending', 'sending')
+						  AND (q.workspace_id, q.integration_id) > (p.workspace_id, p.integration_id)
+						ORDER BY q.workspace_id, q.integration_id LIMIT 1) n
+)
+SELECT p.workspace_id, p.integration_id,
+	   (SELECT min(q.next_attempt_at) FROM broadcast.email_queue q
+		 WHERE q.workspace_id = p.workspace_id AND q.integration_id = p.integration_id
+		   AND q.status IN ('pending', 'sending')) AS next_attempt_at
+  FROM p;
+GRANT SELECT ON broadcast.active_pairs TO broadcast_admin;
+
 /* per workspace and integration: what waits, what is in flight, what is due, what died */
-CREATE VIEW broadcast.queue_health AS
+CREATE VIEW broadcast.queue_health WITH (security_invoker = true) AS
 SELECT q.workspace_id, q.integration_id,
 	   count(*) FILTER (WHERE q.status = 'pending') AS pending,
 	   count(*) FILTER (WHERE q.status = 'sending') AS in_flight,
@@ -1957,7 +1982,7 @@ SELECT q.workspace_id, q.integration_id,
 GRANT SELECT ON broadcast.queue_health TO broadcast_user, broadcast_admin;
 
 /* messages that failed for good; re-queue them with retry_dead_letters() */
-CREATE VIEW broadcast.dead_letters AS
+CREATE VIEW broadcast.dead_letters WITH (security_invoker = true) AS
 SELECT q.workspace_id, q.broadcast_id, q.email, q.integration_id, q.attempts, q.last_error, q.message_id
   FROM broadcast.email_queue q
  WHERE q.status = 'dead';

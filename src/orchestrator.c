@@ -486,6 +486,14 @@ phase_wait_test(BeTask *t)
 		t->result = BE_STEP_RELEASED;
 		return;
 	}
+	if (strcmp(t->status, "winner_selected") == 0)
+	{
+		/* chosen by hand while the test was still out: go on with the remainder */
+		be_task_advance(t, "wait_winner", "");
+		t->phase = MemoryContextStrdup(t->cxt, "wait_winner");
+		t->result = BE_STEP_CONTINUE;
+		return;
+	}
 	args[0] = CStringGetTextDatum(t->workspace_id);
 	args[1] = CStringGetTextDatum(t->broadcast_id);
 	if (be_plan_exec(&test_done_plan, args, NULL, SPI_OK_UPDATE_RETURNING) != 1)

@@ -84,22 +84,7 @@ static ComposeCtx *compose_ctx = NULL;
 static int	rotation = 0;
 
 static BePlan pairs_plan = {
-	"WITH RECURSIVE p AS ("
-	"  (SELECT q.workspace_id, q.integration_id FROM broadcast.email_queue q"
-	"    WHERE q.status IN ('pending', 'sending')"
-	"    ORDER BY q.workspace_id, q.integration_id LIMIT 1)"
-	"  UNION ALL"
-	"  SELECT n.workspace_id, n.integration_id"
-	"    FROM p, LATERAL (SELECT q.workspace_id, q.integration_id FROM broadcast.email_queue q"
-	"                      WHERE q.status IN ('pending', 'sending')"
-	"                        AND (q.workspace_id, q.integration_id) > (p.workspace_id, p.integration_id)"
-	"                      ORDER BY q.workspace_id, q.integration_id LIMIT 1) n"
-	")"
-	"SELECT p.workspace_id, p.integration_id,"
-	"       (SELECT min(q.next_attempt_at) FROM broadcast.email_queue q"
-	"         WHERE q.workspace_id = p.workspace_id AND q.integration_id = p.integration_id"
-	"           AND q.status IN ('pending', 'sending'))"
-	"  FROM p",
+	"SELECT workspace_id, integration_id, next_attempt_at FROM broadcast.active_pairs",
 	0, {InvalidOid}
 };
 
@@ -195,14 +180,14 @@ static BePlan complete_plan = {
 	"  RETURNING 1"
 	"), upd AS ("
 	"  UPDATE broadcast.email_queue q"
-	"     SET status = CASE r.outcome WHEN 'retry' THEN 'pending' ELSE 'dead' END,"
-	"         next_attempt_at = CASE r.outcome WHEN 'retry'"
-	"                                THEN now() + make_interval(secs => r.retry_ms / 1000.0)"
-	"                                ELSE q.next_attempt_at END,"
-	"         last_error = r.error"
+	"     SET status = CASE r.outcome WHEN 'dead' THEN 'dead' ELSE 'pending' END,"
+	"         next_attempt_at = CASE r.outcome WHEN 'dead' THEN q.next_attempt_at"
+	"                                ELSE now() + make_interval(secs => r.retry_ms / 1000.0) END,"
+	"         attempts = CASE r.outcome WHEN 'unsent' THEN q.attempts - 1 ELSE q.attempts END,"
+	"         last_error = coalesce(r.error, q.last_error)"
 	"    FROM r"
 	"   WHERE q.workspace_id = $1 AND q.broadcast_id = r.broadcast_id AND q.email = r.email"
-	"     AND q.message_id = r.message_id::uuid AND r.outcome IN ('retry', 'dead')"
+	"     AND q.message_id = r.message_id::uuid AND r.outcome IN ('retry', 'dead', 'unsent')"
 	"  RETURNING 1"
 	"), counts AS ("
 	"  SELECT r.broadcast_id, count(*) FILTER (WHERE r.outcome = 'sent') AS sent,"
@@ -504,7 +489,7 @@ claim_unit(void *arg)
 
 	/* long enough for the whole batch to time out, connection by connection */
 	lease_s = ((cy->want + be_max_connections - 1) / be_max_connections + 1) *
-		(be_request_timeout_ms / 1000.0) + 30.0;
+		(be_request_timeout_ms / 1000.0) + 5.0;
 	args[0] = CStringGetTextDatum(cy->pair->workspace_id);
 	args[1] = CStringGetTextDatum(cy->pair->integration_id);
 	args[2] = Int32GetDatum(cy->want);
@@ -650,7 +635,11 @@ complete_unit(void *arg)
 			m->error = psprintf("gave up after %d attempts: %s", m->attempts,
 								m->error ? m->error : "unknown error");
 		}
-		outcome = m->outcome == BE_OUT_SENT ? "sent" : m->outcome == BE_OUT_DEAD ? "dead" : "retry";
+		/* never started (the breaker tripped mid-batch): no attempt spent */
+		if (m->outcome == BE_OUT_NONE)
+			outcome = "unsent";
+		else
+			outcome = m->outcome == BE_OUT_SENT ? "sent" : m->outcome == BE_OUT_DEAD ? "dead" : "retry";
 		a[0][i] = CStringGetTextDatum(m->broadcast_id);
 		a[1][i] = CStringGetTextDatum(m->email);
 		a[2][i] = CStringGetTextDatum(m->message_id);
@@ -664,7 +653,8 @@ complete_unit(void *arg)
 		nn[8][i] = (m->provider_message_id == NULL);
 		a[9][i] = m->error ? CStringGetTextDatum(m->error) : (Datum) 0;
 		nn[9][i] = (m->error == NULL);
-		a[10][i] = Int32GetDatum(m->outcome == BE_OUT_RETRY ? retry_delay_ms(m) : 0);
+		a[10][i] = Int32GetDatum(m->outcome == BE_OUT_RETRY ? retry_delay_ms(m) :
+								 m->outcome == BE_OUT_NONE ? be_breaker_cooldown_ms : 0);
 		a[11][i] = Int32GetDatum(m->attempts);
 	}
 	args[0] = CStringGetTextDatum(cy->pair->workspace_id);

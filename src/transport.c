@@ -163,20 +163,25 @@ be_transport_send(BeIntegration *ig, BeMessage **msgs, int n)
 {
 	volatile int next = 0;
 	volatile int active = 0;
+	volatile int failures = 0;
 
 	ensure_multi();
 
 	PG_TRY();
 	{
-		while (next < n || active > 0)
+		while ((next < n && failures < be_breaker_threshold) || active > 0)
 		{
 			int			running;
 			CURLMsg    *info;
 			int			queued;
 			int			i;
 
-			/* keep every connection busy */
-			for (i = 0; i < be_max_connections && next < n; i++)
+			/*
+			 * Keep every connection busy, unless the provider keeps failing:
+			 * then start nothing more (the breaker opens and the untried
+			 * rows go back to the queue without spending an attempt).
+			 */
+			for (i = 0; i < be_max_connections && next < n && failures < be_breaker_threshold; i++)
 			{
 				if (pool[i].msg != NULL)
 					continue;
@@ -199,6 +204,10 @@ be_transport_send(BeIntegration *ig, BeMessage **msgs, int n)
 				curl_easy_getinfo(info->easy_handle, CURLINFO_PRIVATE, (char **) &x);
 				curl_easy_getinfo(info->easy_handle, CURLINFO_RESPONSE_CODE, &code);
 				ig->ops->result(ig, x, info->data.result, code);
+				if (x->msg->provider_failure)
+					failures++;
+				else if (x->msg->outcome == BE_OUT_SENT)
+					failures = 0;
 				release_transfer(x);
 				active--;
 			}
