@@ -3,7 +3,10 @@
  *	  libFuzzer target for the template engine: every input is compiled as
  *	  a template and, when it compiles, rendered twice with small limits
  *	  over a fixed data object on a context shared by all inputs, then once
- *	  on a fresh context: both must give the same result.
+ *	  on a fresh context: both must give the same result.  It is also
+ *	  specialised (tmpl_specialize) with two splits of the data into
+ *	  constant and per-recipient parts; rendering each specialisation must
+ *	  give the same return code, error kind and output as the plain render.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +30,7 @@ static const char *fuzz_json =
 
 static struct json_object *fuzz_data;
 static TmplRenderCtx *fuzz_ctx;
+static struct json_object *fuzz_splits[2];
 
 int			LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len);
 
@@ -55,8 +59,22 @@ LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 
 	if (fuzz_data == NULL)
 	{
+		static const char *const keys[2][4] = {
+			{"broadcast", "list", "workspace", NULL},
+			{"contact", "unsubscribe_url", "message_id", NULL}
+		};
+		int			s;
+		int			k;
+
 		fuzz_data = json_tokener_parse(fuzz_json);
 		fuzz_ctx = tmpl_ctx_create();
+		for (s = 0; s < 2; s++)
+		{
+			fuzz_splits[s] = json_object_new_object();
+			for (k = 0; keys[s][k]; k++)
+				json_object_object_add(fuzz_splits[s], keys[s][k],
+									   json_object_get(json_object_object_get(fuzz_data, keys[s][k])));
+		}
 	}
 	t = tmpl_compile((const char *) buf, len, &err);
 	if (t == NULL)
@@ -94,6 +112,27 @@ LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 									  (out.len && memcmp(out.data, ref.data, out.len) != 0))))
 			__builtin_trap();
 		tmpl_ctx_free(fresh);
+
+		/* specialised templates must render exactly like the original */
+		for (i = 0; i < 2; i++)
+		{
+			TmplError	err2;
+			Template   *st = tmpl_specialize(t, fuzz_splits[i], &err2);
+			int			k;
+
+			if (st == NULL)
+				__builtin_trap();
+			for (k = 0; k < 2; k++)
+			{
+				be_buf_reset(&ref);
+				rc2 = tmpl_render(st, fuzz_ctx, fuzz_data, &lim, &ref, &err2);
+				if (rc != rc2 || (rc != 0 && err.kind != err2.kind) ||
+					(rc == 0 && (out.len != ref.len ||
+								 (out.len && memcmp(out.data, ref.data, out.len) != 0))))
+					__builtin_trap();
+			}
+			tmpl_free(st);
+		}
 	}
 	be_buf_free(&out);
 	be_buf_free(&ref);

@@ -53,6 +53,7 @@ typedef struct BeIntegration
 	TimestampTz loaded_at;
 	const struct BeProvider *ops;
 	char	   *refused;		/* why nothing can be sent through it, or NULL */
+	bool		insecure;		/* plain http, or SMTP without TLS */
 } BeIntegration;
 
 /* One claimed queue row and what became of it. */

@@ -102,6 +102,10 @@ RETURNS void
 LANGUAGE plpgsql STABLE
 AS $$
 BEGIN
+	/* pg_timezone_names reads the zone files on every call: skip it for the default */
+	IF tz IN ('UTC', 'Etc/UTC') THEN
+		RETURN;
+	END IF;
 	IF tz IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names WHERE name = tz) THEN
 		RAISE EXCEPTION USING
 			ERRCODE = 'invalid_parameter_value',
@@ -561,19 +565,23 @@ CREATE POLICY own_grants ON broadcast.workspace_grants
 	USING (broadcast.is_admin()
 		   OR role_oid IN (SELECT oid FROM pg_catalog.pg_roles WHERE pg_catalog.pg_has_role(oid, 'MEMBER')));
 
-/* workspace roles: read their data, change it through the API (functions run as the caller) */
+/*
+ * Workspace roles read everything of their workspaces.  They may change
+ * their audience data directly (contacts, lists, members, and add
+ * suppressions); everything the engine acts on (broadcasts, tasks, the
+ * queue, pinned versions, template versions, integrations) changes only
+ * through the API functions, which validate first.  Those run as the owner
+ * (SECURITY DEFINER, pinned search_path) and authorise the session's role.
+ */
 GRANT SELECT ON broadcast.workspaces, broadcast.workspace_grants TO broadcast_user;
 GRANT SELECT, INSERT, UPDATE, DELETE ON
-	broadcast.contacts, broadcast.lists, broadcast.list_members, broadcast.suppressions,
-	broadcast.broadcasts, broadcast.broadcast_variations, broadcast.tasks, broadcast.email_queue
+	broadcast.contacts, broadcast.lists, broadcast.list_members
 	TO broadcast_user;
-GRANT SELECT, INSERT, DELETE ON broadcast.templates TO broadcast_user;
-GRANT SELECT ON broadcast.message_history TO broadcast_user;
-/* an integration's shared_id is set by administrators only */
-GRANT SELECT, DELETE ON broadcast.integrations TO broadcast_user;
-GRANT INSERT (workspace_id, integration_id, provider, config, rate_per_second, created_at, updated_at),
-	  UPDATE (provider, config, rate_per_second, updated_at)
-	ON broadcast.integrations TO broadcast_user;
+/* a suppression (bounce, complaint) cannot be lifted by a workspace role */
+GRANT SELECT, INSERT ON broadcast.suppressions TO broadcast_user;
+GRANT SELECT ON broadcast.broadcasts, broadcast.broadcast_variations, broadcast.tasks,
+	broadcast.email_queue, broadcast.templates, broadcast.message_history, broadcast.integrations
+	TO broadcast_user;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA broadcast TO broadcast_admin;
 
@@ -861,12 +869,14 @@ CREATE FUNCTION broadcast.unsubscribe_contact(
 	list_id text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	addr text := lower(unsubscribe_contact.email);
 	n bigint;
 BEGIN
-	PERFORM broadcast._authorize(unsubscribe_contact.workspace_id);
+	PERFORM broadcast._authorize_caller(unsubscribe_contact.workspace_id);
 	PERFORM broadcast._check_email(unsubscribe_contact.email);
 	IF unsubscribe_contact.list_id IS NOT NULL THEN
 		PERFORM broadcast._require_list(unsubscribe_contact.workspace_id, unsubscribe_contact.list_id);
@@ -920,11 +930,13 @@ CREATE FUNCTION broadcast.create_template(
 	reply_to text DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	v integer;
 BEGIN
-	PERFORM broadcast._authorize(create_template.workspace_id);
+	PERFORM broadcast._authorize_caller(create_template.workspace_id);
 	PERFORM broadcast._check_id('template', create_template.template_id);
 	IF subject IS NULL OR btrim(subject) = '' THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -1472,9 +1484,11 @@ CREATE FUNCTION broadcast.create_broadcast(
 	exclude_lists text[] DEFAULT '{}')
 RETURNS text
 LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	PERFORM broadcast._authorize(create_broadcast.workspace_id);
+	PERFORM broadcast._authorize_caller(create_broadcast.workspace_id);
 	PERFORM broadcast._check_id('broadcast', create_broadcast.broadcast_id);
 	IF create_broadcast.name IS NULL OR btrim(create_broadcast.name) = '' THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -1524,12 +1538,14 @@ CREATE FUNCTION broadcast.update_broadcast(
 	exclude_lists text[] DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	b broadcast.broadcasts;
 	content_changed boolean;
 BEGIN
-	PERFORM broadcast._authorize(update_broadcast.workspace_id);
+	PERFORM broadcast._authorize_caller(update_broadcast.workspace_id);
 	b := broadcast._get_broadcast(update_broadcast.workspace_id, update_broadcast.broadcast_id);
 	IF b.status NOT IN ('draft', 'scheduled', 'paused') THEN
 		PERFORM broadcast._state_error(b, 'update', 'draft, scheduled or paused');
@@ -1607,13 +1623,15 @@ CREATE FUNCTION broadcast._schedule(
 	p_local_time timestamp, p_timezone text, p_recipient_timezone boolean)
 RETURNS timestamptz
 LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	b broadcast.broadcasts;
 	l text;
 	task_run_at timestamptz;
 BEGIN
-	PERFORM broadcast._authorize(p_workspace_id);
+	PERFORM broadcast._authorize_caller(p_workspace_id);
 	b := broadcast._get_broadcast(p_workspace_id, p_broadcast_id);
 	IF b.status NOT IN ('draft', 'scheduled') THEN
 		PERFORM broadcast._state_error(b, 'schedule', 'draft or scheduled');
@@ -1713,11 +1731,13 @@ $$;
 CREATE FUNCTION broadcast.pause_broadcast(workspace_id text, broadcast_id text)
 RETURNS text
 LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	b broadcast.broadcasts;
 BEGIN
-	PERFORM broadcast._authorize(pause_broadcast.workspace_id);
+	PERFORM broadcast._authorize_caller(pause_broadcast.workspace_id);
 	b := broadcast._get_broadcast(pause_broadcast.workspace_id, pause_broadcast.broadcast_id);
 	IF b.status NOT IN ('scheduled', 'processing', 'testing', 'test_completed', 'winner_selected') THEN
 		PERFORM broadcast._state_error(b, 'pause', 'scheduled or sending');
@@ -1735,11 +1755,13 @@ $$;
 CREATE FUNCTION broadcast.resume_broadcast(workspace_id text, broadcast_id text)
 RETURNS text
 LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	b broadcast.broadcasts;
 BEGIN
-	PERFORM broadcast._authorize(resume_broadcast.workspace_id);
+	PERFORM broadcast._authorize_caller(resume_broadcast.workspace_id);
 	b := broadcast._get_broadcast(resume_broadcast.workspace_id, resume_broadcast.broadcast_id);
 	IF b.status <> 'paused' THEN
 		PERFORM broadcast._state_error(b, 'resume', 'paused');
@@ -1761,12 +1783,14 @@ $$;
 CREATE FUNCTION broadcast.cancel_broadcast(workspace_id text, broadcast_id text)
 RETURNS bigint
 LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	b broadcast.broadcasts;
 	dropped bigint;
 BEGIN
-	PERFORM broadcast._authorize(cancel_broadcast.workspace_id);
+	PERFORM broadcast._authorize_caller(cancel_broadcast.workspace_id);
 	b := broadcast._get_broadcast(cancel_broadcast.workspace_id, cancel_broadcast.broadcast_id);
 	IF b.status NOT IN ('scheduled', 'processing', 'testing', 'test_completed', 'winner_selected', 'paused') THEN
 		PERFORM broadcast._state_error(b, 'cancel', 'scheduled, sending or paused');
@@ -1789,11 +1813,13 @@ $$;
 CREATE FUNCTION broadcast.select_winner(workspace_id text, broadcast_id text, template_id text)
 RETURNS text
 LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	b broadcast.broadcasts;
 BEGIN
-	PERFORM broadcast._authorize(select_winner.workspace_id);
+	PERFORM broadcast._authorize_caller(select_winner.workspace_id);
 	b := broadcast._get_broadcast(select_winner.workspace_id, select_winner.broadcast_id);
 	IF b.variations IS NULL THEN
 		RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -1891,12 +1917,14 @@ GRANT EXECUTE ON PROCEDURE broadcast.send_queue(integer) TO broadcast_admin;
 CREATE FUNCTION broadcast.retry_dead_letters(workspace_id text, broadcast_id text)
 RETURNS bigint
 LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	b broadcast.broadcasts;
 	n bigint;
 BEGIN
-	PERFORM broadcast._authorize(retry_dead_letters.workspace_id);
+	PERFORM broadcast._authorize_caller(retry_dead_letters.workspace_id);
 	b := broadcast._get_broadcast(retry_dead_letters.workspace_id, retry_dead_letters.broadcast_id);
 	IF b.status = 'cancelled' THEN
 		PERFORM broadcast._state_error(b, 'retry dead letters of', 'not cancelled');

@@ -128,6 +128,15 @@ SELECT variation, count(*) FROM broadcast.email_queue WHERE workspace_id = 'orc'
 SELECT count(*) FILTER (WHERE email <= 'p0100@example.com') < 90 AS not_a_prefix
   FROM broadcast.email_queue WHERE workspace_id = 'orc' AND broadcast_id = 'ab';
 CREATE TEMP TABLE sample1 AS SELECT email, variation FROM broadcast.email_queue WHERE workspace_id = 'orc' AND broadcast_id = 'ab';
+-- paused while the test is out: the task waits; resumed: it is testing again
+SELECT broadcast.pause_broadcast('orc', 'ab');
+CALL broadcast.run_tasks(2);
+SELECT b.status, b.paused_from, t.status AS task_status, t.phase FROM broadcast.broadcasts b
+  JOIN broadcast.tasks t USING (workspace_id, broadcast_id) WHERE b.workspace_id = 'orc' AND b.broadcast_id = 'ab';
+SELECT broadcast.resume_broadcast('orc', 'ab');
+CALL broadcast.run_tasks(2);
+SELECT b.status, t.status AS task_status, t.phase FROM broadcast.broadcasts b
+  JOIN broadcast.tasks t USING (workspace_id, broadcast_id) WHERE b.workspace_id = 'orc' AND b.broadcast_id = 'ab';
 
 -- the same broadcast id over the same audience draws the same sample
 SELECT broadcast.create_workspace('orc2', 'Copy', 'Europe/Paris', '{"default_from_email": "news@orc.test"}');

@@ -61,8 +61,16 @@ SELECT t.err($$ SELECT broadcast.create_template('wb', 't', 'Hijacked', '<p/>') 
 -- direct writes into B are refused or see nothing
 SELECT t.err($$ INSERT INTO broadcast.contacts (workspace_id, email) VALUES ('wb', 'evil@example.com') $$);
 SELECT t.err($$ UPDATE broadcast.contacts SET workspace_id = 'wb' WHERE email = 'a1@example.com' $$);
-UPDATE broadcast.broadcasts SET name = 'pwned' WHERE workspace_id = 'wb';
 DELETE FROM broadcast.contacts WHERE workspace_id = 'wb';
+-- engine state changes only through the API, even in the role's own workspace
+SELECT t.err($$ UPDATE broadcast.broadcasts SET status = 'completed' WHERE workspace_id = 'wa' $$);
+SELECT t.err($$ INSERT INTO broadcast.email_queue (workspace_id, broadcast_id, email, integration_id, list_id, message_id)
+				VALUES ('wa', 'b', 'x@example.com', 'sg', 'news', gen_random_uuid()) $$);
+SELECT t.err($$ UPDATE broadcast.tasks SET max_attempts = 100 WHERE workspace_id = 'wa' $$);
+SELECT t.err($$ INSERT INTO broadcast.templates (workspace_id, template_id, version, subject, html) VALUES ('wa', 'raw', 1, 'S', '{% if %}') $$);
+SELECT t.err($$ UPDATE broadcast.integrations SET config = '{"endpoint": "http://evil.test"}' WHERE workspace_id = 'wa' $$);
+SELECT t.err($$ INSERT INTO broadcast.suppressions (workspace_id, email, reason) VALUES ('wa', 'a2@example.com', 'manual') $$);
+SELECT t.err($$ DELETE FROM broadcast.suppressions WHERE workspace_id = 'wa' $$);
 -- secrets are out of reach, and a shared platform account cannot be borrowed
 SELECT t.err($$ SELECT secret FROM broadcast.integration_secrets $$);
 SELECT t.err($$ SELECT secret FROM broadcast.shared_integrations $$);

@@ -81,6 +81,43 @@ compile_field(const char *src, const char *what, const char *template_id,
 	return t;
 }
 
+static int
+specialize_one(Template **t, json_object *constant, char *errbuf, size_t errlen)
+{
+	TmplError	err;
+	Template   *st;
+
+	if (*t == NULL)
+		return 0;
+	st = tmpl_specialize(*t, constant, &err);
+	if (st == NULL)
+	{
+		snprintf(errbuf, errlen, "could not prepare the template: %.200s", err.message);
+		return -1;
+	}
+	tmpl_free(*t);
+	*t = st;
+	return 0;
+}
+
+static int
+specialize_all(ComposeBroadcast *b, ComposeTemplate *ct, char *errbuf, size_t errlen)
+{
+	json_object *constant = json_object_new_object();
+	int			rc;
+
+	json_object_object_add(constant, "workspace", json_object_get(b->workspace));
+	json_object_object_add(constant, "broadcast", json_object_get(b->broadcast));
+	rc = specialize_one(&ct->subject, constant, errbuf, errlen);
+	if (rc == 0)
+		rc = specialize_one(&ct->html, constant, errbuf, errlen);
+	if (rc == 0)
+		rc = specialize_one(&ct->text, constant, errbuf, errlen);
+	/* each specialised template keeps its own reference */
+	json_object_put(constant);
+	return rc;
+}
+
 ComposeBroadcast *
 compose_broadcast_create(const ComposeBroadcastSrc *src, char *errbuf, size_t errlen)
 {
@@ -142,6 +179,12 @@ compose_broadcast_create(const ComposeBroadcastSrc *src, char *errbuf, size_t er
 			if (ct->text == NULL)
 				goto fail;
 		}
+		/*
+		 * What depends only on the broadcast and the workspace is the same
+		 * for every recipient: render it once, now (byte-identical output).
+		 */
+		if (specialize_all(b, ct, errbuf, errlen) != 0)
+			goto fail;
 		if (ct->from_email == NULL)
 		{
 			snprintf(errbuf, errlen, "template \"%.60s\" has no from_email and the workspace no default_from_email",

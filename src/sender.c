@@ -307,14 +307,12 @@ get_integration(const char *ws, const char *integ)
 	if (ig->ops == NULL)
 		ig->refused = psprintf("provider \"%s\" of integration \"%s\" is not supported by this version",
 							   ig->provider, integ);
-	else if (!be_allow_insecure_transport)
+	else
 	{
-		/* plain http and unencrypted SMTP only when a superuser allowed them */
+		/* checked against broadcast_engine.allow_insecure_transport at send time */
 		s = ig->endpoint;
-		if ((s && pg_strncasecmp(s, "https://", 8) != 0) ||
-			(strcmp(ig->provider, "smtp") == 0 && strcmp(ig->tls, "none") == 0))
-			ig->refused = psprintf("%s integration \"%s\" uses an unencrypted connection, which needs broadcast_engine.allow_insecure_transport",
-								   ig->provider, integ);
+		ig->insecure = (s && pg_strncasecmp(s, "https://", 8) != 0) ||
+			(strcmp(ig->provider, "smtp") == 0 && strcmp(ig->tls, "none") == 0);
 	}
 	ig->loaded_at = GetCurrentTimestamp();
 	MemoryContextSwitchTo(old);
@@ -542,6 +540,14 @@ compose_batch(Cycle *cy)
 		{
 			m->outcome = BE_OUT_DEAD;
 			m->error = ig->refused;
+			continue;
+		}
+		if (ig->insecure && !be_allow_insecure_transport)
+		{
+			/* plain http and unencrypted SMTP only when a superuser allowed them */
+			m->outcome = BE_OUT_DEAD;
+			m->error = psprintf("%s integration \"%s\" uses an unencrypted connection, which needs broadcast_engine.allow_insecure_transport",
+								ig->provider, ig->integration_id);
 			continue;
 		}
 		make_key(key, cy->pair->workspace_id, m->broadcast_id);

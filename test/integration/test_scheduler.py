@@ -223,7 +223,8 @@ def run_executors(r):
 
         # 10,000 workspaces, each with a due task: all start in one cycle
         n = int(os.environ.get("BE_IT_WORKSPACES", "10000"))
-        db.q("""SELECT broadcast.create_workspace('m' || i, 'M') FROM generate_series(1, %s) i""", n)
+        db.q("""SELECT broadcast.create_workspace('m' || i, 'M', 'UTC', '{"default_from_email": "m@example.com"}')
+                FROM generate_series(1, %s) i""", n)
         db.q("""INSERT INTO broadcast.lists (workspace_id, list_id, name) SELECT 'm' || i, 'l', 'L' FROM generate_series(1, %s) i""", n)
         db.q("""INSERT INTO broadcast.contacts (workspace_id, email) SELECT 'm' || i, 'x@example.com' FROM generate_series(1, %s) i""", n)
         db.q("""INSERT INTO broadcast.list_members (workspace_id, list_id, email) SELECT 'm' || i, 'l', 'x@example.com' FROM generate_series(1, %s) i""", n)

@@ -30,6 +30,85 @@ static const char *default_json =
 static struct json_object *data;
 static char result[1 << 16];
 
+/*
+ * Every template rendered by the tests is also specialised with several
+ * splits of the data into constant and per-recipient parts; the result
+ * must equal the plain render (checked once at the end).
+ */
+#define NSPLITS 3
+static struct json_object *splits[NSPLITS];
+static int	spec_checked;
+static int	spec_mismatch;
+static char spec_first_bad[512];
+
+/* Render t and its specialisation by each split; 0 when they all agree. */
+static int
+spec_compare(Template *t, const char *src, const TmplLimits *lim)
+{
+	TmplRenderCtx *c = tmpl_ctx_create();
+	BeBuf		a;
+	BeBuf		b;
+	TmplError	err;
+	TmplError	err2;
+	int			bad = 0;
+	int			i;
+	int			rc;
+
+	be_buf_init(&a);
+	rc = tmpl_render(t, c, data, lim, &a, &err);
+	for (i = 0; i < NSPLITS; i++)
+	{
+		Template   *st = tmpl_specialize(t, splits[i], &err2);
+		int			rc2;
+
+		be_buf_init(&b);
+		if (st == NULL)
+			bad = 1;
+		else
+		{
+			/* twice: the context must not carry state between renders */
+			rc2 = tmpl_render(st, c, data, lim, &b, &err2);
+			be_buf_reset(&b);
+			rc2 |= tmpl_render(st, c, data, lim, &b, &err2);
+			if (rc != rc2 || (rc == 0 && (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0))) ||
+				(rc != 0 && err.kind != err2.kind))
+				bad = 1;
+		}
+		be_buf_free(&b);
+		tmpl_free(st);
+	}
+	spec_checked++;
+	if (bad && spec_mismatch++ == 0)
+		snprintf(spec_first_bad, sizeof(spec_first_bad), "%s", src);
+	be_buf_free(&a);
+	tmpl_ctx_free(c);
+	return bad;
+}
+
+static void
+make_splits(void)
+{
+	static const char *const keys[NSPLITS][4] = {
+		{"broadcast", "list", "workspace", NULL},	/* what the sender does */
+		{"contact", "message_id", NULL, NULL},
+		{NULL}
+	};
+	int			i;
+	int			k;
+
+	for (i = 0; i < NSPLITS; i++)
+	{
+		splits[i] = json_object_new_object();
+		for (k = 0; k < 4 && keys[i][k]; k++)
+		{
+			struct json_object *v;
+
+			if (json_object_object_get_ex(data, keys[i][k], &v))
+				json_object_object_add(splits[i], keys[i][k], json_object_get(v));
+		}
+	}
+}
+
 /* Render with limits; returns the output or "ERROR line:col message". */
 static const char *
 render_lim(const char *src, const TmplLimits *lim)
@@ -44,6 +123,9 @@ render_lim(const char *src, const TmplLimits *lim)
 		snprintf(result, sizeof(result), "ERROR %d:%d %s", err.line, err.column, err.message);
 		return result;
 	}
+	/* inputs that read the clock may straddle a second */
+	if (strstr(src, "now") == NULL && strstr(src, "today") == NULL)
+		spec_compare(t, src, lim);
 	c = tmpl_ctx_create();
 	be_buf_init(&out);
 	if (tmpl_render(t, c, data, lim, &out, &err) != 0)
@@ -464,6 +546,143 @@ test_hostile(void)
 	UNIT_STREQ(R("{{ x | default: x | default: x }}"), "", "self default chain");
 }
 
+/* Specialisation on templates that mix constant and per-recipient data. */
+static void
+test_specialize(void)
+{
+	static const char *const tricky[] = {
+		"{% for a in broadcast.articles %}{% assign t = a.title | upcase %}{% if contact.active %}{{ t }}{% endif %}{% endfor %}{{ t }}",
+		"{% assign x = broadcast.subject %}{% if contact.active %}{% assign x = 'changed' %}{% endif %}{{ x }}",
+		"{% assign x = broadcast.subject %}{% if contact.deleted %}{% assign x = 'changed' %}{% endif %}{{ x }}",
+		"{% assign n = 0 %}{% for t in contact.tags %}{% assign n = n | plus: 1 %}{% endfor %}{{ n }}",
+		"{% assign n = 5 %}{% for a in broadcast.articles %}{% if contact.score > n %}{% assign n = n | plus: 10 %}{% endif %}{{ n }}{% endfor %}{{ n }}",
+		"{% capture c %}{{ broadcast.subject }}-{{ contact.first_name }}{% endcapture %}{{ c | upcase }}",
+		"{% capture c %}{{ list.name }}{% endcapture %}{% for t in contact.tags %}{% capture c %}{{ c }}{{ t }}{% endcapture %}{% endfor %}{{ c }}",
+		"{% if contact.active %}{% capture x %}{{ list.name }}{% endcapture %}{% endif %}{{ x }}",
+		"{% for a in broadcast.articles %}{{ forloop.index }}/{{ forloop.length }}{% for t in contact.tags %}{{ forloop.index }}{{ t }}{% endfor %}{% if forloop.last %}L{{ contact.first_name }}{% endif %}{% endfor %}",
+		"{% for t in contact.tags %}{% for a in broadcast.articles %}{{ forloop.index }}{{ a.title }}{{ t }}{% endfor %}{{ forloop.rindex }}{% endfor %}",
+		"{% if broadcast.subject == 'News' and contact.active %}A{% elsif list.name == 'Weekly' %}B{% else %}C{% endif %}",
+		"{% if contact.deleted or broadcast.subject %}x{% endif %}{% if broadcast.nope or contact.deleted %}y{% else %}z{% endif %}",
+		"{% unless contact.first_name == list.name %}u{{ workspace.name }}{% endunless %}",
+		"{% if list.name %}{% if contact.first_name %}{% if workspace.name %}{{ contact.first_name }}{% endif %}{% endif %}{% endif %}",
+		"{% for a in broadcast.articles %}{% if contact.score > 40 and forloop.index == 2 %}{% break %}{% endif %}{{ a.title }}{% endfor %}",
+		"{% for a in broadcast.articles %}{% if forloop.index == 2 %}{% continue %}{% endif %}{{ a.title }}{{ contact.first_name }}{% endfor %}",
+		"{{ contact.first_name }}{% if broadcast.subject %}{% break %}{% endif %}after",
+		"{{ contact.first_name }}{% if contact.active %}{% break %}{% endif %}after",
+		"{% for t in contact.tags %}{% if list.name %}{% break %}{% endif %}{{ t }}{% endfor %}",
+		"{% for t in contact.tags %}{% capture z %}{{ t }}{% if list.name %}{% continue %}{% endif %}{% endcapture %}{{ z }}{% endfor %}{{ z }}",
+		"{% assign a = 'outer' %}{% for a in broadcast.articles %}{{ a.title }}{{ contact.first_name }}{% endfor %}{{ a }}",
+		"{% for a in broadcast.articles %}{% for a in contact.tags %}{{ a }}{% endfor %}{{ a.title }}{% endfor %}{{ a }}",
+		"{% for contact in broadcast.articles %}{{ contact.title }}{% endfor %}{{ contact.first_name }}",
+		"{% for a in broadcast.articles %}{% assign a = contact.first_name %}{{ a }}{% endfor %}{{ a }}",
+		"{% assign broadcast = contact %}{{ broadcast.first_name }}",
+		"{% if contact.active %}{% assign list = 'x' %}{% endif %}{{ list.name }}{{ list }}",
+		"{% for i in (1..broadcast.articles.size) %}{{ i }}{{ contact.tags[i] }}{% endfor %}",
+		"{% for x in broadcast.nothing %}{{ x }}{% else %}none {{ contact.first_name }}{% endfor %}",
+		"{% for x in broadcast.subject %}{{ x }}{{ contact.first_name }}{% endfor %}",
+		"{{ broadcast.articles[contact.idx].title }}|{{ contact.tags[broadcast.articles.size] }}|{{ broadcast.articles[contact.key] }}",
+		"{% for a in broadcast.articles limit: contact.idx %}{{ a.title }}{% endfor %}",
+		"{% for a in broadcast.articles offset: 1 limit: 1 %}{{ a.title }}{{ contact.email }}{% endfor %}",
+		"{% for a in broadcast.articles reversed %}{{ a.title }}{{ contact.email }}{% endfor %}",
+		"{{ broadcast }}{{ contact.meta }}{{ list }}",
+		"{% capture c %}{% for i in (1..20) %}{{ broadcast.subject }}{% endfor %}{% endcapture %}{{ contact.first_name }}",
+		"{% for i in (1..30) %}{{ broadcast.subject }}{% endfor %}{{ contact.first_name }}{% for i in (1..30) %}{{ list.name }}{% endfor %}",
+		"{{ broadcast.subject | append: 'x' | append: 'y' | upcase }}{{ contact.first_name | append: list.name }}",
+		"{% for a in broadcast.articles %}{% for t in contact.tags %}{% for i in (1..3) %}{{ i }}{{ a.title }}{% endfor %}{% endfor %}{% endfor %}",
+		"{% assign s = broadcast.subject %}{% for i in (1..3) %}{% assign s = s | append: contact.first_name %}{% endfor %}{{ s }}",
+		"{% assign k = 'first_name' %}{{ contact[k] }}{% assign k = contact.key %}{{ contact.meta[k] }}",
+		"{% for a in broadcast.articles %}{% capture row %}{{ a.title }}:{{ contact.first_name }}{% endcapture %}{{ row }}{% endfor %}{{ row }}",
+		"{% if contact.tags contains 'vip' %}{% for a in broadcast.articles %}{{ a.url }}{% endfor %}{% endif %}",
+		"{% for a in broadcast.articles %}{% if contact.tags contains a.title %}*{% endif %}{{ a.title | escape }}{% endfor %}",
+		"{% assign x = contact.first_name %}{% for a in broadcast.articles %}{% assign y = a.title %}{% endfor %}{{ x }}{{ y }}",
+		"{% for a in broadcast.articles %}{% if forloop.first %}{% assign first = a.title %}{% endif %}{% if contact.active %}{{ first }}{% endif %}{% endfor %}",
+		"{% if contact.active %}{% for a in broadcast.articles %}{% assign last = a.title %}{% endfor %}{% endif %}{{ last }}",
+		"{% for i in (1..3) %}{% if contact.active %}{% assign v = i %}{% endif %}{{ v }}{% endfor %}{{ v }}",
+		"{% for i in (1..2) %}{% for j in (1..2) %}{% if contact.score > 40 %}{% break %}{% endif %}{{ i }}{{ j }}{% endfor %}{% endfor %}",
+		"{{ broadcast.subject | divided_by: 0 }}{{ contact.first_name }}",
+		"{{ contact.first_name }}{% for i in (1..5) %}{{ i | divided_by: 0 }}{% endfor %}",
+		"{% for i in (1..100000000) %}x{% endfor %}{{ contact.first_name }}",
+		"{% for i in (1..4) %}{% for a in broadcast.articles %}{% for t in contact.tags %}{{ t }}{% endfor %}{% endfor %}{% endfor %}",
+		"{% capture a %}{% capture b %}{{ list.name }}{% endcapture %}{{ b }}{{ contact.first_name }}{% endcapture %}{{ a }}{{ b }}",
+	};
+	static const TmplLimits lims[] = {
+		{1024 * 1024, 100000, 32},
+		{0, 100000, 32},
+		{10, 100000, 32},
+		{40, 100000, 32},
+		{120, 100000, 32},
+		{1024 * 1024, 0, 32},
+		{1024 * 1024, 1, 32},
+		{1024 * 1024, 3, 32},
+		{1024 * 1024, 7, 32},
+		{1024 * 1024, 100000, 0},
+		{1024 * 1024, 100000, 1},
+		{1024 * 1024, 100000, 2},
+		{1024 * 1024, 100000, 3},
+		{30, 5, 2},
+	};
+	size_t		i;
+	size_t		k;
+	char		name[128];
+
+	for (i = 0; i < sizeof(tricky) / sizeof(tricky[0]); i++)
+	{
+		TmplError	err;
+		Template   *t = tmpl_compile(tricky[i], strlen(tricky[i]), &err);
+		int			bad = 0;
+
+		if (t == NULL)
+		{
+			printf("# %s: %s\n", tricky[i], err.message);
+			bad = 1;
+		}
+		for (k = 0; t && k < sizeof(lims) / sizeof(lims[0]); k++)
+			bad |= spec_compare(t, tricky[i], &lims[k]);
+		snprintf(name, sizeof(name), "specialised equals plain: tricky template %zu", i);
+		UNIT_CHECK(!bad, name);
+		if (bad)
+			printf("#   %s\n", tricky[i]);
+		tmpl_free(t);
+	}
+
+	/* a loop variable gets back a string assigned before the loop */
+	UNIT_STREQ(R("{% assign x = 'abcdef' %}{% for x in (1..2) %}{% assign x = 'q' %}{% endfor %}"
+				 "{% assign y = 'qqqqqqqqqqqqqqq' | append: 'z' %}{{ x | prepend: 'zz' }}{{ x }}"),
+			   "zzabcdefabcdef", "loop variable restored after the loop");
+
+	/* pre-rendered text is there, and limits still see it */
+	{
+		const char *src = "{% for a in broadcast.articles %}<{{ a.title }}>{% endfor %}{{ contact.first_name }}";
+		TmplError	err;
+		Template   *t = tmpl_compile(src, strlen(src), &err);
+		Template   *st = tmpl_specialize(t, splits[0], &err);
+		TmplError	err2;
+		Template   *st2 = st ? tmpl_specialize(st, splits[0], &err2) : NULL;
+		TmplRenderCtx *c = tmpl_ctx_create();
+		TmplLimits	lim = {20, 100000, 32};
+		BeBuf		out;
+
+		be_buf_init(&out);
+		UNIT_CHECK(st != NULL && tmpl_render(st, c, data, NULL, &out, &err) == 0 &&
+				   strcmp(out.data, "<One><Two><Three <3>>Ann") == 0, "specialised render");
+		be_buf_reset(&out);
+		UNIT_CHECK(tmpl_render(st, c, NULL, NULL, &out, &err) == 0 &&
+				   strcmp(out.data, "<One><Two><Three <3>>") == 0, "constant data kept without data");
+		be_buf_reset(&out);
+		UNIT_CHECK(tmpl_render(st, c, data, &lim, &out, &err) != 0 && err.kind == TMPL_ERR_LIMIT,
+				   "pre-rendered text counts toward max_output");
+		lim.max_output = 1000;
+		lim.max_iterations = 2;
+		UNIT_CHECK(tmpl_render(st, c, data, &lim, &out, &err) != 0 && err.kind == TMPL_ERR_LIMIT,
+				   "unrolled iterations count toward max_iterations");
+		UNIT_CHECK(st2 == NULL && err2.kind == TMPL_ERR_RUNTIME, "specialising twice is refused");
+		be_buf_free(&out);
+		tmpl_ctx_free(c);
+		tmpl_free(st);
+		tmpl_free(t);		/* the specialisation outlives the original */
+	}
+}
+
 int
 main(void)
 {
@@ -473,6 +692,7 @@ main(void)
 		printf("not ok - test data does not parse\n");
 		return 1;
 	}
+	make_splits();
 	test_output();
 	test_whitespace();
 	test_filters();
@@ -485,6 +705,16 @@ main(void)
 	test_reuse();
 	test_fast_paths();
 	test_hostile();
+	test_specialize();
+	snprintf(result, sizeof(result), "specialised equals plain on all %d rendered templates (first bad: %s)",
+			 spec_checked, spec_mismatch ? spec_first_bad : "none");
+	UNIT_CHECK(spec_mismatch == 0, result);
+	{
+		int			i;
+
+		for (i = 0; i < NSPLITS; i++)
+			json_object_put(splits[i]);
+	}
 	json_object_put(data);
 	UNIT_DONE();
 }
