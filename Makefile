@@ -14,6 +14,7 @@ OBJS = \
 	src/provider_smtp.o \
 	src/ratelimit.o \
 	src/sender.o \
+	src/status.o \
 	src/transport.o \
 	src/mime.o \
 	src/mime_encode.o \

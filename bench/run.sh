@@ -65,6 +65,7 @@ echo "bench: $MODE mode on $(nproc) cores, $(uname -n), load average $(cut -d' '
 run render sh "$HERE/render.sh" $N
 run mime sh "$HERE/mime.sh" $N
 run expand $PY "$HERE/expand.py" "$MODE" --port "$PORT"
+run send $PY "$HERE/send.py" "$MODE" --port "$((PORT - 1))"
 
 echo "bench: $MODE mode took $(($(date +%s) - T0))s"
 echo "bench: $passed passed, $failed failed"

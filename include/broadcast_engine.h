@@ -76,6 +76,7 @@ typedef struct BeExec
 {
 	bool		in_procedure;	/* inside CALL: commit with SPI_commit */
 	MemoryContext unit_cxt;		/* reset after every unit of work */
+	MemoryContext caller_cxt;	/* current at be_exec_begin, restored after commit */
 	BeWorkerSlot *slot;			/* the worker's slot, or NULL */
 } BeExec;
 

@@ -2009,6 +2009,33 @@ SELECT q.workspace_id, q.integration_id,
  GROUP BY q.workspace_id, q.integration_id;
 GRANT SELECT ON broadcast.queue_health TO broadcast_user, broadcast_admin;
 
+/* the scheduler and sender workers running now, from shared memory */
+CREATE FUNCTION broadcast.worker_status(
+	OUT kind text, OUT slot integer, OUT pid integer, OUT started_at timestamptz,
+	OUT last_active timestamptz, OUT transactions bigint, OUT messages bigint)
+RETURNS SETOF record
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'be_worker_status';
+REVOKE ALL ON FUNCTION broadcast.worker_status() FROM PUBLIC;
+
+CREATE VIEW broadcast.workers AS
+SELECT w.kind, w.slot, w.pid, w.started_at, w.last_active, w.transactions, w.messages,
+	   a.state, a.wait_event, a.query AS activity
+  FROM broadcast.worker_status() w
+  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = w.pid;
+
+/* token buckets, Retry-After pauses and circuit breakers, from shared memory */
+CREATE FUNCTION broadcast.rate_limits(
+	OUT scope text, OUT workspace_id text, OUT integration_id text,
+	OUT rate_per_second float8, OUT tokens float8, OUT paused_until timestamptz,
+	OUT breaker text, OUT consecutive_failures integer, OUT granted bigint, OUT throttled bigint)
+RETURNS SETOF record
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'be_rate_limits';
+REVOKE ALL ON FUNCTION broadcast.rate_limits() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION broadcast.worker_status(), broadcast.rate_limits() TO broadcast_admin;
+GRANT SELECT ON broadcast.workers TO broadcast_admin;
+
 /* messages that failed for good; re-queue them with retry_dead_letters() */
 CREATE VIEW broadcast.dead_letters WITH (security_invoker = true) AS
 SELECT q.workspace_id, q.broadcast_id, q.email, q.integration_id, q.attempts, q.last_error, q.message_id

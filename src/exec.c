@@ -37,6 +37,7 @@ be_exec_init(BeExec *ex, bool in_procedure, BeWorkerSlot *slot)
 {
 	ex->in_procedure = in_procedure;
 	ex->slot = slot;
+	ex->caller_cxt = NULL;
 	ex->unit_cxt = AllocSetContextCreate(TopMemoryContext,
 										 "broadcast_engine unit",
 										 ALLOCSET_DEFAULT_SIZES);
@@ -59,6 +60,8 @@ be_exec_finish(BeExec *ex)
 void
 be_exec_begin(BeExec *ex)
 {
+	/* a commit leaves us in TopMemoryContext: come back here afterwards */
+	ex->caller_cxt = CurrentMemoryContext;
 	if (ex->in_procedure)
 		return;					/* a transaction is always open in CALL */
 	SetCurrentStatementStartTimestamp();
@@ -92,6 +95,8 @@ be_exec_commit(BeExec *ex)
 		ex->slot->last_active = GetCurrentTimestamp();
 	}
 	MemoryContextReset(ex->unit_cxt);
+	if (ex->caller_cxt != NULL)
+		MemoryContextSwitchTo(ex->caller_cxt);
 }
 
 /*

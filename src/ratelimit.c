@@ -26,6 +26,9 @@
 #include <math.h>
 
 #include "common/hashfn.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/memutils.h"
@@ -302,4 +305,61 @@ be_rate_report(BeIntegration *ig, int ok, int failed, int retry_after_s)
 		b->probing = false;
 	}
 	unlock_table();
+}
+
+PG_FUNCTION_INFO_V1(be_rate_limits);
+
+/*
+ * broadcast.rate_limits(): one row per bucket this server has used: the
+ * provider account or workspace it limits, its rate and tokens, a
+ * Retry-After pause, and the circuit breaker's state.
+ */
+Datum
+be_rate_limits(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz now = GetCurrentTimestamp();
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	ensure_table();
+	for (i = 0; i < BE_NBUCKETS; i++)
+	{
+		BeBucket	b;
+		Datum		values[10];
+		bool		nulls[10] = {false};
+		char	   *sep;
+		const char *state;
+
+		lock_table();
+		b = rate_table->buckets[i];
+		unlock_table();
+		if (b.key[0] == '\0')
+			continue;
+		refill(&b, now);
+		sep = strchr(b.key, '\x1f');
+		if (sep)
+			*sep = '\0';
+		if (b.open_until > now)
+			state = "open";
+		else if (b.failures >= be_breaker_threshold)
+			state = "half-open";
+		else
+			state = "closed";
+		values[0] = CStringGetTextDatum(strcmp(b.key, "shared") == 0 ? "shared" : "workspace");
+		values[1] = CStringGetTextDatum(strcmp(b.key, "shared") == 0 ? "" : b.key);
+		values[2] = CStringGetTextDatum(sep ? sep + 1 : "");
+		values[3] = Float8GetDatum(b.rate);
+		nulls[3] = (b.rate <= 0);
+		values[4] = Float8GetDatum(b.tokens);
+		nulls[4] = (b.rate <= 0);
+		values[5] = TimestampTzGetDatum(b.paused_until);
+		nulls[5] = (b.paused_until <= now);
+		values[6] = CStringGetTextDatum(state);
+		values[7] = Int32GetDatum(b.failures);
+		values[8] = Int64GetDatum((int64) b.granted);
+		values[9] = Int64GetDatum((int64) b.throttled);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -99,11 +99,13 @@ be_run_due_tasks(BeExec *ex, int max_ms, bool *more_work)
 	char	   *err;
 	ListCell   *lc;
 	volatile int nsteps = 0;
+	MemoryContext old_cxt;
 
 	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "broadcast_engine cycle",
 									  ALLOCSET_DEFAULT_SIZES);
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), max_ms);
 	*more_work = false;
+	old_cxt = MemoryContextSwitchTo(cycle_cxt);
 
 	PG_TRY();
 	{
@@ -168,6 +170,7 @@ be_run_due_tasks(BeExec *ex, int max_ms, bool *more_work)
 	}
 	PG_FINALLY();
 	{
+		MemoryContextSwitchTo(old_cxt);
 		MemoryContextDelete(cycle_cxt);
 	}
 	PG_END_TRY();

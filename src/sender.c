@@ -715,6 +715,7 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 	Cycle		cy;
 	volatile int handled = 0;
 	int			npairs;
+	MemoryContext cycle_old_cxt;
 	int			j;
 
 	ensure_caches();
@@ -722,6 +723,7 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 	cy.cxt = AllocSetContextCreate(TopMemoryContext, "broadcast_engine send cycle",
 								   ALLOCSET_DEFAULT_SIZES);
 	*next_wake = DT_NOEND;
+	cycle_old_cxt = MemoryContextSwitchTo(cy.cxt);
 	PG_TRY();
 	{
 		run_unit_or_raise(ex, pairs_unit, &cy, "list the queue");
@@ -737,6 +739,7 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 			int			ok = 0;
 			int			failed = 0;
 			int			retry_after = 0;
+			MemoryContext old_cxt;
 
 			if (p->ig == NULL)
 				continue;		/* the integration was dropped meanwhile */
@@ -764,8 +767,15 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 			}
 
 			pgstat_report_activity(STATE_RUNNING, "sending");
+
+			/*
+			 * Bodies, URLs and headers live in the cycle's context, which goes
+			 * away with the cycle (a commit leaves us in TopMemoryContext).
+			 */
+			old_cxt = MemoryContextSwitchTo(cy.cxt);
 			compose_batch(&cy);
 			be_transport_send(p->ig, cy.msgs, cy.nmsgs);
+			MemoryContextSwitchTo(old_cxt);
 			for (i = 0; i < cy.nmsgs; i++)
 			{
 				BeMessage  *m = cy.msgs[i];
@@ -788,6 +798,7 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 	}
 	PG_FINALLY();
 	{
+		MemoryContextSwitchTo(cycle_old_cxt);
 		MemoryContextDelete(cy.cxt);
 	}
 	PG_END_TRY();

@@ -239,6 +239,16 @@ def run(r):
         r.check("rate limit: 2000 messages at a 100/s limit went at %.1f/s over %.0f s (within 10%%)" % (rate, span),
                 rate <= 110 and span >= 18, (rate, span))
 
+        # --- operators see the workers and the limiter (counters restart with the
+        # workers: the SIGKILL above restarted them, so at least the 2,000 since)
+        workers = db.q("SELECT kind, count(*), sum(messages) FROM broadcast.workers GROUP BY 1 ORDER BY 1")
+        r.check("workers view: one scheduler, two senders that sent the mail (%s)" % (workers,),
+                [w[:2] for w in workers] == [("scheduler", 1), ("sender", 2)] and workers[1][2] >= 2000, workers)
+        rl = db.row("SELECT rate_per_second, breaker, granted FROM broadcast.rate_limits()"
+                    " WHERE workspace_id = 'rl' AND integration_id = 'sg'")
+        r.check("rate_limits: the integration's bucket, its rate and what it granted (%s)" % (rl,),
+                rl is not None and rl[0] == 100 and rl[1] == "closed" and rl[2] >= 2000, rl)
+
         # --- the claim cycle's cost does not grow with idle workspaces
         def pairs_cost():
             plan = db.one("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM broadcast.active_pairs")
