@@ -67,6 +67,60 @@ def status(db, ws, bid="b"):
 
 
 def run(r):
+    if os.environ.get("BE_IT_ONLY") != "tls":
+        run_main(r)
+    run_tls(r)
+
+
+def run_tls(r):
+    """SMTP with STARTTLS and AUTH, the server's certificate checked against ca_file."""
+    import shutil
+    import tempfile
+    certdir = tempfile.mkdtemp(prefix="be-tls-")
+    subprocess.run(["sh", os.path.join(MOCKS, "make_cert.sh"), certdir], check=True, capture_output=True)
+    os.chmod(certdir, 0o755)
+    for f in os.listdir(certdir):
+        os.chmod(os.path.join(certdir, f), 0o644)
+    cert = os.path.join(certdir, "cert.pem")
+    sink, sinkf = start_server([os.path.join(MOCKS, "smtp_sink.py"), "--port", "0", "--http-port", "0",
+                                "--tls-cert", cert, "--tls-key", os.path.join(certdir, "key.pem"),
+                                "--auth", "mailer:s3cret", "--hostname", "localhost"])
+    c = Cluster(54332, conf={"broadcast_engine.sender_workers": "1", "broadcast_engine.retry_base": "'200ms'"})
+    try:
+        c.start()
+        DB(c.connect("postgres")).q("CREATE DATABASE be_test")
+        db = DB(c.connect())
+        db.q("CREATE EXTENSION broadcast_engine")
+        cfg = ('{"host": "localhost", "port": %s, "tls": "starttls", "username": "mailer", "ehlo_name": "tls.example.test",'
+               ' "ca_file": "%s"}' % (sinkf["port"], cert))
+        setup_ws(db, "tls", 50, "SELECT broadcast.create_integration('tls', 'mail', 'smtp', '%s', 's3cret')" % cfg, prefix="t")
+        send(db, "tls", "mail")
+        wait_for("TLS broadcast completed", lambda: status(db, "tls")[0] == "completed", 60)
+        msgs = http("GET", "http://127.0.0.1:%s/_mock/messages" % sinkf["http"])
+        msgs = msgs.get("messages", msgs) if isinstance(msgs, dict) else msgs
+        ok = [m for m in msgs if m.get("tls") and m.get("tls_mode") == "starttls" and m.get("auth")
+              and m.get("auth_user") == "mailer" and m.get("ehlo") == "tls.example.test"]
+        r.check("smtp: STARTTLS with a verified certificate, AUTH and our EHLO name on all %d messages" % len(ok),
+                len(ok) == 50 and status(db, "tls")[1:3] == (50, 0), (len(msgs), status(db, "tls"), msgs[:1]))
+        # a wrong password is a permanent failure that names the integration
+        db.q("SELECT broadcast.create_integration('tls', 'badlogin', 'smtp', %s, 'wrong')", cfg)
+        db.q("SELECT broadcast.create_broadcast('tls', 'b2', 'b2', '{l}', 'badlogin', 't')")
+        db.q("SELECT broadcast.schedule_broadcast('tls', 'b2')")
+        wait_for("auth failures dead-lettered", lambda: db.one(
+            "SELECT count(*) FROM broadcast.dead_letters WHERE workspace_id = 'tls' AND broadcast_id = 'b2'") == 50, 60)
+        err = db.one("SELECT min(last_error) FROM broadcast.dead_letters WHERE workspace_id = 'tls'")
+        r.check("smtp: a refused login fails at once, naming the integration (%s)" % err,
+                "integration \"badlogin\"" in err and "authentication failed" in err, err)
+    except Exception:
+        print("# server log:\n" + "\n".join("#   " + l for l in c.tail_log(30).splitlines()))
+        raise
+    finally:
+        c.destroy()
+        sink.kill()
+        shutil.rmtree(certdir, ignore_errors=True)
+
+
+def run_main(r):
     sink, sinkf = start_server([os.path.join(MOCKS, "smtp_sink.py"), "--port", "0", "--http-port", "0"])
     mock, mockf = start_server([os.path.join(MOCKS, "mock_provider.py"), "--port", "0"])
     smtp_port, sink_http = int(sinkf["port"]), "http://127.0.0.1:%s" % sinkf["http"]
@@ -215,8 +269,18 @@ def run(r):
         pids = [x[0] for x in db.q("SELECT pid FROM pg_stat_activity WHERE backend_type LIKE 'broadcast_engine sender%%'")]
         db.close()
         os.kill(pids[0], signal.SIGKILL)
-        time.sleep(0.5)
-        db = DB(wait_for("server back", lambda: c.connect(), 60))
+
+        def restarted():
+            """A connection once the crash restart is over: the killed sender gone, two new ones up."""
+            conn = c.connect()
+            d = DB(conn)
+            if d.one("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", pids[0]) == 0 and d.one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'broadcast_engine sender%%'"
+                    " AND pid <> ALL (%s)", pids) == 2:
+                return conn
+            conn.close()
+            return None
+        db = DB(wait_for("crash restart with new senders", restarted, 60))
         http("POST", api + "/_mock/faults", [])
         wait_for("killed broadcast completed", lambda: status(db, "kill")[0] == "completed", 120)
         got = http("GET", api + "/_mock/messages?provider=sendgrid")
