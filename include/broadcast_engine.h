@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "executor/spi.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
@@ -88,6 +89,7 @@ extern void be_exec_commit(BeExec *ex);
 extern bool be_exec_unit(BeExec *ex, BeUnitFn fn, void *arg, char **errmsg_out);
 extern void be_exec_finish(BeExec *ex);
 extern void be_wait_for_extension(const char *who);
+extern int	be_procedure_max_seconds(FunctionCallInfo fcinfo, const char *name);
 
 /* a statement prepared once per process and kept */
 typedef struct BePlan

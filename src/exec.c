@@ -24,6 +24,7 @@
 #include "storage/latch.h"
 #include "utils/guc.h"
 #include "executor/spi.h"
+#include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -216,4 +217,27 @@ be_wait_for_extension(const char *who)
 		}
 	}
 	ereport(LOG, (errmsg("broadcast_engine %s started in database \"%s\"", who, be_database_name)));
+}
+
+/*
+ * The checks shared by the procedures that commit as they go (run_tasks,
+ * send_queue): called by CALL outside a transaction block, with a sane time
+ * budget.  Returns max_seconds.
+ */
+int
+be_procedure_max_seconds(FunctionCallInfo fcinfo, const char *name)
+{
+	int			max_seconds = PG_ARGISNULL(0) ? 50 : PG_GETARG_INT32(0);
+
+	if (max_seconds < 1 || max_seconds > 3600)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_seconds must be between 1 and 3600, got %d", max_seconds)));
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		((CallContext *) fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("%s must be called with CALL outside a transaction block", name),
+				 errhint("It commits as it goes, so it cannot run inside BEGIN ... COMMIT or a function.")));
+	return max_seconds;
 }

@@ -870,20 +870,9 @@ be_sender_main(Datum main_arg)
 Datum
 be_send_queue(PG_FUNCTION_ARGS)
 {
-	int			max_seconds = PG_ARGISNULL(0) ? 50 : PG_GETARG_INT32(0);
+	int			max_seconds = be_procedure_max_seconds(fcinfo, "broadcast.send_queue()");
 	BeExec		ex;
 	TimestampTz deadline;
-
-	if (max_seconds < 1 || max_seconds > 3600)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_seconds must be between 1 and 3600, got %d", max_seconds)));
-	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
-		((CallContext *) fcinfo->context)->atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-				 errmsg("broadcast.send_queue() must be called with CALL outside a transaction block"),
-				 errhint("It commits as it goes, so it cannot run inside BEGIN ... COMMIT or a function.")));
 
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) max_seconds * 1000);
 	be_exec_init(&ex, true, NULL);
