@@ -5,13 +5,22 @@
 #
 EXTENSION = broadcast_engine
 MODULE_big = broadcast_engine
-EXTVERSION = 1.1
+EXTVERSION = 1.2
 
 OBJS = \
 	src/compose.o \
+	src/events_sql.o \
+	src/esp_json.o \
 	src/exec.o \
+	src/provider_common.o \
+	src/provider_mailgun.o \
+	src/provider_mailjet.o \
+	src/provider_postmark.o \
+	src/provider_resend.o \
 	src/provider_sendgrid.o \
+	src/provider_ses.o \
 	src/provider_smtp.o \
+	src/provider_sparkpost.o \
 	src/ratelimit.o \
 	src/sender.o \
 	src/status.o \
@@ -35,11 +44,12 @@ DATA = $(wildcard sql/broadcast_engine--*.sql)
 
 PG_CONFIG ?= pg_config
 
-PG_CPPFLAGS = -I$(srcdir)/include $(shell pkg-config --cflags libcurl json-c) \
+PG_CPPFLAGS = -I$(srcdir)/include $(shell pkg-config --cflags libcurl json-c libcrypto) \
 	-DBE_EXTVERSION=\"$(EXTVERSION)\"
 PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
-SHLIB_LINK = $(shell pkg-config --libs libcurl json-c) -lm
+# libcrypto: RSA verification of Amazon SNS webhook signatures (src/events_sql.c)
+SHLIB_LINK = $(shell pkg-config --libs libcurl json-c libcrypto) -lm
 
 # pg_regress suites run by scripts/test.sh against a temporary, preloaded
 # instance (see test/regress.conf); REGRESS lists them for `make installcheck`.

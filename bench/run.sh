@@ -66,6 +66,8 @@ run render sh "$HERE/render.sh" $N
 run mime sh "$HERE/mime.sh" $N
 run expand $PY "$HERE/expand.py" "$MODE" --port "$PORT"
 run send $PY "$HERE/send.py" "$MODE" --port "$((PORT - 1))"
+run providers $PY "$HERE/providers.py" "$MODE" --port "$((PORT - 2))"
+run events $PY "$HERE/events.py" "$MODE" --port "$((PORT - 3))"
 
 echo "bench: $MODE mode took $(($(date +%s) - T0))s"
 echo "bench: $passed passed, $failed failed"

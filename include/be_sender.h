@@ -14,6 +14,7 @@
 
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
+#include "storage/itemptr.h"
 
 #include "be_buf.h"
 
@@ -46,6 +47,13 @@ typedef struct BeIntegration
 	char	   *username;
 	char	   *ehlo_name;
 	char	   *ca_file;
+	char	   *domain;			/* mailgun: the sending domain */
+	char	   *region;			/* mailgun, sparkpost: us/eu; ses: AWS region */
+	char	   *message_stream;	/* postmark */
+	char	   *access_key_id;	/* ses */
+	char	   *session_token;	/* ses: STS credentials, or NULL */
+	char	   *configuration_set;	/* ses */
+	char	   *api_key;		/* mailjet: the public key (secret is the private one) */
 	double		rate;			/* this workspace's limit, 0 = none */
 	double		account_rate;	/* a shared account's limit, 0 = none */
 	char		account_key[BE_KEY_LEN];	/* the provider account (breaker) */
@@ -59,6 +67,7 @@ typedef struct BeIntegration
 /* One claimed queue row and what became of it. */
 typedef struct BeMessage
 {
+	ItemPointerData tid;		/* the queue row, as the claim left it */
 	char	   *broadcast_id;
 	char	   *email;
 	char	   *list_id;
@@ -72,6 +81,7 @@ typedef struct BeMessage
 	char	   *from_email;
 	char	   *template_id;
 	int			template_version;
+	char	   *batch_key;		/* only messages with equal keys share a request */
 	/* result */
 	BeOutcome	outcome;
 	bool		provider_failure;	/* counts toward the circuit breaker */
@@ -80,38 +90,78 @@ typedef struct BeMessage
 	char	   *error;
 } BeMessage;
 
-/* One transfer's capture buffers (transport.c owns them). */
+/* the most messages one request can carry, whatever the provider */
+#define BE_BATCH_MAX 1000
+
+/*
+ * One transfer: a request carrying msgs[0..nmsgs) (one message for SMTP and
+ * the single-message APIs, up to the provider's batch_max otherwise), and
+ * its capture buffers (transport.c owns them).
+ */
 typedef struct BeTransfer
 {
 	CURL	   *easy;
-	BeMessage  *msg;
+	BeMessage  *msg;			/* msgs[0] */
+	BeMessage **msgs;
+	int			nmsgs;
 	struct curl_slist *headers;
 	struct curl_slist *rcpt;
+	curl_mime  *form;			/* multipart/form-data bodies */
+	char	   *req_body;		/* a request body the provider built */
+	size_t		req_len;
 	size_t		upload_off;
 	BeBuf		resp_headers;
 	BeBuf		resp_body;
 	char		errbuf[CURL_ERROR_SIZE];
+	/* set by the provider's result() */
+	bool		split;			/* the batch was refused whole: resend one by one */
+	bool		pause;			/* the account is paused: start nothing more */
 } BeTransfer;
+
+struct ComposeBroadcast;
+struct ComposeCtx;
+struct ComposeInput;
+struct ComposeOutput;
+
+typedef int (*BeComposeFn) (struct ComposeBroadcast *b, struct ComposeCtx *c,
+							const struct ComposeInput *in, struct ComposeOutput *out);
 
 typedef struct BeProvider
 {
 	const char *name;
 	bool		needs_mime;		/* body is the RFC 5322 message */
-	/* sets URL, headers and body on the easy handle */
+	int			batch_max;		/* messages per request (1: no batching) */
+	/* renders a message's body (after compose_render) */
+	BeComposeFn compose;
+	/* sets URL, headers and body on the easy handle for x->msgs */
 	void		(*setup) (BeIntegration *ig, BeTransfer *x);
-	/* reads the answer into msg->outcome, provider id, error */
+	/* reads the answer into each message's outcome, provider id, error */
 	void		(*result) (BeIntegration *ig, BeTransfer *x, CURLcode rc, long code);
 } BeProvider;
 
 /* providers */
 extern const BeProvider be_provider_smtp;
 extern const BeProvider be_provider_sendgrid;
+extern const BeProvider be_provider_mailgun;
+extern const BeProvider be_provider_postmark;
+extern const BeProvider be_provider_ses;
+extern const BeProvider be_provider_sparkpost;
+extern const BeProvider be_provider_mailjet;
+extern const BeProvider be_provider_resend;
 extern const BeProvider *be_provider_for(const char *name);
+
+/* provider_common.c: helpers shared by the HTTP providers */
+extern char *be_api_url(BeIntegration *ig, const char *default_base, const char *path);
+extern void be_set_json_post(BeTransfer *x, char *body, size_t len, bool signed_request);
+extern void be_copy_outcome(BeTransfer *x);
+extern bool be_batch_refused(BeTransfer *x, long code);
+extern char *be_json_quote(const char *s);
 
 /* transport.c */
 extern void be_transport_send(BeIntegration *ig, BeMessage **msgs, int n);
 extern void be_classify_http(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code);
 extern char *be_header_value(const BeBuf *headers, const char *name);
+extern int	be_retry_after_seconds(const BeBuf *headers);
 
 /* ratelimit.c */
 extern Size be_ratelimit_shmem_size(void);

@@ -48,6 +48,12 @@ typedef struct BeWorkerSlot
 	TimestampTz last_active;	/* last time it did any work */
 	pg_atomic_uint64 units_done;	/* transactions of work committed */
 	pg_atomic_uint64 messages;	/* messages handled (senders) */
+	/* senders: batches, and microseconds spent in each stage of them */
+	pg_atomic_uint64 batches;
+	pg_atomic_uint64 claim_us;	/* claim transaction */
+	pg_atomic_uint64 render_us;	/* templates, MIME and request bodies */
+	pg_atomic_uint64 send_us;	/* the provider's transfers */
+	pg_atomic_uint64 record_us; /* results transaction */
 } BeWorkerSlot;
 
 typedef struct BeSharedState
@@ -98,6 +104,8 @@ typedef struct BePlan
 	int			nargs;
 	Oid			argtypes[16];
 	SPIPlanPtr	plan;
+	bool		custom;			/* plan with the values each time (array sizes) */
+	bool		queue_scan;		/* reads email_queue: never plan a seq scan */
 } BePlan;
 
 extern int	be_plan_exec(BePlan *p, Datum *values, const char *nulls, int expected);

@@ -63,8 +63,15 @@ SELECT extversion FROM pg_extension WHERE extname = 'broadcast_engine';
 -- the stats indexes arrive with 1.1
 SELECT count(*) AS stats_indexes FROM pg_indexes
  WHERE schemaname = 'broadcast' AND indexname LIKE 'message_history_broadcast%';
+ALTER EXTENSION broadcast_engine UPDATE TO '1.1';
+SELECT count(*) AS stats_indexes FROM pg_indexes
+ WHERE schemaname = 'broadcast' AND indexname LIKE 'message_history_broadcast%';
+-- 1.2: the queue's lease column, and the stats index the wider one covers is gone
 ALTER EXTENSION broadcast_engine UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'broadcast_engine';
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'broadcast.email_queue'::regclass AND attname = 'lease_until';
+SELECT reloptions FROM pg_class WHERE oid = 'broadcast.email_queue'::regclass;
 CREATE TABLE catalog_check.upgraded AS SELECT catalog_check.snapshot() AS item;
 
 -- sanity: the snapshot sees the whole schema

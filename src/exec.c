@@ -157,7 +157,15 @@ be_plan_exec(BePlan *p, Datum *values, const char *nulls, int expected)
 
 	if (p->plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
+		SPIPlanPtr	plan;
+
+		/*
+		 * A generic plan guesses 10 elements for every array parameter and
+		 * may pick a bitmap scan of the whole workspace; statements that
+		 * take a batch as arrays are planned with their values each time.
+		 */
+		plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes,
+								  p->custom ? CURSOR_OPT_CUSTOM_PLAN : 0);
 
 		if (plan == NULL)
 			elog(ERROR, "could not prepare statement: %s",
@@ -171,7 +179,25 @@ be_plan_exec(BePlan *p, Datum *values, const char *nulls, int expected)
 		SPI_freetuptable(SPI_tuptable);
 		SPI_tuptable = NULL;
 	}
-	rc = SPI_execute_plan(p->plan, values, nulls, false, 0);
+	if (p->queue_scan)
+	{
+		/*
+		 * email_queue swings from empty to millions of rows and back faster
+		 * than autovacuum's statistics follow, and a plan made while it was
+		 * empty is kept: a seq scan then reads every dead row of a sent
+		 * broadcast on each call.  Its statements are written for its
+		 * indexes, so the planner gets no other choice, here or when it
+		 * replans inside SPI_execute_plan.
+		 */
+		int			save = NewGUCNestLevel();
+
+		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		rc = SPI_execute_plan(p->plan, values, nulls, false, 0);
+		AtEOXact_GUC(true, save);
+	}
+	else
+		rc = SPI_execute_plan(p->plan, values, nulls, false, 0);
 	if (rc != expected)
 		elog(ERROR, "unexpected result %s from statement: %.200s",
 			 SPI_result_code_string(rc), p->sql);

@@ -39,6 +39,7 @@ int			be_retry_base_ms = 5000;
 int			be_breaker_threshold = 10;
 int			be_breaker_cooldown_ms = 30000;
 bool		be_allow_insecure_transport = false;
+static int	be_webhook_tolerance_s = 300;
 
 static void be_define_postmaster_gucs(void);
 static void be_define_sighup_gucs(void);
@@ -192,4 +193,11 @@ be_define_sighup_gucs(void)
 							 "For tests against local servers only.",
 							 &be_allow_insecure_transport, false,
 							 PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	/* read by broadcast.record_events() (the 1.2 script) through current_setting() */
+	DefineCustomIntVariable("broadcast_engine.webhook_tolerance",
+							"Largest difference between a signed webhook's timestamp and the server's clock.",
+							"Mailgun and Resend (Svix) signatures older or newer than this are refused; 0 turns the check off.",
+							&be_webhook_tolerance_s, 300, 0, 7 * 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 }

@@ -134,6 +134,31 @@ static BePlan insert_plan = {
 	TIMESTAMPOID, TEXTOID, INT8OID, TEXTOID, INT8OID}
 };
 
+/*
+ * The workspace's audience lock, shared (docs/guarantees.md, "Suppression
+ * and expansion").  Taken before a statement that inserts audience rows into
+ * the queue and held to the commit: a suppression or unsubscribe takes it
+ * exclusive before it drops queue rows, so it waits for this chunk and then
+ * sees its rows, and a chunk that starts after it waits for its commit and
+ * then sees the suppression (each SPI statement takes a new snapshot in READ
+ * COMMITTED).  Chunks share it, so they never wait for each other.  The key
+ * is the one broadcast._lock_audience() uses.
+ */
+static BePlan audience_lock_plan = {
+	"SELECT pg_catalog.pg_advisory_xact_lock_shared("
+	"pg_catalog.hashtext('broadcast_engine.audience'), pg_catalog.hashtext($1))",
+	1, {TEXTOID}
+};
+
+static void
+lock_audience_shared(BeTask *t)
+{
+	Datum		args[1];
+
+	args[0] = CStringGetTextDatum(t->workspace_id);
+	be_plan_exec(&audience_lock_plan, args, NULL, SPI_OK_SELECT);
+}
+
 static BePlan enqueued_plan = {
 	"UPDATE broadcast.broadcasts"
 	"   SET enqueued_count = enqueued_count + $3,"
@@ -187,7 +212,7 @@ static BePlan queue_left_plan = {
 	"SELECT EXISTS (SELECT 1 FROM broadcast.email_queue q"
 	"                WHERE q.workspace_id = $1 AND q.broadcast_id = $2"
 	"                  AND q.status IN ('pending', 'sending'))",
-	2, {TEXTOID, TEXTOID}
+	2, {TEXTOID, TEXTOID}, NULL, false, true
 };
 
 static BePlan test_done_plan = {
@@ -199,15 +224,18 @@ static BePlan test_done_plan = {
 };
 
 /*
- * The winner by open or click rate over delivered (or sent, when the
- * provider reports no deliveries), in one query over all variations; ties
- * go to the lower variation number.
+ * The winner by open or click rate over delivered (or over sent, when the
+ * provider reported no delivery for any variation: one base for all), in
+ * one query over all variations; ties go to the lower variation number.
+ * An open or a click counts as a delivery the provider did not report.
  */
 static BePlan pick_winner_plan = {
 	"WITH scores AS ("
 	"  SELECT v.variation, v.template_id,"
 	"         count(h.message_id) FILTER (WHERE h.status = 'sent') AS sent,"
 	"         count(h.delivered_at) AS delivered, count(h.opened_at) AS opened,"
+	"         count(h.message_id) FILTER (WHERE h.delivered_at IS NOT NULL"
+	"                OR h.opened_at IS NOT NULL OR h.clicked_at IS NOT NULL) AS reached,"
 	"         count(h.clicked_at) AS clicked"
 	"    FROM broadcast.broadcast_variations v"
 	"    LEFT JOIN broadcast.message_history h"
@@ -218,7 +246,8 @@ static BePlan pick_winner_plan = {
 	"), winner AS ("
 	"  SELECT variation, template_id FROM scores"
 	"   ORDER BY (CASE WHEN $3 = 'click' THEN clicked ELSE opened END)::numeric"
-	"            / nullif(greatest(delivered, sent), 0) DESC NULLS LAST, variation"
+	"            / nullif(CASE WHEN max(delivered) OVER () > 0 THEN reached ELSE sent END, 0)"
+	"            DESC NULLS LAST, variation"
 	"   LIMIT 1"
 	")"
 	"UPDATE broadcast.broadcasts b"
@@ -387,6 +416,7 @@ phase_chunk(BeTask *t, bool remainder)
 			nulls[10] = 'n';
 		if (!remainder || t->cutoff_email == NULL)
 			nulls[11] = 'n';
+		lock_audience_shared(t);
 		added = be_plan_exec(&insert_plan, args, nulls, SPI_OK_INSERT);
 	}
 	else
@@ -435,6 +465,7 @@ phase_test(BeTask *t)
 	args[9] = CStringGetTextDatum(t->ws_timezone);
 	if (!t->has_local_time)
 		nulls[8] = 'n';
+	lock_audience_shared(t);
 	be_plan_exec(&test_plan, args, nulls, SPI_OK_SELECT);
 	added = DatumGetInt64(getbin(1, &isnull));
 	d = getbin(2, &isnull);

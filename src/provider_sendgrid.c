@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "be_sender.h"
+#include "compose.h"
 
 static void
 sendgrid_setup(BeIntegration *ig, BeTransfer *x)
@@ -44,15 +45,5 @@ sendgrid_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 }
 
 const BeProvider be_provider_sendgrid = {
-	"sendgrid", false, sendgrid_setup, sendgrid_result
+	"sendgrid", false, 1, compose_sendgrid_json, sendgrid_setup, sendgrid_result
 };
-
-const BeProvider *
-be_provider_for(const char *name)
-{
-	if (strcmp(name, "smtp") == 0)
-		return &be_provider_smtp;
-	if (strcmp(name, "sendgrid") == 0)
-		return &be_provider_sendgrid;
-	return NULL;
-}

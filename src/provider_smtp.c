@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "be_sender.h"
+#include "compose.h"
 
 static void
 smtp_setup(BeIntegration *ig, BeTransfer *x)
@@ -98,5 +99,5 @@ smtp_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 }
 
 const BeProvider be_provider_smtp = {
-	"smtp", true, smtp_setup, smtp_result
+	"smtp", true, 1, compose_mime, smtp_setup, smtp_result
 };

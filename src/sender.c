@@ -49,6 +49,7 @@
 #include "broadcast_engine.h"
 #include "be_sender.h"
 #include "compose.h"
+#include "esp_json.h"
 
 PG_FUNCTION_INFO_V1(be_send_queue);
 
@@ -85,14 +86,16 @@ static int	rotation = 0;
 
 static BePlan pairs_plan = {
 	"SELECT workspace_id, integration_id, next_attempt_at FROM broadcast.active_pairs",
-	0, {InvalidOid}
+	0, {InvalidOid}, NULL, false, true
 };
 
 static BePlan integ_plan = {
 	"SELECT i.provider, i.shared_id, coalesce(sh.secret, s.secret),"
 	"       coalesce(i.rate_per_second, 0)::float8, coalesce(sh.rate_per_second, 0)::float8,"
 	"       c->>'endpoint', c->>'host', (c->>'port')::int4, coalesce(c->>'tls', 'starttls'),"
-	"       c->>'username', c->>'ehlo_name', c->>'ca_file'"
+	"       c->>'username', c->>'ehlo_name', c->>'ca_file',"
+	"       c->>'domain', c->>'region', c->>'message_stream', c->>'access_key_id',"
+	"       c->>'configuration_set', c->>'api_key'"
 	"  FROM broadcast.integrations i"
 	"  LEFT JOIN broadcast.integration_secrets s"
 	"         ON s.workspace_id = i.workspace_id AND s.integration_id = i.integration_id"
@@ -102,29 +105,34 @@ static BePlan integ_plan = {
 	2, {TEXTOID, TEXTOID}
 };
 
-/* due rows of one pair, skipping paused and cancelled broadcasts; with the contact's data */
+/*
+ * Due rows of one pair, skipping paused and cancelled broadcasts; with the
+ * contact's data.  The lease is lease_until, which no index covers, so the
+ * claim is a HOT update (see the 1.2 upgrade script); status and
+ * next_attempt_at stay as they are.
+ */
 static BePlan claim_plan = {
 	"WITH c AS ("
 	"  UPDATE broadcast.email_queue q"
-	"     SET status = 'sending', attempts = q.attempts + 1,"
-	"         next_attempt_at = now() + make_interval(secs => $4)"
+	"     SET attempts = q.attempts + 1, lease_until = now() + make_interval(secs => $4)"
 	"   WHERE q.ctid = ANY (ARRAY("
 	"         SELECT d.ctid FROM broadcast.email_queue d"
 	"          WHERE d.workspace_id = $1 AND d.integration_id = $2"
 	"            AND d.status IN ('pending', 'sending') AND d.next_attempt_at <= now()"
+	"            AND (d.lease_until IS NULL OR d.lease_until <= now())"
 	"            AND d.broadcast_id <> ALL (ARRAY(SELECT b.broadcast_id FROM broadcast.broadcasts b"
 	"                 WHERE b.workspace_id = $1 AND b.status IN ('paused', 'cancelled')))"
 	"          ORDER BY d.next_attempt_at"
 	"          LIMIT $3"
 	"          FOR UPDATE SKIP LOCKED))"
-	"  RETURNING q.broadcast_id, q.email, q.list_id, q.variation, q.message_id, q.attempts"
+	"  RETURNING q.ctid, q.broadcast_id, q.email, q.list_id, q.variation, q.message_id, q.attempts"
 	")"
-	"SELECT c.broadcast_id, c.email, c.list_id, c.variation::int4, c.message_id::text, c.attempts::int4,"
+	"SELECT c.ctid, c.broadcast_id, c.email, c.list_id, c.variation::int4, c.message_id::text, c.attempts::int4,"
 	"       (ct.properties || jsonb_build_object('email', c.email, 'first_name', ct.first_name,"
 	"          'last_name', ct.last_name, 'language', ct.language, 'timezone', ct.timezone,"
 	"          'properties', ct.properties))::text"
 	"  FROM c LEFT JOIN broadcast.contacts ct ON ct.workspace_id = $1 AND ct.email = c.email",
-	4, {TEXTOID, TEXTOID, INT4OID, FLOAT8OID}
+	4, {TEXTOID, TEXTOID, INT4OID, FLOAT8OID}, NULL, false, true
 };
 
 /* a broadcast and every variation's pinned template, in one query */
@@ -149,14 +157,19 @@ static BePlan broadcast_plan = {
 
 /*
  * The whole batch's outcome in one statement: history rows, queue rows
- * deleted / rescheduled / dead-lettered, broadcast counters.
+ * deleted / rescheduled / dead-lettered, broadcast counters.  Queue rows are
+ * found by the ctid the claim returned (a TID scan, no index probe), and
+ * only if they still carry our message id and lease; counters move by the
+ * rows actually changed, so a row whose lease ran out and was claimed again
+ * elsewhere is not counted twice.
  */
 static BePlan complete_plan = {
 	"WITH r AS ("
-	"  SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::int4[], $8::text[], $9::text[],"
-	"                       $10::int4[], $11::text[], $12::text[], $13::text[], $14::int4[], $15::int4[])"
-	"    AS r(broadcast_id, email, message_id, variation, list_id, template_id, template_version,"
-	"         outcome, provider_message_id, error, retry_ms, attempts)"
+	"  SELECT * FROM unnest($4::tid[], $5::text[], $6::text[], $7::text[], $8::int4[], $9::text[],"
+	"                       $10::text[], $11::int4[], $12::text[], $13::text[], $14::text[],"
+	"                       $15::int4[], $16::int4[])"
+	"    AS r(tid, broadcast_id, email, message_id, variation, list_id, template_id,"
+	"         template_version, outcome, provider_message_id, error, retry_ms, attempts)"
 	"), hist AS ("
 	"  INSERT INTO broadcast.message_history AS h"
 	"         (workspace_id, message_id, broadcast_id, template_id, template_version, variation,"
@@ -175,35 +188,37 @@ static BePlan complete_plan = {
 	"  RETURNING 1"
 	"), del AS ("
 	"  DELETE FROM broadcast.email_queue q USING r"
-	"   WHERE q.workspace_id = $1 AND q.broadcast_id = r.broadcast_id AND q.email = r.email"
-	"     AND q.message_id = r.message_id::uuid AND r.outcome = 'sent'"
-	"  RETURNING 1"
+	"   WHERE q.ctid = r.tid AND q.message_id = r.message_id::uuid AND q.lease_until IS NOT NULL"
+	"     AND r.outcome = 'sent'"
+	"  RETURNING q.broadcast_id"
 	"), upd AS ("
 	"  UPDATE broadcast.email_queue q"
 	"     SET status = CASE r.outcome WHEN 'dead' THEN 'dead' ELSE 'pending' END,"
 	"         next_attempt_at = CASE r.outcome WHEN 'dead' THEN q.next_attempt_at"
 	"                                ELSE now() + make_interval(secs => r.retry_ms / 1000.0) END,"
 	"         attempts = CASE r.outcome WHEN 'unsent' THEN q.attempts - 1 ELSE q.attempts END,"
-	"         last_error = coalesce(r.error, q.last_error)"
+	"         last_error = coalesce(r.error, q.last_error), lease_until = NULL"
 	"    FROM r"
-	"   WHERE q.workspace_id = $1 AND q.broadcast_id = r.broadcast_id AND q.email = r.email"
-	"     AND q.message_id = r.message_id::uuid AND r.outcome IN ('retry', 'dead', 'unsent')"
-	"  RETURNING 1"
+	"   WHERE q.ctid = r.tid AND q.message_id = r.message_id::uuid AND q.lease_until IS NOT NULL"
+	"     AND r.outcome IN ('retry', 'dead', 'unsent')"
+	"  RETURNING q.broadcast_id, q.status"
 	"), counts AS ("
-	"  SELECT r.broadcast_id, count(*) FILTER (WHERE r.outcome = 'sent') AS sent,"
-	"         count(*) FILTER (WHERE r.outcome = 'dead') AS failed"
-	"    FROM r GROUP BY r.broadcast_id"
+	"  SELECT x.broadcast_id, sum(x.sent) AS sent, sum(x.failed) AS failed FROM ("
+	"    SELECT d.broadcast_id, 1 AS sent, 0 AS failed FROM del d"
+	"    UNION ALL"
+	"    SELECT u.broadcast_id, 0, 1 FROM upd u WHERE u.status = 'dead') x"
+	"   GROUP BY x.broadcast_id"
 	")"
 	"UPDATE broadcast.broadcasts b"
 	"   SET sent_count = b.sent_count + c.sent, failed_count = b.failed_count + c.failed,"
 	"       updated_at = now()"
 	"  FROM counts c"
-	" WHERE b.workspace_id = $1 AND b.broadcast_id = c.broadcast_id AND c.sent + c.failed > 0"
-	"   AND (SELECT count(*) FROM hist) >= 0 AND (SELECT count(*) FROM del) >= 0"
-	"   AND (SELECT count(*) FROM upd) >= 0",
-	15, {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	INT4ARRAYOID, INT4ARRAYOID}
+	" WHERE b.workspace_id = $1 AND b.broadcast_id = c.broadcast_id"
+	"   AND (SELECT count(*) FROM hist) >= 0",
+	16, {TEXTOID, TEXTOID, TEXTOID, TIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID},
+	NULL, true, true
 };
 
 /* a broadcast waiting for its queue to drain is looked at as soon as it has */
@@ -214,7 +229,7 @@ static BePlan nudge_plan = {
 	"   AND NOT EXISTS (SELECT 1 FROM broadcast.email_queue q"
 	"                    WHERE q.workspace_id = $1 AND q.broadcast_id = t.broadcast_id"
 	"                      AND q.status IN ('pending', 'sending'))",
-	2, {TEXTOID, TEXTARRAYOID}
+	2, {TEXTOID, TEXTARRAYOID}, NULL, false, true
 };
 
 static char *
@@ -245,6 +260,29 @@ ensure_caches(void)
 	compose_ctx = compose_ctx_create();
 	if (compose_ctx == NULL)
 		elog(ERROR, "out of memory");
+}
+
+/*
+ * SES temporary credentials come as {"secret_access_key": ..., "session_token": ...};
+ * JSON that does not parse refuses the integration rather than failing the cycle.
+ */
+static void
+ses_credentials(BeIntegration *ig)
+{
+	const char *json = ig->secret;
+	size_t		len = strlen(json);
+	char	   *key = palloc(len + 1);
+	char	   *token = palloc(len + 1);
+
+	if (esp_json_member(json, len, "secret_access_key", key, len + 1) != 0 || key[0] == '\0')
+	{
+		ig->refused = psprintf("ses integration \"%s\" has a JSON secret without a valid \"secret_access_key\"",
+							   ig->integration_id);
+		return;
+	}
+	ig->secret = key;
+	if (esp_json_member(json, len, "session_token", token, len + 1) == 0 && token[0] != '\0')
+		ig->session_token = token;
 }
 
 /* Loads (or reloads after CACHE_TTL_MS) an integration; inside a transaction. */
@@ -298,12 +336,20 @@ get_integration(const char *ws, const char *integ)
 	ig->username = col_text(tup, desc, 10);
 	ig->ehlo_name = col_text(tup, desc, 11);
 	ig->ca_file = col_text(tup, desc, 12);
+	ig->domain = col_text(tup, desc, 13);
+	ig->region = col_text(tup, desc, 14);
+	ig->message_stream = col_text(tup, desc, 15);
+	ig->access_key_id = col_text(tup, desc, 16);
+	ig->configuration_set = col_text(tup, desc, 17);
+	ig->api_key = col_text(tup, desc, 18);
 	if (ig->shared_id)
 		snprintf(ig->account_key, BE_KEY_LEN, "shared\x1f%s", ig->shared_id);
 	else
 		strlcpy(ig->account_key, key, BE_KEY_LEN);
 	strlcpy(ig->pair_key, key, BE_KEY_LEN);
 	ig->ops = be_provider_for(ig->provider);
+	if (strcmp(ig->provider, "ses") == 0 && ig->secret && ig->secret[strspn(ig->secret, " \t\r\n")] == '{')
+		ses_credentials(ig);
 	if (ig->ops == NULL)
 		ig->refused = psprintf("provider \"%s\" of integration \"%s\" is not supported by this version",
 							   ig->provider, integ);
@@ -488,6 +534,14 @@ claim_unit(void *arg)
 	/* long enough for the whole batch to time out, connection by connection */
 	lease_s = ((cy->want + be_max_connections - 1) / be_max_connections + 1) *
 		(be_request_timeout_ms / 1000.0) + 5.0;
+	/*
+	 * The claim need not wait for its commit record to reach disk: if it is
+	 * lost in a crash, so is everything sent under it since the results
+	 * commit synchronously (which flushes the claim too); the rows are then
+	 * due again, like any lease of a crashed sender.
+	 */
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	args[0] = CStringGetTextDatum(cy->pair->workspace_id);
 	args[1] = CStringGetTextDatum(cy->pair->integration_id);
 	args[2] = Int32GetDatum(cy->want);
@@ -501,14 +555,16 @@ claim_unit(void *arg)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		BeMessage  *m = palloc0(sizeof(BeMessage));
+		bool		isnull;
 
-		m->broadcast_id = col_text(tup, desc, 1);
-		m->email = col_text(tup, desc, 2);
-		m->list_id = col_text(tup, desc, 3);
-		m->variation = atoi(col_text(tup, desc, 4));
-		m->message_id = col_text(tup, desc, 5);
-		m->attempts = atoi(col_text(tup, desc, 6));
-		m->contact_json = col_text(tup, desc, 7);
+		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 1, &isnull)), &m->tid);
+		m->broadcast_id = col_text(tup, desc, 2);
+		m->email = col_text(tup, desc, 3);
+		m->list_id = col_text(tup, desc, 4);
+		m->variation = atoi(col_text(tup, desc, 5));
+		m->message_id = col_text(tup, desc, 6);
+		m->attempts = atoi(col_text(tup, desc, 7));
+		m->contact_json = col_text(tup, desc, 8);
 		cy->msgs[i] = m;
 	}
 	cy->nmsgs = n;
@@ -566,8 +622,7 @@ compose_batch(Cycle *cy)
 		in.date = now;
 		rc = compose_render(e->cb, compose_ctx, &in, &out);
 		if (rc == 0)
-			rc = ig->ops->needs_mime ? compose_mime(e->cb, compose_ctx, &in, &out)
-				: compose_sendgrid_json(e->cb, compose_ctx, &in, &out);
+			rc = ig->ops->compose(e->cb, compose_ctx, &in, &out);
 		if (rc != 0)
 		{
 			m->outcome = BE_OUT_DEAD;
@@ -581,6 +636,7 @@ compose_batch(Cycle *cy)
 		m->from_email = pstrdup(out.from_email);
 		m->template_id = pstrdup(out.template_id);
 		m->template_version = out.template_version;
+		m->batch_key = out.batch_key ? pstrdup(out.batch_key) : NULL;
 	}
 }
 
@@ -618,12 +674,13 @@ complete_unit(void *arg)
 	Cycle	   *cy = (Cycle *) arg;
 	BeIntegration *ig = cy->pair->ig;
 	int			n = cy->nmsgs;
-	Datum		args[15];
+	Datum		args[16];
 	Datum	   *a[12];
 	bool	   *nn[12];
 	int			i;
 	int			k;
 	Datum	   *bids;
+	Datum	   *tids = palloc(sizeof(Datum) * n);
 
 	for (k = 0; k < 12; k++)
 	{
@@ -646,6 +703,7 @@ complete_unit(void *arg)
 			outcome = "unsent";
 		else
 			outcome = m->outcome == BE_OUT_SENT ? "sent" : m->outcome == BE_OUT_DEAD ? "dead" : "retry";
+		tids[i] = PointerGetDatum(&m->tid);
 		a[0][i] = CStringGetTextDatum(m->broadcast_id);
 		a[1][i] = CStringGetTextDatum(m->email);
 		a[2][i] = CStringGetTextDatum(m->message_id);
@@ -666,21 +724,29 @@ complete_unit(void *arg)
 	args[0] = CStringGetTextDatum(cy->pair->workspace_id);
 	args[1] = CStringGetTextDatum(cy->pair->integration_id);
 	args[2] = CStringGetTextDatum(ig->provider);
-	args[3] = text_array(a[0], nn[0], n);
-	args[4] = text_array(a[1], nn[1], n);
-	args[5] = text_array(a[2], nn[2], n);
-	args[6] = int_array(a[3], n);
-	args[7] = text_array(a[4], nn[4], n);
-	args[8] = text_array(a[5], nn[5], n);
-	args[9] = int_array(a[6], n);
-	args[10] = text_array(a[7], nn[7], n);
-	args[11] = text_array(a[8], nn[8], n);
-	args[12] = text_array(a[9], nn[9], n);
-	args[13] = int_array(a[10], n);
-	args[14] = int_array(a[11], n);
+	args[3] = PointerGetDatum(construct_array(tids, n, TIDOID, sizeof(ItemPointerData),
+											  false, TYPALIGN_SHORT));
+	args[4] = text_array(a[0], nn[0], n);
+	args[5] = text_array(a[1], nn[1], n);
+	args[6] = text_array(a[2], nn[2], n);
+	args[7] = int_array(a[3], n);
+	args[8] = text_array(a[4], nn[4], n);
+	args[9] = text_array(a[5], nn[5], n);
+	args[10] = int_array(a[6], n);
+	args[11] = text_array(a[7], nn[7], n);
+	args[12] = text_array(a[8], nn[8], n);
+	args[13] = text_array(a[9], nn[9], n);
+	args[14] = int_array(a[10], n);
+	args[15] = int_array(a[11], n);
 	be_plan_exec(&complete_plan, args, NULL, SPI_OK_UPDATE);
 
-	/* wake the scheduler for broadcasts whose queue just emptied */
+	/*
+	 * Wake the scheduler for broadcasts whose queue just emptied; only a
+	 * short batch can have emptied it (the drain poll catches the rest), and
+	 * the check is not free.
+	 */
+	if (cy->nmsgs >= cy->want)
+		return;
 	bids = palloc(sizeof(Datum) * n);
 	for (i = 0; i < n; i++)
 		bids[i] = a[0][i];
@@ -740,6 +806,10 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 			int			failed = 0;
 			int			retry_after = 0;
 			MemoryContext old_cxt;
+			TimestampTz t0,
+						t1,
+						t2,
+						t3;
 
 			if (p->ig == NULL)
 				continue;		/* the integration was dropped meanwhile */
@@ -757,7 +827,9 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 			cy.pair = p;
 			cy.want = granted;
 			cy.nmsgs = 0;
+			t0 = GetCurrentTimestamp();
 			run_unit_or_raise(ex, claim_unit, &cy, "claim queue rows");
+			t1 = GetCurrentTimestamp();
 			be_rate_refund(p->ig, granted - cy.nmsgs);
 			if (cy.nmsgs == 0)
 			{
@@ -774,7 +846,9 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 			 */
 			old_cxt = MemoryContextSwitchTo(cy.cxt);
 			compose_batch(&cy);
+			t2 = GetCurrentTimestamp();
 			be_transport_send(p->ig, cy.msgs, cy.nmsgs);
+			t3 = GetCurrentTimestamp();
 			MemoryContextSwitchTo(old_cxt);
 			for (i = 0; i < cy.nmsgs; i++)
 			{
@@ -790,7 +864,16 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 
 			run_unit_or_raise(ex, complete_unit, &cy, "record the results");
 			if (ex->slot)
-				pg_atomic_fetch_add_u64(&ex->slot->messages, cy.nmsgs);
+			{
+				BeWorkerSlot *slot = ex->slot;
+
+				pg_atomic_fetch_add_u64(&slot->messages, cy.nmsgs);
+				pg_atomic_fetch_add_u64(&slot->batches, 1);
+				pg_atomic_fetch_add_u64(&slot->claim_us, t1 - t0);
+				pg_atomic_fetch_add_u64(&slot->render_us, t2 - t1);
+				pg_atomic_fetch_add_u64(&slot->send_us, t3 - t2);
+				pg_atomic_fetch_add_u64(&slot->record_us, GetCurrentTimestamp() - t3);
+			}
 			handled += cy.nmsgs;
 			/* this pair may have more due at once */
 			*next_wake = Min(*next_wake, GetCurrentTimestamp());
@@ -872,10 +955,20 @@ be_send_queue(PG_FUNCTION_ARGS)
 {
 	int			max_seconds = be_procedure_max_seconds(fcinfo, "broadcast.send_queue()");
 	BeExec		ex;
+	BeWorkerSlot slot;
 	TimestampTz deadline;
 
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) max_seconds * 1000);
-	be_exec_init(&ex, true, NULL);
+	/* a slot of our own, for the stage timings reported at DEBUG1 */
+	memset(&slot, 0, sizeof(slot));
+	pg_atomic_init_u64(&slot.units_done, 0);
+	pg_atomic_init_u64(&slot.messages, 0);
+	pg_atomic_init_u64(&slot.batches, 0);
+	pg_atomic_init_u64(&slot.claim_us, 0);
+	pg_atomic_init_u64(&slot.render_us, 0);
+	pg_atomic_init_u64(&slot.send_us, 0);
+	pg_atomic_init_u64(&slot.record_us, 0);
+	be_exec_init(&ex, true, &slot);
 	while (GetCurrentTimestamp() < deadline)
 	{
 		TimestampTz next_wake;
@@ -889,5 +982,13 @@ be_send_queue(PG_FUNCTION_ARGS)
 		pg_usleep(Min(200000L, Max(1000L, (long) (next_wake - GetCurrentTimestamp()))));
 	}
 	be_exec_finish(&ex);
+	ereport(DEBUG1,
+			(errmsg("send_queue handled " UINT64_FORMAT " messages in " UINT64_FORMAT " batches",
+					pg_atomic_read_u64(&slot.messages), pg_atomic_read_u64(&slot.batches)),
+			 errdetail("claim %.1f ms, render %.1f ms, send %.1f ms, record %.1f ms",
+					   pg_atomic_read_u64(&slot.claim_us) / 1000.0,
+					   pg_atomic_read_u64(&slot.render_us) / 1000.0,
+					   pg_atomic_read_u64(&slot.send_us) / 1000.0,
+					   pg_atomic_read_u64(&slot.record_us) / 1000.0)));
 	PG_RETURN_VOID();
 }

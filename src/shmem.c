@@ -58,6 +58,11 @@ be_init_slot(BeWorkerSlot *slot)
 	slot->last_active = 0;
 	pg_atomic_init_u64(&slot->units_done, 0);
 	pg_atomic_init_u64(&slot->messages, 0);
+	pg_atomic_init_u64(&slot->batches, 0);
+	pg_atomic_init_u64(&slot->claim_us, 0);
+	pg_atomic_init_u64(&slot->render_us, 0);
+	pg_atomic_init_u64(&slot->send_us, 0);
+	pg_atomic_init_u64(&slot->record_us, 0);
 }
 
 static void

@@ -24,8 +24,8 @@ PG_FUNCTION_INFO_V1(be_worker_status);
 static void
 put_slot(ReturnSetInfo *rsinfo, const char *kind, int index, BeWorkerSlot *slot)
 {
-	Datum		values[7];
-	bool		nulls[7] = {false};
+	Datum		values[12];
+	bool		nulls[12] = {false};
 	pid_t		pid;
 	TimestampTz started;
 	TimestampTz active;
@@ -45,6 +45,11 @@ put_slot(ReturnSetInfo *rsinfo, const char *kind, int index, BeWorkerSlot *slot)
 	nulls[4] = (active == 0);
 	values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->units_done));
 	values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->messages));
+	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->batches));
+	values[8] = Float8GetDatum(pg_atomic_read_u64(&slot->claim_us) / 1000.0);
+	values[9] = Float8GetDatum(pg_atomic_read_u64(&slot->render_us) / 1000.0);
+	values[10] = Float8GetDatum(pg_atomic_read_u64(&slot->send_us) / 1000.0);
+	values[11] = Float8GetDatum(pg_atomic_read_u64(&slot->record_us) / 1000.0);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 

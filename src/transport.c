@@ -4,8 +4,11 @@
  *	  Sending a batch of messages over one libcurl multi handle.
  *
  * Up to broadcast_engine.max_connections transfers run at once and the
- * next message starts as soon as one finishes, so one slow request never
- * holds back the batch.  The multi handle lives as long as the process, so
+ * next one starts as soon as one finishes, so one slow request never holds
+ * back the batch.  A transfer carries one message, or up to the provider's
+ * batch_max messages with equal batch keys; a batch the provider refused
+ * whole (without saying which message was wrong) is sent again one message
+ * per request.  The multi handle lives as long as the process, so
  * connections (HTTP keep-alive, SMTP sessions) are reused from one batch
  * to the next.  No transaction is open while this runs.
  *
@@ -27,7 +30,8 @@
 #include "broadcast_engine.h"
 #include "be_sender.h"
 
-#define RESP_BODY_MAX (64 * 1024)
+/* a Postmark answer to a 500-message batch is about 80 kB */
+#define RESP_BODY_MAX (1024 * 1024)
 #define RESP_HEADERS_MAX (16 * 1024)
 
 static CURLM *multi = NULL;
@@ -99,6 +103,7 @@ ensure_multi(void)
 		pool = np;
 		for (i = pool_size; i < be_max_connections; i++)
 		{
+			pool[i].msgs = MemoryContextAlloc(TopMemoryContext, sizeof(BeMessage *) * BE_BATCH_MAX);
 			pool[i].easy = curl_easy_init();
 			if (pool[i].easy == NULL)
 				elog(ERROR, "could not create a libcurl handle");
@@ -117,18 +122,28 @@ release_transfer(BeTransfer *x)
 	curl_multi_remove_handle(multi, x->easy);
 	curl_slist_free_all(x->headers);
 	curl_slist_free_all(x->rcpt);
+	if (x->form)
+		curl_mime_free(x->form);
 	x->headers = NULL;
 	x->rcpt = NULL;
+	x->form = NULL;
+	x->req_body = NULL;
+	x->req_len = 0;
 	x->msg = NULL;
+	x->nmsgs = 0;
 }
 
 static void
-start_transfer(BeIntegration *ig, BeTransfer *x, BeMessage *m)
+start_transfer(BeIntegration *ig, BeTransfer *x, BeMessage **ms, int n)
 {
 	CURL	   *h = x->easy;
 
 	curl_easy_reset(h);
-	x->msg = m;
+	memcpy(x->msgs, ms, sizeof(BeMessage *) * n);
+	x->nmsgs = n;
+	x->msg = ms[0];
+	x->split = false;
+	x->pause = false;
 	x->upload_off = 0;
 	x->errbuf[0] = '\0';
 	be_buf_reset(&x->resp_headers);
@@ -154,22 +169,68 @@ start_transfer(BeIntegration *ig, BeTransfer *x, BeMessage *m)
 }
 
 /*
+ * The next request's messages: one message that must go alone, or the
+ * first untried message and the following ones with the same batch key,
+ * up to the provider's batch size.  Returns how many were put in out[].
+ */
+static int
+next_request(BeIntegration *ig, BeMessage **msgs, int n, bool *taken, int *first,
+			 BeMessage **solo, int *nsolo, BeMessage **out)
+{
+	int			limit = Max(1, Min(ig->ops->batch_max, BE_BATCH_MAX));
+	int			k = 0;
+	int			i;
+	const char *key;
+
+	if (*nsolo > 0)
+	{
+		out[0] = solo[--(*nsolo)];
+		return 1;
+	}
+	while (*first < n && (taken[*first] || msgs[*first]->outcome != BE_OUT_NONE))
+		(*first)++;
+	if (*first >= n)
+		return 0;
+	key = msgs[*first]->batch_key;
+	for (i = *first; i < n && k < limit; i++)
+	{
+		BeMessage  *m = msgs[i];
+
+		if (taken[i] || m->outcome != BE_OUT_NONE)
+			continue;
+		if (k > 0 && !((key == NULL && m->batch_key == NULL) ||
+					   (key && m->batch_key && strcmp(key, m->batch_key) == 0)))
+			continue;
+		taken[i] = true;
+		out[k++] = m;
+	}
+	return k;
+}
+
+/*
  * Sends msgs[0..n) through the integration; every message comes back with
- * an outcome.  Messages that already have one (composition failed) are
- * skipped.
+ * an outcome, or BE_OUT_NONE when it was never tried (the breaker opened,
+ * or the provider paused the account).  Messages that already have one
+ * (composition failed) are skipped.
  */
 void
 be_transport_send(BeIntegration *ig, BeMessage **msgs, int n)
 {
-	volatile int next = 0;
 	volatile int active = 0;
 	volatile int failures = 0;
+	volatile bool paused = false;
+	bool	   *taken = palloc0(sizeof(bool) * Max(n, 1));
+	BeMessage **solo = palloc(sizeof(BeMessage *) * Max(n, 1));
+	BeMessage **batch = palloc(sizeof(BeMessage *) * BE_BATCH_MAX);
+	int			nsolo = 0;
+	int			first = 0;
+	bool		more = true;
 
 	ensure_multi();
 
 	PG_TRY();
 	{
-		while ((next < n && failures < be_breaker_threshold) || active > 0)
+		while ((more && failures < be_breaker_threshold && !paused) || active > 0)
 		{
 			int			running;
 			CURLMsg    *info;
@@ -177,19 +238,23 @@ be_transport_send(BeIntegration *ig, BeMessage **msgs, int n)
 			int			i;
 
 			/*
-			 * Keep every connection busy, unless the provider keeps failing:
-			 * then start nothing more (the breaker opens and the untried
+			 * Keep every connection busy, unless the provider keeps failing
+			 * or asked us to pause: then start nothing more (the untried
 			 * rows go back to the queue without spending an attempt).
 			 */
-			for (i = 0; i < be_max_connections && next < n && failures < be_breaker_threshold; i++)
+			for (i = 0; i < be_max_connections && more && failures < be_breaker_threshold && !paused; i++)
 			{
+				int			k;
+
 				if (pool[i].msg != NULL)
 					continue;
-				while (next < n && msgs[next]->outcome != BE_OUT_NONE)
-					next++;
-				if (next >= n)
+				k = next_request(ig, msgs, n, taken, &first, solo, &nsolo, batch);
+				if (k == 0)
+				{
+					more = false;
 					break;
-				start_transfer(ig, &pool[i], msgs[next++]);
+				}
+				start_transfer(ig, &pool[i], batch, k);
 				active++;
 			}
 
@@ -198,16 +263,41 @@ be_transport_send(BeIntegration *ig, BeMessage **msgs, int n)
 			{
 				BeTransfer *x;
 				long		code = 0;
+				bool		any_failure = false;
+				bool		any_sent = false;
 
 				if (info->msg != CURLMSG_DONE)
 					continue;
 				curl_easy_getinfo(info->easy_handle, CURLINFO_PRIVATE, (char **) &x);
 				curl_easy_getinfo(info->easy_handle, CURLINFO_RESPONSE_CODE, &code);
 				ig->ops->result(ig, x, info->data.result, code);
-				if (x->msg->provider_failure)
+				if (x->split && x->nmsgs > 1)
+				{
+					/* refused whole: each message goes again on its own */
+					for (i = 0; i < x->nmsgs; i++)
+					{
+						BeMessage  *m = x->msgs[i];
+
+						m->outcome = BE_OUT_NONE;
+						m->error = NULL;
+						m->provider_failure = false;
+						m->retry_after_s = 0;
+						m->provider_message_id = NULL;
+						solo[nsolo++] = m;
+					}
+					more = true;
+				}
+				for (i = 0; i < x->nmsgs; i++)
+				{
+					any_failure |= x->msgs[i]->provider_failure;
+					any_sent |= (x->msgs[i]->outcome == BE_OUT_SENT);
+				}
+				if (any_failure)
 					failures++;
-				else if (x->msg->outcome == BE_OUT_SENT)
+				else if (any_sent)
 					failures = 0;
+				if (x->pause)
+					paused = true;
 				release_transfer(x);
 				active--;
 			}
@@ -228,6 +318,9 @@ be_transport_send(BeIntegration *ig, BeMessage **msgs, int n)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	pfree(taken);
+	pfree(solo);
+	pfree(batch);
 }
 
 /* a response header's value (case-insensitive name), palloc'd, or NULL */
@@ -262,8 +355,8 @@ be_header_value(const BeBuf *headers, const char *name)
 	return NULL;
 }
 
-static int
-retry_after_seconds(const BeBuf *headers)
+int
+be_retry_after_seconds(const BeBuf *headers)
 {
 	char	   *v = be_header_value(headers, "Retry-After");
 	int			s = 0;
@@ -303,14 +396,14 @@ be_classify_http(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 	else if (code == 429)
 	{
 		m->outcome = BE_OUT_RETRY;
-		m->retry_after_s = retry_after_seconds(&x->resp_headers);
+		m->retry_after_s = be_retry_after_seconds(&x->resp_headers);
 		m->error = psprintf("throttled by %s (HTTP 429)", ig->provider);
 	}
 	else if (code >= 500)
 	{
 		m->outcome = BE_OUT_RETRY;
 		m->provider_failure = true;
-		m->retry_after_s = retry_after_seconds(&x->resp_headers);
+		m->retry_after_s = be_retry_after_seconds(&x->resp_headers);
 		m->error = psprintf("%s server error (HTTP %ld): %.200s", ig->provider, code,
 							x->resp_body.data ? x->resp_body.data : "");
 	}

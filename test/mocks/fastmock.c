@@ -14,9 +14,20 @@
  * "Messages" / "recipients" / "BulkEmailEntries").
  * Without --status each path gets its provider's success status (202 for
  * /v3/mail/send, 201 for /v3/smtp/email, 200 otherwise).  Extra --header
- * values of "auto" become a unique id.  GET /_fastmock/stats answers the counters.
- * Prints "READY port=P"; on SIGTERM/SIGINT prints "requests=N bytes=M"
- * (M = request bytes received) and exits 0.
+ * values of "auto" become a unique id.  GET /_fastmock/stats answers the counters:
+ * the totals, and per provider (told by the path) the requests and the
+ * messages they carried ("providers": {"postmark": {"requests": R,
+ * "messages": M}, ...}; Mailgun messages are its "to" form fields).
+ * POST /_fastmock/reset zeroes the per-provider counters.
+ *
+ * --smtp-port S also listens for plain SMTP on 127.0.0.1:S (no TLS, no
+ * AUTH, no PIPELINING): EHLO/HELO, MAIL, RCPT, DATA (answered "250 2.0.0
+ * Ok: queued as ID"), RSET, NOOP, QUIT; counted as provider "smtp", one
+ * request and one message per accepted DATA.
+ *
+ * Prints "READY port=P" ("READY port=P smtp=S" with --smtp-port); on
+ * SIGTERM/SIGINT prints "requests=N bytes=M" (M = request bytes received,
+ * HTTP and SMTP) and exits 0.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -49,7 +60,17 @@ typedef struct {
     buf_t in, out;
     int close_after;   /* close once output is flushed */
     int sent_continue; /* 100-continue sent for the current request */
+    int smtp;          /* an SMTP session */
+    int smtp_data;     /* SMTP: inside DATA, looking for CRLF.CRLF */
+    size_t smtp_scan;  /* SMTP: DATA bytes already scanned (from in.off) */
 } conn_t;
+
+/* per-provider counters, by path */
+enum { P_SENDGRID, P_MAILGUN, P_POSTMARK, P_SES, P_SPARKPOST, P_MAILJET, P_RESEND, P_BREVO,
+       P_SMTP, P_OTHER, P_COUNT };
+static const char *const g_pname[P_COUNT] = {"sendgrid", "mailgun", "postmark", "ses", "sparkpost",
+                                             "mailjet", "resend", "brevo", "smtp", "other"};
+static unsigned long long g_prov_requests[P_COUNT], g_prov_messages[P_COUNT];
 
 static volatile sig_atomic_t g_stop = 0;
 static unsigned long long g_requests = 0, g_bytes = 0, g_bytes_out = 0, g_seq = 0;
@@ -184,6 +205,28 @@ static long count_items(const char *s, size_t n, const char *key)
     return count;
 }
 
+/* Mailgun: the multipart form's "to" fields (one per recipient) */
+static long count_form_to(const char *s, size_t n)
+{
+    static const char needle[] = "name=\"to\"";
+    long count = 0;
+    const char *p = s, *end = s + n;
+    while (p < end) {
+        const char *h = memmem(p, (size_t)(end - p), needle, sizeof needle - 1);
+        if (!h)
+            break;
+        count++;
+        p = h + sizeof needle - 1;
+    }
+    return count;
+}
+
+static void count_provider(int prov, long messages)
+{
+    g_prov_requests[prov]++;
+    g_prov_messages[prov] += (unsigned long long)(messages > 0 ? messages : 0);
+}
+
 static int path_is(const char *p, size_t n, const char *lit)
 {
     size_t l = strlen(lit);
@@ -223,12 +266,22 @@ static void respond(conn_t *c, const char *path, size_t plen, const char *body, 
     jb.len = 0;
     jb.off = 0;
     if (path_is(path, plen, "/_fastmock/stats")) {
-        buf_printf(&jb, "{\"requests\":%llu,\"bytes\":%llu,\"bytes_out\":%llu}", g_requests,
+        buf_printf(&jb, "{\"requests\":%llu,\"bytes\":%llu,\"bytes_out\":%llu,\"providers\":{", g_requests,
                    g_bytes, g_bytes_out);
+        for (int i = 0; i < P_COUNT; i++)
+            buf_printf(&jb, "%s\"%s\":{\"requests\":%llu,\"messages\":%llu}", i ? "," : "", g_pname[i],
+                       g_prov_requests[i], g_prov_messages[i]);
+        buf_append(&jb, "}}", 2);
+    } else if (path_is(path, plen, "/_fastmock/reset")) {
+        memset(g_prov_requests, 0, sizeof g_prov_requests);
+        memset(g_prov_messages, 0, sizeof g_prov_messages);
+        buf_printf(&jb, "{\"reset\":true}");
     } else if (path_is(path, plen, "/v3/mail/send")) {
         st = 202; /* SendGrid: empty body, id in X-Message-Id */
+        count_provider(P_SENDGRID, 1);
     } else if (path_is(path, plen, "/email/batch")) {
         long n = count_items(body, blen, NULL);
+        count_provider(P_POSTMARK, n);
         buf_append(&jb, "[", 1);
         for (long i = 0; i < n; i++)
             buf_printf(&jb, "%s{\"ErrorCode\":0,\"Message\":\"OK\",\"MessageID\":\"%s-%ld\",\"SubmittedAt\":\"2024-01-01T00:00:00Z\"}",
@@ -236,12 +289,14 @@ static void respond(conn_t *c, const char *path, size_t plen, const char *body, 
         buf_append(&jb, "]", 1);
     } else if (path_is(path, plen, "/emails/batch")) {
         long n = count_items(body, blen, NULL);
+        count_provider(P_RESEND, n);
         buf_append(&jb, "{\"data\":[", 9);
         for (long i = 0; i < n; i++)
             buf_printf(&jb, "%s{\"id\":\"%s-%ld\"}", i ? "," : "", id, i);
         buf_append(&jb, "]}", 2);
     } else if (path_is(path, plen, "/v3.1/send")) {
         long n = count_items(body, blen, "Messages");
+        count_provider(P_MAILJET, n);
         buf_append(&jb, "{\"Messages\":[", 13);
         for (long i = 0; i < n; i++)
             buf_printf(&jb, "%s{\"Status\":\"success\",\"To\":[{\"Email\":\"\",\"MessageUUID\":\"%s-%ld\",\"MessageID\":%llu%03ld,\"MessageHref\":\"\"}]}",
@@ -249,26 +304,36 @@ static void respond(conn_t *c, const char *path, size_t plen, const char *body, 
         buf_append(&jb, "]}", 2);
     } else if (path_is(path, plen, "/api/v1/transmissions")) {
         long n = count_items(body, blen, "recipients");
+        count_provider(P_SPARKPOST, n);
         buf_printf(&jb, "{\"results\":{\"total_rejected_recipients\":0,\"total_accepted_recipients\":%ld,\"id\":\"%s\"}}", n, id);
     } else if (path_is(path, plen, "/v2/email/outbound-bulk-emails")) {
         long n = count_items(body, blen, "BulkEmailEntries");
+        count_provider(P_SES, n);
         buf_append(&jb, "{\"BulkEmailEntryResults\":[", 26);
         for (long i = 0; i < n; i++)
             buf_printf(&jb, "%s{\"Status\":\"SUCCESS\",\"MessageId\":\"%s-%ld\"}", i ? "," : "", id, i);
         buf_append(&jb, "]}", 2);
     } else if (path_is(path, plen, "/email")) {
+        count_provider(P_POSTMARK, 1);
         buf_printf(&jb, "{\"To\":\"\",\"SubmittedAt\":\"2024-01-01T00:00:00Z\",\"MessageID\":\"%s\",\"ErrorCode\":0,\"Message\":\"OK\"}", id);
     } else if (path_is(path, plen, "/v2/email/outbound-emails")) {
+        count_provider(P_SES, 1);
         buf_printf(&jb, "{\"MessageId\":\"%s\"}", id);
     } else if (path_is(path, plen, "/v3/smtp/email")) {
         st = 201;
+        count_provider(P_BREVO, 1);
         buf_printf(&jb, "{\"messageId\":\"<%s@fastmock>\"}", id);
     } else if (path_ends(path, plen, "/messages") || path_ends(path, plen, "/messages.mime")) {
+        count_provider(P_MAILGUN, path_ends(path, plen, "/messages.mime") ? 1 : count_form_to(body, blen));
         buf_printf(&jb, "{\"id\":\"<%s@fastmock>\",\"message\":\"Queued. Thank you.\"}", id);
     } else {
+        if (path_is(path, plen, "/emails"))
+            count_provider(P_RESEND, 1);
+        else
+            count_provider(P_OTHER, 1);
         buf_printf(&jb, "{\"id\":\"%s\"}", id);
     }
-    if (g_status && !path_is(path, plen, "/_fastmock/stats"))
+    if (g_status && !path_is(path, plen, "/_fastmock/stats") && !path_is(path, plen, "/_fastmock/reset"))
         st = g_status;
     buf_printf(&c->out, "HTTP/1.1 %d %s\r\nX-Message-Id: %s\r\nContent-Length: %zu\r\n", st,
                reason(st), id, jb.len);
@@ -386,6 +451,82 @@ static int process(conn_t *c)
     return 0;
 }
 
+static int verb_is(const char *line, size_t len, const char *verb)
+{
+    size_t vl = strlen(verb);
+    return len >= vl && strncasecmp(line, verb, vl) == 0 && (len == vl || line[vl] == ' ');
+}
+
+/* The SMTP side: answer every complete command line (or DATA body) in c->in. */
+static int smtp_process(conn_t *c)
+{
+    for (;;) {
+        char *start = c->in.data + c->in.off;
+        size_t avail = c->in.len - c->in.off;
+        if (avail == 0)
+            break;
+        if (c->smtp_data) {
+            /* the end of DATA: "." alone on a line */
+            size_t end;
+            if (avail >= 3 && c->smtp_scan == 0 && memcmp(start, ".\r\n", 3) == 0)
+                end = 3;
+            else {
+                size_t from = c->smtp_scan > 4 ? c->smtp_scan - 4 : 0;
+                char *t = memmem(start + from, avail - from, "\r\n.\r\n", 5);
+                if (!t) {
+                    if (avail > MAX_REQUEST)
+                        return -1;
+                    c->smtp_scan = avail < 3 ? 0 : avail;
+                    break;
+                }
+                end = (size_t)(t - start) + 5;
+            }
+            char id[40];
+            next_id(id, sizeof id);
+            g_requests++;
+            g_bytes += end;
+            count_provider(P_SMTP, 1);
+            buf_printf(&c->out, "250 2.0.0 Ok: queued as %s\r\n", id);
+            c->in.off += end;
+            c->smtp_data = 0;
+            c->smtp_scan = 0;
+            continue;
+        }
+        char *eol = memmem(start, avail, "\r\n", 2);
+        if (!eol) {
+            if (avail > 4096)
+                return -1;
+            break;
+        }
+        size_t llen = (size_t)(eol - start);
+        g_bytes += llen + 2;
+        c->in.off += llen + 2;
+        if (verb_is(start, llen, "EHLO"))
+            buf_printf(&c->out, "250-fastmock\r\n250-8BITMIME\r\n250 SIZE %u\r\n", MAX_REQUEST);
+        else if (verb_is(start, llen, "HELO"))
+            buf_printf(&c->out, "250 fastmock\r\n");
+        else if (verb_is(start, llen, "MAIL"))
+            buf_printf(&c->out, "250 2.1.0 Ok\r\n");
+        else if (verb_is(start, llen, "RCPT"))
+            buf_printf(&c->out, "250 2.1.5 Ok\r\n");
+        else if (verb_is(start, llen, "DATA")) {
+            buf_printf(&c->out, "354 End data with <CR><LF>.<CR><LF>\r\n");
+            c->smtp_data = 1;
+            c->smtp_scan = 0;
+        } else if (verb_is(start, llen, "RSET") || verb_is(start, llen, "NOOP"))
+            buf_printf(&c->out, "250 2.0.0 Ok\r\n");
+        else if (verb_is(start, llen, "QUIT")) {
+            buf_printf(&c->out, "221 2.0.0 Bye\r\n");
+            c->close_after = 1;
+            break;
+        } else
+            buf_printf(&c->out, "502 5.5.2 Error: command not recognized\r\n");
+    }
+    if (c->in.off == c->in.len)
+        c->in.off = c->in.len = 0;
+    return 0;
+}
+
 /* Write pending output.  Returns 1 when all written, 0 when blocked, -1 on error. */
 static int flush_out(conn_t *c)
 {
@@ -414,18 +555,45 @@ static void conn_free(int ep, conn_t *c)
     free(c);
 }
 
+static conn_t g_smtp_listener; /* marks the SMTP listener's epoll entry */
+
+/* a non-blocking listening socket on 127.0.0.1:port (0: any free port) */
+static int listen_on(int port, int *bound)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        die("socket");
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0)
+        die("bind");
+    if (listen(fd, 1024) < 0)
+        die("listen");
+    socklen_t alen = sizeof addr;
+    getsockname(fd, (struct sockaddr *)&addr, &alen);
+    *bound = ntohs(addr.sin_port);
+    return fd;
+}
+
 static void usage(void)
 {
-    fprintf(stderr, "usage: fastmock --port P [--status CODE] [--header 'Name: value|auto'] ...\n");
+    fprintf(stderr, "usage: fastmock --port P [--smtp-port S] [--status CODE] [--header 'Name: value|auto'] ...\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    int port = -1;
+    int port = -1, smtp_port = -1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
             port = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--smtp-port") == 0 && i + 1 < argc)
+            smtp_port = atoi(argv[++i]);
         else if (strcmp(argv[i], "--status") == 0 && i + 1 < argc)
             g_status = atoi(argv[++i]);
         else if (strcmp(argv[i], "--header") == 0 && i + 1 < argc) {
@@ -444,7 +612,7 @@ int main(int argc, char **argv)
         } else
             usage();
     }
-    if (port < 0 || port > 65535)
+    if (port < 0 || port > 65535 || smtp_port > 65535)
         usage();
     g_boot = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
 
@@ -455,29 +623,22 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (lfd < 0)
-        die("socket");
     int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0)
-        die("bind");
-    if (listen(lfd, 1024) < 0)
-        die("listen");
-    socklen_t alen = sizeof addr;
-    getsockname(lfd, (struct sockaddr *)&addr, &alen);
+    int bound_port = 0, bound_smtp = 0;
+    int lfd = listen_on(port, &bound_port);
+    int sfd = smtp_port >= 0 ? listen_on(smtp_port, &bound_smtp) : -1;
 
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0)
         die("epoll_create1");
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-    printf("READY port=%d\n", ntohs(addr.sin_port));
+    if (sfd >= 0) {
+        struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &g_smtp_listener};
+        epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &sev);
+        printf("READY port=%d smtp=%d\n", bound_port, bound_smtp);
+    } else
+        printf("READY port=%d\n", bound_port);
     fflush(stdout);
 
     struct epoll_event evs[256];
@@ -491,9 +652,10 @@ int main(int argc, char **argv)
         }
         for (int i = 0; i < n; i++) {
             conn_t *c = evs[i].data.ptr;
-            if (c == NULL) { /* listener */
+            if (c == NULL || c == &g_smtp_listener) { /* a listener */
+                int is_smtp = c != NULL;
                 for (;;) {
-                    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                    int fd = accept4(is_smtp ? sfd : lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                     if (fd < 0)
                         break;
                     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -501,7 +663,20 @@ int main(int argc, char **argv)
                     if (!nc)
                         die("calloc");
                     nc->fd = fd;
-                    struct epoll_event cev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = nc};
+                    nc->smtp = is_smtp;
+                    int fl = 1;
+                    if (is_smtp) { /* the server speaks first */
+                        buf_printf(&nc->out, "220 fastmock ESMTP\r\n");
+                        fl = flush_out(nc);
+                        if (fl < 0) {
+                            close(fd);
+                            free(nc->out.data);
+                            free(nc);
+                            continue;
+                        }
+                    }
+                    struct epoll_event cev = {.events = EPOLLIN | EPOLLRDHUP | (fl == 0 ? EPOLLOUT : 0),
+                                              .data.ptr = nc};
                     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev);
                 }
                 continue;
@@ -526,7 +701,12 @@ int main(int argc, char **argv)
                         dead = 1;
                     break;
                 }
-                if (!c->close_after && process(c) < 0) {
+                if (c->smtp) {
+                    if (!c->close_after && smtp_process(c) < 0) {
+                        buf_printf(&c->out, "500 5.5.0 Error: line or message too long\r\n");
+                        c->close_after = 1;
+                    }
+                } else if (!c->close_after && process(c) < 0) {
                     buf_append(&c->out, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 66);
                     c->close_after = 1;
                 }

@@ -18,6 +18,7 @@ Follows reference/esp-apis.md, SparkPost table:
 
 import json
 import re
+from html import escape as html_escape
 
 from .base import Provider, Reply, Resp, addr_of, parse_basic, valid_email
 from mocklib import next_seq, parse_mime
@@ -137,17 +138,24 @@ class SparkPost(Provider):
             if rule is not None:
                 rejected += 1
                 errors.append({"message": rule.message or "recipient rejected",
-                               "description": "Recipient address was suppressed due to system policy", "code": str(rule.error_code or "1902")})
+                               "description": "Recipient address was suppressed due to system policy: %s" % em,
+                               "code": str(rule.error_code or "1902")})
                 continue
             meta = dict(gmeta)
             meta.update(r.get("metadata") or {})
             subd = dict(gsub)
             subd.update(r.get("substitution_data") or {})
 
-            def sub(s):
+            def sub(s, html=False):
+                """{{{x}}} inserts the value as is; {{x}} HTML-escapes it in the html part."""
                 if not isinstance(s, str):
                     return s
-                return re.sub(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}", lambda m: str(subd.get(m.group(1), "")), s)
+
+                def val(m):
+                    v = subd.get(m.group(2), "")
+                    v = v if isinstance(v, str) else json.dumps(v)
+                    return html_escape(v) if html and m.group(1) is None else v
+                return re.sub(r"\{\{(\{)?\s*([A-Za-z0-9_]+)\s*\}?\}\}", val, s)
             rec = {"recipient": em, "recipient_name": name, "carried": {"metadata": meta},
                    "tags": r.get("tags"), "substitution_data": subd,
                    "campaign_id": body.get("campaign_id"), "options": body.get("options"),
@@ -162,7 +170,7 @@ class SparkPost(Provider):
                 rec.update({"from": frm.get("email") if isinstance(frm, dict) else frm,
                             "subject": sub(content.get("subject")),
                             "headers": {k: sub(v) for k, v in (content.get("headers") or {}).items()},
-                            "html": sub(content.get("html")), "text": sub(content.get("text")),
+                            "html": sub(content.get("html"), html=True), "text": sub(content.get("text")),
                             "template_id": content.get("template_id")})
             ctx.record(rec)
             accepted += 1

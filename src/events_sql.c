@@ -1,0 +1,186 @@
+/*-------------------------------------------------------------------------
+ *
+ * events_sql.c
+ *	  Cryptographic helpers for delivery-event webhooks.
+ *
+ * broadcast.record_events() (sql/broadcast_engine--1.1--1.2.sql) does the
+ * work in SQL; these functions give it the primitives SQL lacks:
+ *
+ *	_hmac_sha256(key, data)		 Mailgun and Svix (Resend) signatures
+ *	_ct_equal(a, b)				 constant-time comparison of two MACs
+ *	_rsa_verify(pem, data, sig, digest)
+ *								 Amazon SNS signatures: RSA PKCS#1 v1.5 with
+ *								 SHA1 (SignatureVersion 1) or SHA256 (2),
+ *								 checked against the public key of the
+ *								 signing certificate stored with the
+ *								 integration
+ *	_check_certificate(pem)		 raises unless pem is one X.509 certificate
+ *								 with an RSA public key
+ *
+ * HMAC uses src/sha256.c; RSA uses OpenSSL's libcrypto, which libcurl
+ * already loads into the server (docs/events.md explains the choice).
+ * Nothing here touches the network: the certificate is whatever the
+ * operator stored, never fetched from the URL a payload names.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "sha256.h"
+
+PG_FUNCTION_INFO_V1(be_hmac_sha256);
+PG_FUNCTION_INFO_V1(be_ct_equal);
+PG_FUNCTION_INFO_V1(be_rsa_verify);
+PG_FUNCTION_INFO_V1(be_check_certificate);
+
+/* be_hmac_sha256(key bytea, data bytea) returns bytea */
+Datum
+be_hmac_sha256(PG_FUNCTION_ARGS)
+{
+	bytea	   *key = PG_GETARG_BYTEA_PP(0);
+	bytea	   *data = PG_GETARG_BYTEA_PP(1);
+	bytea	   *result = (bytea *) palloc(VARHDRSZ + SHA256_DIGEST_LEN);
+
+	hmac_sha256(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key),
+				VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
+				(uint8_t *) VARDATA(result));
+	SET_VARSIZE(result, VARHDRSZ + SHA256_DIGEST_LEN);
+	PG_RETURN_BYTEA_P(result);
+}
+
+/*
+ * be_ct_equal(a bytea, b bytea) returns boolean
+ *
+ * The time taken depends on the lengths only, never on where the inputs
+ * differ.  Lengths are not secret (a MAC's length is public).
+ */
+Datum
+be_ct_equal(PG_FUNCTION_ARGS)
+{
+	bytea	   *a = PG_GETARG_BYTEA_PP(0);
+	bytea	   *b = PG_GETARG_BYTEA_PP(1);
+
+	if (VARSIZE_ANY_EXHDR(a) != VARSIZE_ANY_EXHDR(b))
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(sha256_ct_equal(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)));
+}
+
+/* the certificate's RSA public key, or NULL (with why in *why) */
+static EVP_PKEY *
+load_rsa_key(text *pem, const char **why)
+{
+	BIO		   *bio;
+	X509	   *cert;
+	EVP_PKEY   *key;
+
+	bio = BIO_new_mem_buf(VARDATA_ANY(pem), (int) VARSIZE_ANY_EXHDR(pem));
+	if (bio == NULL)
+	{
+		*why = "out of memory";
+		return NULL;
+	}
+	cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (cert == NULL)
+	{
+		ERR_clear_error();
+		*why = "it is not a PEM-encoded X.509 certificate";
+		return NULL;
+	}
+	key = X509_get_pubkey(cert);
+	X509_free(cert);
+	if (key == NULL)
+	{
+		ERR_clear_error();
+		*why = "its public key cannot be read";
+		return NULL;
+	}
+	if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA)
+	{
+		EVP_PKEY_free(key);
+		*why = "its public key is not an RSA key";
+		return NULL;
+	}
+	return key;
+}
+
+/*
+ * be_rsa_verify(cert_pem text, data bytea, signature bytea, digest text)
+ *	returns boolean
+ *
+ * digest is 'sha1' or 'sha256'.  False for a wrong signature; an ERROR for
+ * a certificate that cannot be used (that is a configuration problem, not
+ * a forged payload).
+ */
+Datum
+be_rsa_verify(PG_FUNCTION_ARGS)
+{
+	text	   *pem = PG_GETARG_TEXT_PP(0);
+	bytea	   *data = PG_GETARG_BYTEA_PP(1);
+	bytea	   *sig = PG_GETARG_BYTEA_PP(2);
+	char	   *digest = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	const EVP_MD *md;
+	const char *why = NULL;
+	EVP_PKEY   *key;
+	EVP_MD_CTX *ctx;
+	int			rc;
+
+	if (strcmp(digest, "sha1") == 0)
+		md = EVP_sha1();
+	else if (strcmp(digest, "sha256") == 0)
+		md = EVP_sha256();
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unsupported signature digest \"%s\"", digest),
+				 errhint("Use \"sha1\" or \"sha256\".")));
+
+	key = load_rsa_key(pem, &why);
+	if (key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid signing certificate"),
+				 errdetail("The stored certificate cannot be used: %s.", why)));
+
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL)
+	{
+		EVP_PKEY_free(key);
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	rc = EVP_DigestVerifyInit(ctx, NULL, md, NULL, key);
+	if (rc == 1)
+		rc = EVP_DigestVerify(ctx, (const unsigned char *) VARDATA_ANY(sig), VARSIZE_ANY_EXHDR(sig),
+							  (const unsigned char *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(key);
+	ERR_clear_error();
+	PG_RETURN_BOOL(rc == 1);
+}
+
+/* be_check_certificate(cert_pem text) returns void */
+Datum
+be_check_certificate(PG_FUNCTION_ARGS)
+{
+	text	   *pem = PG_GETARG_TEXT_PP(0);
+	const char *why = NULL;
+	EVP_PKEY   *key = load_rsa_key(pem, &why);
+
+	if (key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid signing certificate"),
+				 errdetail("The value cannot be used to verify signatures: %s.", why),
+				 errhint("Store the PEM certificate that SigningCertURL points to, from \"-----BEGIN CERTIFICATE-----\" to \"-----END CERTIFICATE-----\".")));
+	EVP_PKEY_free(key);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,111 @@
+/*-------------------------------------------------------------------------
+ *
+ * provider_common.c
+ *	  The provider registry and what the HTTP providers share: URLs, JSON
+ *	  POST bodies, joining several messages into one batch request, and
+ *	  spreading one answer over every message a request carried.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "utils/json.h"
+
+#include "be_sender.h"
+
+const BeProvider *
+be_provider_for(const char *name)
+{
+	static const BeProvider *const all[] = {
+		&be_provider_smtp, &be_provider_sendgrid, &be_provider_mailgun,
+		&be_provider_postmark, &be_provider_ses, &be_provider_sparkpost,
+		&be_provider_mailjet, &be_provider_resend
+	};
+	int			i;
+
+	for (i = 0; i < lengthof(all); i++)
+		if (strcmp(name, all[i]->name) == 0)
+			return all[i];
+	return NULL;
+}
+
+/* the integration's endpoint (a mock, a region) or the provider's, plus path */
+char *
+be_api_url(BeIntegration *ig, const char *default_base, const char *path)
+{
+	const char *base = ig->endpoint ? ig->endpoint : default_base;
+	size_t		blen = strlen(base);
+
+	while (blen > 0 && base[blen - 1] == '/')
+		blen--;
+	return psprintf("%.*s%s", (int) blen, base, path);
+}
+
+/*
+ * POSTs body as JSON; x->headers already holds the provider's auth header.
+ * Signed requests keep curl's default Expect handling: libcurl would sign
+ * a removed "Expect:" header as if it were sent.
+ */
+void
+be_set_json_post(BeTransfer *x, char *body, size_t len, bool signed_request)
+{
+	CURL	   *h = x->easy;
+
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	x->headers = curl_slist_append(x->headers, "Content-Type: application/json");
+	/* no "Expect: 100-continue" round trip */
+	if (!signed_request)
+		x->headers = curl_slist_append(x->headers, "Expect:");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->headers);
+	x->req_body = body;
+	x->req_len = len;
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+}
+
+/* the request's own outcome (in msgs[0]) is every message's */
+void
+be_copy_outcome(BeTransfer *x)
+{
+	BeMessage  *m0 = x->msgs[0];
+	int			i;
+
+	for (i = 1; i < x->nmsgs; i++)
+	{
+		BeMessage  *m = x->msgs[i];
+
+		m->outcome = m0->outcome;
+		m->provider_failure = m0->provider_failure;
+		m->retry_after_s = m0->retry_after_s;
+		m->error = m0->error;
+		m->provider_message_id = m0->provider_message_id;
+	}
+}
+
+/*
+ * A batch rejected whole as invalid (400/422) without saying which message
+ * was at fault: send each message again on its own, so only the bad one
+ * fails.
+ */
+bool
+be_batch_refused(BeTransfer *x, long code)
+{
+	if (x->nmsgs > 1 && (code == 400 || code == 422))
+	{
+		x->split = true;
+		return true;
+	}
+	return false;
+}
+
+/* s as a JSON string literal, quotes included */
+char *
+be_json_quote(const char *s)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	escape_json(&b, s);
+	return b.data;
+}

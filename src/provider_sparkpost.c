@@ -1,0 +1,142 @@
+/*-------------------------------------------------------------------------
+ *
+ * provider_sparkpost.c
+ *	  SparkPost transmissions: many recipients per call.
+ *
+ * The raw API key in Authorization.  A transmission's content is made of
+ * substitutions and each recipient carries its own rendered subject,
+ * bodies and unsubscribe link as substitution_data, with our message id
+ * in its metadata (it comes back as rcpt_meta in events); every
+ * recipient of a transmission shares its id.  Recipients SparkPost
+ * rejects are named in rcpt_to_errors and fail alone.  HTTP 420 (the
+ * account's sending limit) is a pause: nothing more is started, and the
+ * untried and refused messages go back to the queue without spending an
+ * attempt.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "lib/stringinfo.h"
+
+#include "be_sender.h"
+#include "compose.h"
+#include "esp_json.h"
+
+/* SparkPost suggests 2,000-10,000 recipients per call; a claimed batch caps it */
+#define SPARKPOST_BATCH_MAX 1000
+
+static void
+sparkpost_setup(BeIntegration *ig, BeTransfer *x)
+{
+	bool		eu = ig->region && strcmp(ig->region, "eu") == 0;
+	StringInfoData b;
+	char	   *path;
+	int			i;
+
+	initStringInfo(&b);
+	appendStringInfoString(&b, "{\"options\":{\"transactional\":false},\"content\":");
+	appendStringInfoString(&b, x->msg->batch_key ? x->msg->batch_key : "{}");
+	appendStringInfoString(&b, ",\"recipients\":[");
+	for (i = 0; i < x->nmsgs; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&b, ',');
+		appendBinaryStringInfo(&b, x->msgs[i]->body, x->msgs[i]->body_len);
+	}
+	appendStringInfoString(&b, "]}");
+
+	path = psprintf("/api/v1/transmissions?num_rcpt_errors=%d", x->nmsgs);
+	curl_easy_setopt(x->easy, CURLOPT_URL,
+					 be_api_url(ig, eu ? "https://api.eu.sparkpost.com" : "https://api.sparkpost.com", path));
+	x->headers = curl_slist_append(NULL, psprintf("Authorization: %s", ig->secret ? ig->secret : ""));
+	be_set_json_post(x, b.data, b.len, false);
+}
+
+/* is addr one of the words of an error line (case-insensitive)? */
+static const char *
+find_rejection(const char *errors, const char *addr)
+{
+	size_t		alen = strlen(addr);
+	const char *p = errors;
+
+	while ((p = strcasestr(p, addr)) != NULL)
+	{
+		bool		start_ok = (p == errors) || strchr(" :,<\n\t'\"", p[-1]) != NULL;
+		char		after = p[alen];
+
+		if (start_ok && (after == '\0' || strchr(" :,>\n\t'\".", after) != NULL))
+		{
+			const char *line = p;
+
+			while (line > errors && line[-1] != '\n')
+				line--;
+			return line;
+		}
+		p += alen;
+	}
+	return NULL;
+}
+
+static void
+sparkpost_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
+{
+	char		id[160];
+	char	   *errors;
+	long		accepted;
+	long		rejected;
+	int			i;
+
+	if (rc == CURLE_OK && code == 420)
+	{
+		/* the sending limit: a pause, not these messages' failure */
+		int			wait = be_retry_after_seconds(&x->resp_headers);
+
+		for (i = 0; i < x->nmsgs; i++)
+		{
+			x->msgs[i]->outcome = BE_OUT_NONE;
+			x->msgs[i]->retry_after_s = wait > 0 ? wait : 60;
+			x->msgs[i]->error = pstrdup("sparkpost: the account's sending limit is reached (HTTP 420); paused");
+		}
+		x->pause = true;
+		return;
+	}
+	if (rc != CURLE_OK || code < 200 || code >= 300)
+	{
+		if (rc == CURLE_OK && be_batch_refused(x, code))
+			return;
+		be_classify_http(ig, x, rc, code);
+		be_copy_outcome(x);
+		return;
+	}
+
+	errors = palloc(16 * 1024);
+	if (esp_sparkpost_result(x->resp_body.data, x->resp_body.len, id, sizeof(id),
+							 &accepted, &rejected, errors, 16 * 1024) != 0)
+		id[0] = '\0';
+	for (i = 0; i < x->nmsgs; i++)
+	{
+		BeMessage  *m = x->msgs[i];
+		const char *line = rejected > 0 ? find_rejection(errors, m->email) : NULL;
+
+		if (line)
+		{
+			m->outcome = BE_OUT_DEAD;
+			m->error = psprintf("sparkpost rejected the recipient: %.*s",
+								(int) strcspn(line, "\n"), line);
+		}
+		else
+		{
+			/* accepted (a rejection SparkPost does not name cannot be told apart) */
+			m->outcome = BE_OUT_SENT;
+			m->provider_message_id = id[0] ? pstrdup(id) : NULL;
+		}
+	}
+	pfree(errors);
+}
+
+const BeProvider be_provider_sparkpost = {
+	"sparkpost", false, SPARKPOST_BATCH_MAX, compose_sparkpost_json, sparkpost_setup, sparkpost_result
+};
