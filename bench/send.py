@@ -204,6 +204,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", nargs="?", default="full", choices=["small", "full"])
     ap.add_argument("--port", type=int, default=55998)
+    ap.add_argument("--connections", type=int, default=64,
+                    help="broadcast_engine.max_connections (the ceiling client also keeps 64 in flight)")
     a = ap.parse_args()
     n, rows, per_row = (20000, 20000, 500) if a.mode == "small" else (1000000, 100000, 2000)
 
@@ -218,6 +220,7 @@ def main():
         "broadcast_engine.allow_insecure_transport": "on",
         "broadcast_engine.scheduler_tick": "'1s'",
         "broadcast_engine.drain_poll": "'500ms'",
+        "broadcast_engine.max_connections": str(a.connections),
         "shared_buffers": "1GB",
         "max_wal_size": "8GB",
         "checkpoint_timeout": "'30min'",

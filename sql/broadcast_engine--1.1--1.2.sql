@@ -73,6 +73,8 @@ DECLARE
 BEGIN
 	PERFORM broadcast._authorize_caller(unsubscribe_contact.workspace_id);
 	PERFORM broadcast._check_email(unsubscribe_contact.email);
+	/* the audience lock (docs/guarantees.md): also drop rows of a chunk in flight; later chunks see this */
+	PERFORM broadcast._lock_audience(unsubscribe_contact.workspace_id);
 	IF unsubscribe_contact.list_id IS NOT NULL THEN
 		PERFORM broadcast._require_list(unsubscribe_contact.workspace_id, unsubscribe_contact.list_id);
 		UPDATE broadcast.list_members m SET status = 'unsubscribed', updated_at = now()

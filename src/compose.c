@@ -456,10 +456,26 @@ json_put_str(BeBuf *b, const char *s, size_t len)
 	be_buf_putc(b, '"');
 	for (i = 0; i < len; i++)
 	{
-		unsigned char ch = (unsigned char) s[i];
+		unsigned char ch;
 		char		esc[7];
 		size_t		n = 2;
 
+		/* eight bytes at a time while none is a control byte, '"' or '\\' */
+		while (i + 8 <= len)
+		{
+			uint64_t	w;
+
+			memcpy(&w, s + i, 8);
+			if (((w - UINT64_C(0x2020202020202020)) |
+				 ((w ^ UINT64_C(0x2222222222222222)) - UINT64_C(0x0101010101010101)) |
+				 ((w ^ UINT64_C(0x5c5c5c5c5c5c5c5c)) - UINT64_C(0x0101010101010101))) &
+				~w & UINT64_C(0x8080808080808080))
+				break;
+			i += 8;
+		}
+		if (i >= len)
+			break;
+		ch = (unsigned char) s[i];
 		if (ch >= 0x20 && ch != '"' && ch != '\\')
 			continue;
 		be_buf_append(b, s + run, i - run);

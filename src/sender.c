@@ -41,6 +41,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -128,9 +129,7 @@ static BePlan claim_plan = {
 	"  RETURNING q.ctid, q.broadcast_id, q.email, q.list_id, q.variation, q.message_id, q.attempts"
 	")"
 	"SELECT c.ctid, c.broadcast_id, c.email, c.list_id, c.variation::int4, c.message_id::text, c.attempts::int4,"
-	"       (ct.properties || jsonb_build_object('email', c.email, 'first_name', ct.first_name,"
-	"          'last_name', ct.last_name, 'language', ct.language, 'timezone', ct.timezone,"
-	"          'properties', ct.properties))::text"
+	"       ct.properties::text, ct.first_name, ct.last_name, ct.language, ct.timezone"
 	"  FROM c LEFT JOIN broadcast.contacts ct ON ct.workspace_id = $1 AND ct.email = c.email",
 	4, {TEXTOID, TEXTOID, INT4OID, FLOAT8OID}, NULL, false, true
 };
@@ -219,6 +218,14 @@ static BePlan complete_plan = {
 		INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 	TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID},
 	NULL, true, true
+};
+
+/* the broadcasts whose counters a batch moves, locked in one order */
+static BePlan lock_broadcasts_plan = {
+	"SELECT 1 FROM broadcast.broadcasts b"
+	" WHERE b.workspace_id = $1 AND b.broadcast_id = ANY ($2)"
+	" ORDER BY b.broadcast_id FOR NO KEY UPDATE",
+	2, {TEXTOID, TEXTARRAYOID}
 };
 
 /* a broadcast waiting for its queue to drain is looked at as soon as it has */
@@ -521,6 +528,55 @@ pairs_unit(void *arg)
 	}
 }
 
+/* ,"key":"value" or ,"key":null */
+static void
+put_member(StringInfo buf, const char *key, const char *value)
+{
+	appendStringInfo(buf, ",\"%s\":", key);
+	if (value)
+		escape_json(buf, value);
+	else
+		appendStringInfoString(buf, "null");
+}
+
+/*
+ * The contact's template data: its properties at the top level, then the
+ * contact's own fields, which win over properties of the same name (json-c
+ * keeps the last of duplicate keys), and the properties again under
+ * "properties".  Built here from the columns rather than with jsonb in the
+ * claim statement, which cost more than the claim itself.  NULL when the
+ * contact is gone.
+ */
+static char *
+contact_json(HeapTuple tup, TupleDesc desc, const char *email)
+{
+	char	   *props = col_text(tup, desc, 8);
+	StringInfoData buf;
+	size_t		plen;
+
+	if (props == NULL)
+		return NULL;
+	plen = strlen(props);
+	initStringInfo(&buf);
+	/* properties is a JSON object: its members, without the closing brace */
+	if (plen >= 2 && props[0] == '{' && props[plen - 1] == '}' && plen > 2)
+	{
+		appendBinaryStringInfo(&buf, props, plen - 1);
+		appendStringInfoString(&buf, ",\"email\":");
+	}
+	else
+		appendStringInfoString(&buf, "{\"email\":");
+	escape_json(&buf, email);
+	put_member(&buf, "first_name", col_text(tup, desc, 9));
+	put_member(&buf, "last_name", col_text(tup, desc, 10));
+	put_member(&buf, "language", col_text(tup, desc, 11));
+	put_member(&buf, "timezone", col_text(tup, desc, 12));
+	appendStringInfoString(&buf, ",\"properties\":");
+	appendBinaryStringInfo(&buf, props, plen);
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
 static void
 claim_unit(void *arg)
 {
@@ -564,7 +620,7 @@ claim_unit(void *arg)
 		m->variation = atoi(col_text(tup, desc, 5));
 		m->message_id = col_text(tup, desc, 6);
 		m->attempts = atoi(col_text(tup, desc, 7));
-		m->contact_json = col_text(tup, desc, 8);
+		m->contact_json = contact_json(tup, desc, m->email);
 		cy->msgs[i] = m;
 	}
 	cy->nmsgs = n;
@@ -681,6 +737,7 @@ complete_unit(void *arg)
 	int			k;
 	Datum	   *bids;
 	Datum	   *tids = palloc(sizeof(Datum) * n);
+	Datum		lock_args[2];
 
 	for (k = 0; k < 12; k++)
 	{
@@ -738,6 +795,14 @@ complete_unit(void *arg)
 	args[13] = text_array(a[9], nn[9], n);
 	args[14] = int_array(a[10], n);
 	args[15] = int_array(a[11], n);
+	/*
+	 * The batch's broadcasts first, in a fixed order: cancel_broadcast locks
+	 * the broadcast and then deletes its queue rows, so taking the queue
+	 * rows first and the counters last would deadlock with it.
+	 */
+	lock_args[0] = args[0];
+	lock_args[1] = args[4];
+	be_plan_exec(&lock_broadcasts_plan, lock_args, NULL, SPI_OK_SELECT);
 	be_plan_exec(&complete_plan, args, NULL, SPI_OK_UPDATE);
 
 	/*

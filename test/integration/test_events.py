@@ -7,11 +7,14 @@ message_history (our message id, and SendGrid's sg_message_id + address);
 the winner is picked automatically at the end of the test period and every
 remaining recipient gets the winner's content at the mock.  A hard bounce
 and a complaint suppress their addresses and a new broadcast to the same
-list skips them.  Then, with the orchestrator driven by hand in a database
-the workers do not serve, the two orders of the race between a suppression
-and an expansion chunk (docs/guarantees.md, "Suppression and expansion"):
+list skips them.  Events that carry only SendGrid's id, posted while the
+sender's batch is still out (one slow request holds it), wait in
+pending_events and are applied when the batch commits.  Then, with the
+orchestrator driven by hand in a database the workers do not serve, the two
+orders of the race between a suppression and an expansion chunk
+(docs/guarantees.md, "Suppression and expansion"):
 each side waits for the other's lock and the suppressed address is never
-left queued.
+left queued; and a sender's history insert never waits for that lock.
 """
 import json
 import os
@@ -179,6 +182,51 @@ def test_bounce(r, db, api):
     n = db.one("SELECT count(*) FROM broadcast.message_history WHERE workspace_id = 'ev' AND broadcast_id = 'b2'"
                " AND email IN (%s, %s)", hb, sp)
     r.check("bounce: no history row for them in the new broadcast", n == 0, n)
+
+
+def test_pending_by_provider_id(r, db, api):
+    """Events with only SendGrid's id, posted while the sender's batch is still out, wait for its history rows."""
+    slow = "p20@example.com"
+    db.q("""SELECT broadcast.create_workspace('pe', 'Pending', 'UTC', '{"default_from_email": "news@example.test"}')""")
+    db.q("SELECT broadcast.create_list('pe', 'l', 'L')")
+    db.q("SELECT broadcast.subscribe('pe', 'l', ARRAY(SELECT 'p' || i || '@example.com' FROM generate_series(1, 20) i))")
+    db.q("SELECT broadcast.create_template('pe', 't', 'Pending test', '<p>pending</p>')")
+    db.q("SELECT broadcast.create_integration('pe', 'sg', 'sendgrid', %s, 'SG.good')", json.dumps({"endpoint": api}))
+    # one recipient's request is slow: the batch's history rows commit after it
+    http("POST", api + "/_mock/faults", [{"provider": "sendgrid", "mode": "slow", "delay_ms": 4000,
+                                          "match_recipient": slow, "count": -1}])
+    try:
+        db.q("SELECT broadcast.create_broadcast('pe', 'b', 'B', '{l}', 'sg', 't')")
+        db.q("SELECT broadcast.schedule_broadcast('pe', 'b')")
+
+        def out_not_recorded():
+            got = [m for m in mock_messages(api) if m.get("subject") == "Pending test"]
+            if len(got) < 19:
+                return None
+            have = set(x[0] for x in db.q("SELECT email FROM broadcast.message_history WHERE workspace_id = 'pe'"))
+            return [m for m in got if m["recipient"] not in have]
+        out = wait_for("19 messages at the mock", out_not_recorded, 30)
+        ts = int(time.time())
+        events = []
+        for m in out:
+            events.append({"email": m["recipient"], "timestamp": ts, "event": "delivered",
+                           "sg_message_id": sg_id(m["provider_message_id"]), "sg_event_id": "d-" + m["recipient"]})
+        events.append({"email": out[0]["recipient"], "timestamp": ts, "event": "bounce", "type": "bounce",
+                       "reason": "550 5.1.1 unknown user", "sg_message_id": sg_id(out[0]["provider_message_id"])})
+        res = db.row("SELECT applied, pending, unknown FROM broadcast.record_events('pe', 'sg', %s)", json.dumps(events))
+        inflight = db.one("SELECT count(*) FROM broadcast.message_history WHERE workspace_id = 'pe'")  # 0 or 1
+        r.check("provider id: %d events for messages still in the sender's batch are held, none unknown (%s)"
+                % (len(events), res,), len(out) >= 1 and res == (0, len(events), 0), (len(out), res, inflight))
+    finally:
+        http("POST", api + "/_mock/faults", [])
+    wait_for("the broadcast completed", lambda: bstatus(db, "pe", "b")[0] == "completed", 60)
+    got = db.row("SELECT count(delivered_at) FILTER (WHERE email = ANY (%s)), count(bounced_at)"
+                 " FROM broadcast.message_history WHERE workspace_id = 'pe'", [m["recipient"] for m in out])
+    left = db.one("SELECT count(*) FROM broadcast.pending_events WHERE workspace_id = 'pe'")
+    sup = db.one("SELECT reason FROM broadcast.suppressions WHERE workspace_id = 'pe' AND email = %s",
+                 out[0]["recipient"])
+    r.check("provider id: applied when the batch committed: %d deliveries, the bounce suppressed, %d left"
+            % (got[0], left), got == (len(out), 1) and left == 0 and sup == "hard_bounce", (got, left, sup))
 
 
 # ---------------------------------------------------------------------------
@@ -375,6 +423,8 @@ def run(r):
         r.run("events: A/B winner by opens recorded from SendGrid events, remainder sent with it",
               test_ab, r, db, api)
         r.run("events: a hard bounce and a complaint are skipped by the next broadcast", test_bounce, r, db, api)
+        r.run("events: SendGrid events before their history rows, by provider id", test_pending_by_provider_id,
+              r, db, api)
 
         rdb = DB(c.connect("race"))
         rdb.q("CREATE EXTENSION broadcast_engine")

@@ -1,0 +1,11 @@
+# The sender's message composer (src/compose.c with the template engine, the
+# MIME builder and tokens; json-c only; included by Makefile).
+.DEFAULT_GOAL := all
+
+COMPOSE_SRCS := $(SRCDIR)/compose.c $(SRCDIR)/tmpl.c $(SRCDIR)/mime.c $(SRCDIR)/mime_encode.c \
+	$(SRCDIR)/unsub_token.c $(SRCDIR)/sha256.c
+
+UNIT_BINS += $(OUT)/test_compose
+
+$(OUT)/test_compose: $(UNITDIR)/test_compose.c $(UNITDIR)/unit.h $(COMPOSE_SRCS) $(INCDIR)/compose.h | $(OUT)
+	$(CC) $(CFLAGS) -o $@ $(UNITDIR)/test_compose.c $(COMPOSE_SRCS) $(LDLIBS)
