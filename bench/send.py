@@ -103,16 +103,16 @@ def end_to_end(db, n, k, senders, mem):
     s0 = stages(db)
     t0 = time.time()
     db.q("SELECT broadcast.schedule_broadcast('e2e', %s)", bid)
-    if k == 1:
-        # after a tenth of the first send the caches are warm: memory from there on should stay flat
-        wait_for("a tenth sent", lambda: db.one(
-            "SELECT sent_count FROM broadcast.broadcasts WHERE workspace_id = 'e2e' AND broadcast_id = %s",
-            bid) >= n // 10, 3600, 0.05)
-        mem.append(sum(private_kb(p) for p in senders))
+    # after a tenth of a send the caches are warm: memory from there on should stay flat
+    wait_for("a tenth sent", lambda: db.one(
+        "SELECT sent_count FROM broadcast.broadcasts WHERE workspace_id = 'e2e' AND broadcast_id = %s",
+        bid) >= n // 10, 3600, 0.05)
+    mem.append(sum(private_kb(p) for p in senders))
     wait_for("broadcast sent", lambda: db.one(
         "SELECT sent_count + failed_count FROM broadcast.broadcasts WHERE workspace_id = 'e2e' AND broadcast_id = %s",
         bid) >= n, 3600, 0.1)
     took = time.time() - t0
+    mem.append(sum(private_kb(p) for p in senders))
     s1 = stages(db)
     sent, failed = db.row("SELECT sent_count, failed_count FROM broadcast.broadcasts"
                           " WHERE workspace_id = 'e2e' AND broadcast_id = %s", bid)
@@ -238,9 +238,9 @@ def main():
         setup(db, "e2e", n, endpoint)
         mem = []
         runs = [end_to_end(db, n, k, senders, mem) for k in (1, 2, 3)]
-        mem.append(sum(private_kb(p) for p in senders))
-        print("send_e2e_memory: the 2 senders' private memory %d kB after %d messages, %d kB after %d"
-              % (mem[0], n // 10, mem[1], 3 * n))
+        print("send_e2e_memory: the 2 senders' private memory (kB) after a tenth and at the end of each run: %s; "
+              "%d kB after %d messages, %d kB after %d" % (
+                  ", ".join("%d/%d" % (mem[i], mem[i + 1]) for i in (0, 2, 4)), mem[0], n // 10, mem[-1], 3 * n))
         third = runs[2]["rate"] / runs[0]["rate"]
         print("send_e2e_back_to_back: run 3 at %.2f of run 1's rate (goal: within 10%%)" % third)
         ceil_rate = ceiling(c, db, n, endpoint, exe)

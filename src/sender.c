@@ -70,7 +70,13 @@ typedef struct IntegEntry
 	char		key[BE_KEY_LEN];
 	MemoryContext cxt;
 	BeIntegration *ig;
+	/* where this pair's next claim starts in email_queue_due_idx (see claim_unit) */
+	TimestampTz claim_from;
+	TimestampTz claim_from_set;
 } IntegEntry;
+
+/* how long a claim cursor is trusted before a claim scans from the start */
+#define CLAIM_CURSOR_MS 10000
 
 typedef struct BroadcastEntry
 {
@@ -78,7 +84,11 @@ typedef struct BroadcastEntry
 	ComposeBroadcast *cb;
 	char	   *error;			/* why it cannot be composed (in TopMemoryContext) */
 	TimestampTz loaded_at;
+	TimestampTz used_at;
 } BroadcastEntry;
+
+/* a composer unused this long is freed (finished broadcasts) */
+#define BROADCAST_IDLE_MS 120000
 
 static HTAB *integ_cache = NULL;
 static HTAB *broadcast_cache = NULL;
@@ -120,18 +130,20 @@ static BePlan claim_plan = {
 	"         SELECT d.ctid FROM broadcast.email_queue d"
 	"          WHERE d.workspace_id = $1 AND d.integration_id = $2"
 	"            AND d.status IN ('pending', 'sending') AND d.next_attempt_at <= now()"
+	"            AND d.next_attempt_at >= $5"
 	"            AND (d.lease_until IS NULL OR d.lease_until <= now())"
 	"            AND d.broadcast_id <> ALL (ARRAY(SELECT b.broadcast_id FROM broadcast.broadcasts b"
 	"                 WHERE b.workspace_id = $1 AND b.status IN ('paused', 'cancelled')))"
 	"          ORDER BY d.next_attempt_at"
 	"          LIMIT $3"
 	"          FOR UPDATE SKIP LOCKED))"
-	"  RETURNING q.ctid, q.broadcast_id, q.email, q.list_id, q.variation, q.message_id, q.attempts"
+	"  RETURNING q.ctid, q.broadcast_id, q.email, q.list_id, q.variation, q.message_id, q.attempts,"
+	"            q.next_attempt_at"
 	")"
 	"SELECT c.ctid, c.broadcast_id, c.email, c.list_id, c.variation::int4, c.message_id::text, c.attempts::int4,"
-	"       ct.properties::text, ct.first_name, ct.last_name, ct.language, ct.timezone"
+	"       ct.properties::text, ct.first_name, ct.last_name, ct.language, ct.timezone, c.next_attempt_at"
 	"  FROM c LEFT JOIN broadcast.contacts ct ON ct.workspace_id = $1 AND ct.email = c.email",
-	4, {TEXTOID, TEXTOID, INT4OID, FLOAT8OID}, NULL, false, true
+	5, {TEXTOID, TEXTOID, INT4OID, FLOAT8OID, TIMESTAMPTZOID}, NULL, false, true
 };
 
 /* a broadcast and every variation's pinned template, in one query */
@@ -313,8 +325,12 @@ get_integration(const char *ws, const char *integ)
 		!TimestampDifferenceExceeds(e->ig->loaded_at, GetCurrentTimestamp(), CACHE_TTL_MS))
 		return e->ig;
 	if (!found)
+	{
 		e->cxt = AllocSetContextCreate(TopMemoryContext, "broadcast_engine integration",
 									   ALLOCSET_SMALL_SIZES);
+		e->claim_from = DT_NOBEGIN;
+		e->claim_from_set = 0;
+	}
 	else
 		MemoryContextReset(e->cxt);
 	e->ig = NULL;
@@ -408,6 +424,7 @@ get_broadcast(const char *ws, const char *bid)
 	e->cb = NULL;
 	e->error = NULL;
 	e->loaded_at = GetCurrentTimestamp();
+	e->used_at = e->loaded_at;
 
 	args[0] = CStringGetTextDatum(ws);
 	args[1] = CStringGetTextDatum(bid);
@@ -461,11 +478,40 @@ get_broadcast(const char *ws, const char *bid)
 	return e;
 }
 
+/*
+ * Frees the composers of broadcasts no batch has used for a while: a
+ * sender that runs for months sees many broadcasts, and each composer
+ * holds its compiled templates.
+ */
+static void
+evict_broadcasts(void)
+{
+	static TimestampTz last_run = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	HASH_SEQ_STATUS seq;
+	BroadcastEntry *e;
+
+	if (!TimestampDifferenceExceeds(last_run, now, BROADCAST_IDLE_MS / 4))
+		return;
+	last_run = now;
+	hash_seq_init(&seq, broadcast_cache);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		if (!TimestampDifferenceExceeds(e->used_at, now, BROADCAST_IDLE_MS))
+			continue;
+		compose_broadcast_free(e->cb);
+		if (e->error)
+			pfree(e->error);
+		(void) hash_search(broadcast_cache, e->key, HASH_REMOVE, NULL);
+	}
+}
+
 /* ---- one cycle ---- */
 
 typedef struct Cycle
 {
 	MemoryContext cxt;
+	TimestampTz started;
 	List	   *pairs;
 	/* the pair being served */
 	Pair	   *pair;
@@ -581,7 +627,11 @@ static void
 claim_unit(void *arg)
 {
 	Cycle	   *cy = (Cycle *) arg;
-	Datum		args[4];
+	Datum		args[5];
+	char		key[BE_KEY_LEN];
+	IntegEntry *cursor;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz last = DT_NOBEGIN;
 	int			n;
 	int			i;
 	double		lease_s;
@@ -602,6 +652,21 @@ claim_unit(void *arg)
 	args[1] = CStringGetTextDatum(cy->pair->integration_id);
 	args[2] = Int32GetDatum(cy->want);
 	args[3] = Float8GetDatum(lease_s);
+
+	/*
+	 * Sent rows leave dead entries at the front of email_queue_due_idx
+	 * until vacuum removes them, and a million-row send would make every
+	 * claim step over all of them.  So each pair keeps a cursor: the
+	 * latest next_attempt_at it claimed.  Rows that come due behind it (a
+	 * lease that ran out, a resumed broadcast) are found when the cursor
+	 * is reset: after CLAIM_CURSOR_MS, and whenever a claim comes back
+	 * short.  Retries are always scheduled ahead of it.
+	 */
+	make_key(key, cy->pair->workspace_id, cy->pair->integration_id);
+	cursor = hash_search(integ_cache, key, HASH_FIND, NULL);
+	if (cursor && TimestampDifferenceExceeds(cursor->claim_from_set, now, CLAIM_CURSOR_MS))
+		cursor->claim_from = DT_NOBEGIN;
+	args[4] = TimestampTzGetDatum(cursor ? cursor->claim_from : DT_NOBEGIN);
 	n = be_plan_exec(&claim_plan, args, NULL, SPI_OK_SELECT);
 
 	old = MemoryContextSwitchTo(cy->cxt);
@@ -622,8 +687,20 @@ claim_unit(void *arg)
 		m->attempts = atoi(col_text(tup, desc, 7));
 		m->contact_json = contact_json(tup, desc, m->email);
 		cy->msgs[i] = m;
+		last = Max(last, DatumGetTimestampTz(SPI_getbinval(tup, desc, 13, &isnull)));
 	}
 	cy->nmsgs = n;
+	if (cursor)
+	{
+		if (n < cy->want)
+			cursor->claim_from = DT_NOBEGIN;	/* ran dry past it: look behind next time */
+		else
+		{
+			if (cursor->claim_from == DT_NOBEGIN)
+				cursor->claim_from_set = now;
+			cursor->claim_from = last;
+		}
+	}
 	MemoryContextSwitchTo(old);
 
 	/* the composers of the broadcasts in the batch, loaded in this transaction */
@@ -664,6 +741,8 @@ compose_batch(Cycle *cy)
 		}
 		make_key(key, cy->pair->workspace_id, m->broadcast_id);
 		e = hash_search(broadcast_cache, key, HASH_FIND, NULL);
+		if (e)
+			e->used_at = cy->started;
 		if (e == NULL || e->cb == NULL)
 		{
 			m->outcome = BE_OUT_DEAD;
@@ -850,7 +929,9 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 	int			j;
 
 	ensure_caches();
+	evict_broadcasts();
 	memset(&cy, 0, sizeof(cy));
+	cy.started = GetCurrentTimestamp();
 	cy.cxt = AllocSetContextCreate(TopMemoryContext, "broadcast_engine send cycle",
 								   ALLOCSET_DEFAULT_SIZES);
 	*next_wake = DT_NOEND;
