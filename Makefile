@@ -32,6 +32,7 @@ OBJS = \
 	src/tmpl.o \
 	src/tmpl_sql.o \
 	src/unsub_token.o \
+	src/uuid7.o \
 	src/launcher.o \
 	src/orchestrator.o \
 	src/scheduler.o \

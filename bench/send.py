@@ -19,7 +19,9 @@ single-threaded epoll HTTP server on loopback answering like SendGrid):
    process): claims 1,000 rows, posts each (64 in flight, keep-alive), then
    records history and deletes them in the claim's transaction; no
    rendering, tiny bodies; run on N queue rows of the same cluster and mock;
-3. the database path against its same-run baseline, in a second database
+3. the ceiling client's statements without HTTP (claim, history and
+   delete of 1,000 rows in one transaction), for scale;
+4. the database path against its same-run baseline, in a second database
    (which the background workers do not serve) through
    CALL broadcast.send_queue(): the same code with sender_batch_size 1,000
    against sender_batch_size 1 (one row per transaction), counting only
@@ -152,6 +154,22 @@ def ceiling(c, db, n, endpoint, exe):
     return float(r.stdout.split(" = ")[1].split()[0])
 
 
+def ceiling_db(c, db, n, exe):
+    """The ceiling client's statements alone (no HTTP): claim, history, delete in one transaction."""
+    db.q("""INSERT INTO broadcast.email_queue (workspace_id, broadcast_id, email, integration_id, list_id, message_id)
+            SELECT 'ceil', 'd', 'u' || i || '@example.com', 'none', 'l', gen_random_uuid()
+              FROM generate_series(1, %s) i""", n)
+    db.q("VACUUM ANALYZE broadcast.email_queue")
+    conninfo = "host=127.0.0.1 port=%d dbname=%s user=postgres" % (c.port, c.dbname)
+    r = subprocess.run([exe, conninfo, "-", "ceil", "none", "1000", "64"], capture_output=True, text=True, timeout=3600)
+    if r.returncode != 0:
+        raise RuntimeError("ceiling client (database only) failed: " + r.stderr)
+    rate = float(r.stdout.split(" = ")[1].split()[0])
+    print("send_db_path ceiling client without HTTP (claim + history + delete, one transaction per 1,000): "
+          "%d rows at %.0f rows/s" % (n, rate))
+    return rate
+
+
 def send_queue_stages(conn, batch, bid):
     """CALL send_queue with a batch size; the claim and record time from its DEBUG1 report."""
     conn.notices.clear()
@@ -247,6 +265,7 @@ def main():
         med = sorted(r["rate"] for r in runs)[1]
         print("send_e2e: median of 3 runs %.0f messages/s = %.2f of the ceiling client's %.0f"
               % (med, med / ceil_rate, ceil_rate))
+        ceiling_db(c, db, rows, exe)
         db_path(c, endpoint, rows, per_row)
         if a.mode == "full" and third < 0.9:
             raise RuntimeError("the third back-to-back run is %.2f of the first's rate" % third)

@@ -57,6 +57,12 @@ SELECT w.kind, w.slot, w.pid, w.started_at, w.last_active, w.transactions, w.mes
   LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = w.pid;
 GRANT SELECT ON broadcast.workers TO broadcast_admin;
 
+/* time-ordered message ids: history inserts land at the index's right edge (src/uuid7.c) */
+CREATE FUNCTION broadcast._uuid_v7()
+RETURNS uuid
+LANGUAGE C VOLATILE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'be_uuid_v7';
+
 /* a row in flight is left to its sender, as when in flight meant status 'sending' */
 CREATE OR REPLACE FUNCTION broadcast.unsubscribe_contact(
 	workspace_id text,

@@ -49,6 +49,13 @@ SELECT count(*) AS rows_with_wrong_list FROM broadcast.email_queue q
    AND NOT EXISTS (SELECT 1 FROM broadcast.list_members m WHERE m.workspace_id = 'orc'
 					 AND m.list_id = q.list_id AND m.email = q.email AND m.status = 'active');
 
+-- message ids are time-ordered UUIDs (version 7, RFC 9562 variant) made at expansion
+SELECT bool_and(substr(message_id::text, 15, 1) = '7') AS version_7,
+	   bool_and(substr(message_id::text, 20, 1) IN ('8', '9', 'a', 'b')) AS rfc_variant,
+	   bool_and(abs(extract(epoch FROM now()) * 1000
+					- ('x' || translate(left(message_id::text, 13), '-', ''))::bit(48)::bigint) < 600000) AS stamped_now
+  FROM broadcast.email_queue WHERE workspace_id = 'orc' AND broadcast_id = 'plain';
+
 -- running again changes nothing while the queue drains
 CALL broadcast.run_tasks(5);
 SELECT count(*) AS rows FROM broadcast.email_queue WHERE workspace_id = 'orc' AND broadcast_id = 'plain';

@@ -118,7 +118,7 @@ static BePlan insert_plan = {
 	"INSERT INTO broadcast.email_queue"
 	"       (workspace_id, broadcast_id, email, integration_id, list_id, variation, message_id,"
 	"        next_attempt_at)"
-	"SELECT $1, $6, a.email, $7, a.list_id, $8, gen_random_uuid()," SEND_AT_EXPR
+	"SELECT $1, $6, a.email, $7, a.list_id, $8, broadcast._uuid_v7()," SEND_AT_EXPR
 	"  FROM (SELECT DISTINCT ON (m.email) m.email, m.list_id"
 	"          FROM broadcast.list_members m"
 	"         WHERE m.workspace_id = $1 AND m.email > $4 AND m.email <= $5"
@@ -189,7 +189,7 @@ static BePlan test_plan = {
 	"  INSERT INTO broadcast.email_queue"
 	"         (workspace_id, broadcast_id, email, integration_id, list_id, variation, message_id,"
 	"          next_attempt_at)"
-	"  SELECT $1, $5, a.email, $6, a.list_id, (a.rn % $7)::int2, gen_random_uuid()," SEND_AT_EXPR
+	"  SELECT $1, $5, a.email, $6, a.list_id, (a.rn % $7)::int2, broadcast._uuid_v7()," SEND_AT_EXPR
 	"    FROM sample a"
 	"  ON CONFLICT DO NOTHING"
 	"  RETURNING 1"
