@@ -280,6 +280,14 @@ UPDATE broadcast.tasks SET run_at = now() WHERE workspace_id = 'sup' AND broadca
 CALL broadcast.run_tasks(5);
 SELECT broadcast_id, email FROM broadcast.email_queue WHERE workspace_id = 'sup' ORDER BY 1, 2;
 SELECT total_recipients FROM broadcast.broadcasts WHERE workspace_id = 'sup' AND broadcast_id = 'second';
+-- a suppression inserted directly (as a workspace role may) drops queued rows too,
+-- except a row a sender holds in flight (d's, leased here)
+UPDATE broadcast.email_queue SET lease_until = now() + interval '1 minute'
+ WHERE workspace_id = 'sup' AND email = 'd@example.com';
+INSERT INTO broadcast.suppressions (workspace_id, email, reason)
+VALUES ('sup', 'a@example.com', 'manual'), ('sup', 'd@example.com', 'manual');
+SELECT broadcast_id, email, lease_until IS NOT NULL AS in_flight FROM broadcast.email_queue
+ WHERE workspace_id = 'sup' ORDER BY 1, 2;
 
 -- ------------------------------------------------------------------------
 -- One-click unsubscribe: the token from the List-Unsubscribe URL

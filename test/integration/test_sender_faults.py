@@ -130,10 +130,12 @@ def crash_test(r, state):
     leased = db.q("SELECT message_id::text, lease_until FROM broadcast.email_queue WHERE workspace_id = 'crash'"
                   " AND lease_until > now() AND lease_until <= to_timestamp(%s) + make_interval(secs => %s)",
                   t_stop, lease_s)
+    # (the in-flight batch may or may not have reached the mock yet: its
+    # requests are answered 300 ms late, and the mock records on answering)
     r.check("crash: the stop landed mid-send (%d of %d counted sent at restart, %d rows in flight before the stop,"
             " %d still leased after the restart, %d at the mock)"
             % (sent_after, n, in_flight_before, len(leased), at_mock_at_stop),
-            0 < sent_after < n and 0 < len(leased) <= SENDERS * BATCH and at_mock_at_stop > sent_after,
+            0 < sent_after < n and 0 < len(leased) <= SENDERS * BATCH and at_mock_at_stop >= sent_after,
             (sent_after, in_flight_before, len(leased), at_mock_at_stop))
     http("POST", api + "/_mock/faults", [])
     wait_for("broadcast completed after the restart", lambda: status(db, "crash")[0] == "completed", 90)
