@@ -155,6 +155,7 @@ extern char *be_api_url(BeIntegration *ig, const char *default_base, const char 
 extern void be_set_json_post(BeTransfer *x, char *body, size_t len, bool signed_request);
 extern void be_copy_outcome(BeTransfer *x);
 extern bool be_batch_refused(BeTransfer *x, long code);
+extern void be_request_failed(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code);
 extern char *be_json_quote(const char *s);
 
 /* transport.c */

@@ -1704,3 +1704,64 @@ BEGIN
 	RETURN i.integration_id;
 END
 $$;
+
+/* ------------------------------------------------------------------------
+ * Erasure: forgetting a contact (GDPR article 17)
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Removes a person from the workspace: the contact and its list
+ * memberships, queued mail (rows in flight finish), soft-bounce and
+ * pending-event records; history rows keep their counts and events but
+ * lose the address.  By default the address stays in suppressions so that
+ * no later import mails it again (the usual legal basis for keeping it);
+ * keep_suppression => false removes that too.  Returns the history rows
+ * made anonymous.
+ */
+CREATE FUNCTION broadcast.forget_contact(
+	workspace_id text,
+	email text,
+	keep_suppression boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	addr text := lower(forget_contact.email);
+	n bigint;
+BEGIN
+	PERFORM broadcast._authorize_caller(forget_contact.workspace_id);
+	PERFORM broadcast._check_email(forget_contact.email);
+	IF keep_suppression IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+			MESSAGE = 'keep_suppression must not be NULL';
+	END IF;
+	/* like a suppression: chunks in flight finish first, later ones see the change */
+	PERFORM broadcast._lock_audience(forget_contact.workspace_id);
+	IF keep_suppression THEN
+		INSERT INTO broadcast.suppressions (workspace_id, email, reason, detail)
+		VALUES (forget_contact.workspace_id, addr, 'manual', 'forgotten')
+		ON CONFLICT DO NOTHING;
+	ELSE
+		DELETE FROM broadcast.suppressions s
+		 WHERE s.workspace_id = forget_contact.workspace_id AND s.email = addr;
+	END IF;
+	DELETE FROM broadcast.email_queue q
+	 WHERE q.workspace_id = forget_contact.workspace_id AND q.email = addr
+	   AND (q.lease_until IS NULL OR q.lease_until <= now())
+	   AND NOT (q.status = 'sending' AND q.next_attempt_at > now());
+	/* list memberships go with the contact (ON DELETE CASCADE) */
+	DELETE FROM broadcast.contacts c
+	 WHERE c.workspace_id = forget_contact.workspace_id AND c.email = addr;
+	DELETE FROM broadcast.soft_bounces b
+	 WHERE b.workspace_id = forget_contact.workspace_id AND b.email = addr;
+	DELETE FROM broadcast.pending_events p
+	 WHERE p.workspace_id = forget_contact.workspace_id AND p.email = addr;
+	UPDATE broadcast.message_history h
+	   SET email = 'forgotten-' || left(md5(h.message_id::text), 16) || '@invalid', error = NULL
+	 WHERE h.workspace_id = forget_contact.workspace_id AND h.email = addr;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;

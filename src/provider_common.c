@@ -99,6 +99,20 @@ be_batch_refused(BeTransfer *x, long code)
 	return false;
 }
 
+/*
+ * The request failed as a whole (no answer, or a status that is not a
+ * success): a refused batch is split to go again one by one, anything
+ * else is classified once and every message of the request shares it.
+ */
+void
+be_request_failed(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
+{
+	if (rc == CURLE_OK && be_batch_refused(x, code))
+		return;
+	be_classify_http(ig, x, rc, code);
+	be_copy_outcome(x);
+}
+
 /* s as a JSON string literal, quotes included */
 char *
 be_json_quote(const char *s)

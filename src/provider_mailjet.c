@@ -61,11 +61,7 @@ mailjet_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 	if (got == 0 && code == 400)
 	{
 		/* the request itself was refused, not one of its messages */
-		if (!be_batch_refused(x, code))
-		{
-			be_classify_http(ig, x, rc, code);
-			be_copy_outcome(x);
-		}
+		be_request_failed(ig, x, rc, code);
 		pfree(r);
 		return;
 	}

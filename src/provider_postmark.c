@@ -102,10 +102,7 @@ postmark_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 	/* 422 on /email is one message's own ErrorCode; on the batch, the request's */
 	if (rc != CURLE_OK || !((code >= 200 && code < 300) || (code == 422 && x->nmsgs == 1)))
 	{
-		if (rc == CURLE_OK && be_batch_refused(x, code))
-			return;
-		be_classify_http(ig, x, rc, code);
-		be_copy_outcome(x);
+		be_request_failed(ig, x, rc, code);
 		return;
 	}
 	r = palloc(sizeof(EspResult) * x->nmsgs);

@@ -105,10 +105,7 @@ sparkpost_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 	}
 	if (rc != CURLE_OK || code < 200 || code >= 300)
 	{
-		if (rc == CURLE_OK && be_batch_refused(x, code))
-			return;
-		be_classify_http(ig, x, rc, code);
-		be_copy_outcome(x);
+		be_request_failed(ig, x, rc, code);
 		return;
 	}
 
