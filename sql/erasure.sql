@@ -59,3 +59,24 @@ SELECT pg_temp.err(s) FROM unnest(ARRAY[
 SELECT count(*) AS bob_still_there FROM broadcast.contacts WHERE workspace_id = 'era' AND email = 'bob@example.com';
 
 SELECT broadcast.drop_workspace('era');
+
+-- drop_list: memberships go, contacts stay; refused while a broadcast that has not ended uses the list
+SELECT broadcast.create_workspace('dl', 'Drop lists', 'UTC', '{"default_from_email": "news@dl.test"}');
+SELECT broadcast.upsert_contacts('dl', '[{"email": "a@example.com"}, {"email": "b@example.com"}]');
+SELECT broadcast.create_list('dl', 'keep', 'Keep');
+SELECT broadcast.create_list('dl', 'old', 'Old');
+SELECT broadcast.subscribe('dl', 'old', ARRAY['a@example.com', 'b@example.com']);
+SELECT broadcast.subscribe('dl', 'keep', ARRAY['a@example.com']);
+SELECT broadcast.create_template('dl', 't', 'Hi', '<p>Hi</p>');
+SELECT broadcast.create_integration('dl', 'smtp', 'smtp', '{"host": "127.0.0.1", "port": 9}');
+SELECT broadcast.create_broadcast('dl', 'draft', 'Draft', '{keep}', 'smtp', 't', exclude_lists => '{old}');
+SELECT pg_temp.err($q$SELECT broadcast.drop_list('dl', 'old')$q$);
+SELECT pg_temp.err($q$SELECT broadcast.drop_list('dl', 'nolist')$q$);
+SELECT count(*) AS old_members_still FROM broadcast.list_members WHERE workspace_id = 'dl' AND list_id = 'old';
+SELECT broadcast.schedule_broadcast('dl', 'draft', now() + interval '1 day') IS NOT NULL;
+SELECT broadcast.cancel_broadcast('dl', 'draft');
+SELECT broadcast.drop_list('dl', 'old') AS memberships_removed;
+SELECT list_id, count(*) FROM broadcast.list_members WHERE workspace_id = 'dl' GROUP BY 1 ORDER BY 1;
+SELECT list_id FROM broadcast.lists WHERE workspace_id = 'dl' ORDER BY 1;
+SELECT count(*) AS contacts FROM broadcast.contacts WHERE workspace_id = 'dl';
+SELECT broadcast.drop_workspace('dl');
