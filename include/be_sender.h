@@ -129,7 +129,6 @@ typedef int (*BeComposeFn) (struct ComposeBroadcast *b, struct ComposeCtx *c,
 typedef struct BeProvider
 {
 	const char *name;
-	bool		needs_mime;		/* body is the RFC 5322 message */
 	int			batch_max;		/* messages per request (1: no batching) */
 	/* renders a message's body (after compose_render) */
 	BeComposeFn compose;
@@ -137,6 +136,8 @@ typedef struct BeProvider
 	void		(*setup) (BeIntegration *ig, BeTransfer *x);
 	/* reads the answer into each message's outcome, provider id, error */
 	void		(*result) (BeIntegration *ig, BeTransfer *x, CURLcode rc, long code);
+	/* optional: finishes a freshly loaded integration (sets ig->refused on bad settings) */
+	void		(*load) (BeIntegration *ig);
 } BeProvider;
 
 /* providers */

@@ -128,5 +128,5 @@ mailgun_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 }
 
 const BeProvider be_provider_mailgun = {
-	"mailgun", false, MAILGUN_BATCH_MAX, compose_mailgun_vars, mailgun_setup, mailgun_result
+	"mailgun", MAILGUN_BATCH_MAX, compose_mailgun_vars, mailgun_setup, mailgun_result
 };

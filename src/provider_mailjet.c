@@ -95,5 +95,5 @@ mailjet_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 }
 
 const BeProvider be_provider_mailjet = {
-	"mailjet", false, MAILJET_BATCH_MAX, compose_mailjet_json, mailjet_setup, mailjet_result
+	"mailjet", MAILJET_BATCH_MAX, compose_mailjet_json, mailjet_setup, mailjet_result
 };

@@ -113,5 +113,5 @@ postmark_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 }
 
 const BeProvider be_provider_postmark = {
-	"postmark", false, POSTMARK_BATCH_MAX, compose_postmark_json, postmark_setup, postmark_result
+	"postmark", POSTMARK_BATCH_MAX, compose_postmark_json, postmark_setup, postmark_result
 };

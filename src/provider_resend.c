@@ -168,5 +168,5 @@ resend_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 }
 
 const BeProvider be_provider_resend = {
-	"resend", false, RESEND_BATCH_MAX, compose_resend_json, resend_setup, resend_result
+	"resend", RESEND_BATCH_MAX, compose_resend_json, resend_setup, resend_result
 };

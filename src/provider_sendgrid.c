@@ -45,5 +45,5 @@ sendgrid_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 }
 
 const BeProvider be_provider_sendgrid = {
-	"sendgrid", false, 1, compose_sendgrid_json, sendgrid_setup, sendgrid_result
+	"sendgrid", 1, compose_sendgrid_json, sendgrid_setup, sendgrid_result
 };

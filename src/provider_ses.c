@@ -141,6 +141,35 @@ ses_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 	}
 }
 
+/*
+ * SES temporary credentials come as {"secret_access_key": ..., "session_token": ...};
+ * JSON that does not parse refuses the integration rather than failing the cycle.
+ */
+static void
+ses_load(BeIntegration *ig)
+{
+	const char *json = ig->secret;
+	size_t		len;
+	char	   *key;
+	char	   *token;
+
+	if (json == NULL || json[strspn(json, " \t\r\n")] != '{')
+		return;				/* a plain secret access key */
+	len = strlen(json);
+	key = palloc(len + 1);
+	token = palloc(len + 1);
+
+	if (esp_json_member(json, len, "secret_access_key", key, len + 1) != 0 || key[0] == '\0')
+	{
+		ig->refused = psprintf("ses integration \"%s\" has a JSON secret without a valid \"secret_access_key\"",
+							   ig->integration_id);
+		return;
+	}
+	ig->secret = key;
+	if (esp_json_member(json, len, "session_token", token, len + 1) == 0 && token[0] != '\0')
+		ig->session_token = token;
+}
+
 const BeProvider be_provider_ses = {
-	"ses", true, 1, compose_mime, ses_setup, ses_result
+	"ses", 1, compose_mime, ses_setup, ses_result, ses_load
 };

@@ -99,5 +99,5 @@ smtp_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 }
 
 const BeProvider be_provider_smtp = {
-	"smtp", true, 1, compose_mime, smtp_setup, smtp_result
+	"smtp", 1, compose_mime, smtp_setup, smtp_result
 };

@@ -135,5 +135,5 @@ sparkpost_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 }
 
 const BeProvider be_provider_sparkpost = {
-	"sparkpost", false, SPARKPOST_BATCH_MAX, compose_sparkpost_json, sparkpost_setup, sparkpost_result
+	"sparkpost", SPARKPOST_BATCH_MAX, compose_sparkpost_json, sparkpost_setup, sparkpost_result
 };

@@ -50,7 +50,6 @@
 #include "broadcast_engine.h"
 #include "be_sender.h"
 #include "compose.h"
-#include "esp_json.h"
 
 PG_FUNCTION_INFO_V1(be_send_queue);
 
@@ -281,29 +280,6 @@ ensure_caches(void)
 		elog(ERROR, "out of memory");
 }
 
-/*
- * SES temporary credentials come as {"secret_access_key": ..., "session_token": ...};
- * JSON that does not parse refuses the integration rather than failing the cycle.
- */
-static void
-ses_credentials(BeIntegration *ig)
-{
-	const char *json = ig->secret;
-	size_t		len = strlen(json);
-	char	   *key = palloc(len + 1);
-	char	   *token = palloc(len + 1);
-
-	if (esp_json_member(json, len, "secret_access_key", key, len + 1) != 0 || key[0] == '\0')
-	{
-		ig->refused = psprintf("ses integration \"%s\" has a JSON secret without a valid \"secret_access_key\"",
-							   ig->integration_id);
-		return;
-	}
-	ig->secret = key;
-	if (esp_json_member(json, len, "session_token", token, len + 1) == 0 && token[0] != '\0')
-		ig->session_token = token;
-}
-
 /* Loads (or reloads after CACHE_TTL_MS) an integration; inside a transaction. */
 static BeIntegration *
 get_integration(const char *ws, const char *integ)
@@ -371,8 +347,8 @@ get_integration(const char *ws, const char *integ)
 		strlcpy(ig->account_key, key, BE_KEY_LEN);
 	strlcpy(ig->pair_key, key, BE_KEY_LEN);
 	ig->ops = be_provider_for(ig->provider);
-	if (strcmp(ig->provider, "ses") == 0 && ig->secret && ig->secret[strspn(ig->secret, " \t\r\n")] == '{')
-		ses_credentials(ig);
+	if (ig->ops && ig->ops->load)
+		ig->ops->load(ig);
 	if (ig->ops == NULL)
 		ig->refused = psprintf("provider \"%s\" of integration \"%s\" is not supported by this version",
 							   ig->provider, integ);
@@ -604,8 +580,8 @@ contact_json(HeapTuple tup, TupleDesc desc, const char *email)
 		return NULL;
 	plen = strlen(props);
 	initStringInfo(&buf);
-	/* properties is a JSON object: its members, without the closing brace */
-	if (plen >= 2 && props[0] == '{' && props[plen - 1] == '}' && plen > 2)
+	/* properties is a JSON object: its members (if any), without the closing brace */
+	if (plen > 2 && props[0] == '{' && props[plen - 1] == '}')
 	{
 		appendBinaryStringInfo(&buf, props, plen - 1);
 		appendStringInfoString(&buf, ",\"email\":");
@@ -641,10 +617,10 @@ claim_unit(void *arg)
 	lease_s = ((cy->want + be_max_connections - 1) / be_max_connections + 1) *
 		(be_request_timeout_ms / 1000.0) + 5.0;
 	/*
-	 * The claim need not wait for its commit record to reach disk: if it is
-	 * lost in a crash, so is everything sent under it since the results
-	 * commit synchronously (which flushes the claim too); the rows are then
-	 * due again, like any lease of a crashed sender.
+	 * The claim need not wait for its commit record to reach disk: the
+	 * results commit synchronously and flush it with them, and a claim lost
+	 * in a crash only makes its rows due again at once, like any lease of a
+	 * crashed sender (they were in flight, the window we allow).
 	 */
 	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
