@@ -5,7 +5,8 @@
 #
 EXTENSION = broadcast_engine
 MODULE_big = broadcast_engine
-EXTVERSION = 1.2
+# the version is stated once, in the control file
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 
 OBJS = \
 	src/compose.o \
@@ -41,7 +42,12 @@ OBJS = \
 	src/broadcast_engine.o \
 	src/guc.o
 
-DATA = $(wildcard sql/broadcast_engine--*.sql)
+# The upgrade script of the version under work is built from one file per
+# concern in sql/broadcast_engine--1.2--1.3/, applied in file-name order.
+UPGRADE_NEXT = sql/broadcast_engine--1.2--1.3.sql
+UPGRADE_PARTS = $(sort $(wildcard sql/broadcast_engine--1.2--1.3/*.sql))
+DATA = $(sort $(wildcard sql/broadcast_engine--*.sql) $(UPGRADE_NEXT))
+EXTRA_CLEAN = $(UPGRADE_NEXT)
 
 PG_CONFIG ?= pg_config
 
@@ -60,3 +66,10 @@ NO_INSTALLCHECK = 0
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+all: $(UPGRADE_NEXT)
+
+$(UPGRADE_NEXT): $(UPGRADE_PARTS)
+	( echo '/* $(notdir $@): built by make from the files of $(basename $@)/; edit those */'; \
+	  echo; printf '%s\n' '\echo Use "ALTER EXTENSION broadcast_engine UPDATE" to load this file. \quit'; \
+	  for f in $^; do echo; echo "/* ---- $$(basename $$f) ---- */"; cat $$f; done ) > $@
