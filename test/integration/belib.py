@@ -36,7 +36,8 @@ def as_postgres(cmd, **kw):
 
 class Cluster:
     def __init__(self, port, dbname="be_test", conf=None):
-        self.port = port
+        # BE_PORT_OFFSET lets two checkouts run the same suites side by side
+        self.port = port + int(os.environ.get("BE_PORT_OFFSET", "0"))
         self.dbname = dbname
         self.dir = tempfile.mkdtemp(prefix="be-it-")
         if IS_ROOT:
@@ -49,7 +50,7 @@ class Cluster:
             raise RuntimeError("initdb failed: " + r.stderr)
         settings = {
             "listen_addresses": "'127.0.0.1'",
-            "port": str(port),
+            "port": str(self.port),
             "unix_socket_directories": "'%s'" % self.dir,
             "shared_preload_libraries": "'broadcast_engine,pg_cron'",
             "broadcast_engine.database": "'%s'" % dbname,
