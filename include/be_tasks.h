@@ -67,6 +67,7 @@ extern List *be_tasks_claim(MemoryContext cxt);
 extern void be_task_release(BeTask *t, const char *phase, TimestampTz run_at);
 extern void be_task_set_status(BeTask *t, const char *status);
 extern void be_task_record_failure(BeTask *t, const char *message);
+extern void be_task_wait(BeTask *t, const char *why, int delay_ms);
 extern void be_task_advance(BeTask *t, const char *phase, const char *cursor);
 extern void be_task_lost(BeTask *t, const char *why) pg_attribute_noreturn();
 extern int64 be_tasks_next_due_ms(void);

@@ -28,6 +28,7 @@ extern int	be_chunk_size;
 extern int	be_time_slice_ms;
 extern int	be_drain_poll_ms;
 extern int	be_task_retry_base_s;
+extern int	be_lock_timeout_ms;
 
 extern void be_define_gucs(void);
 
@@ -93,6 +94,7 @@ extern void be_exec_init(BeExec *ex, bool in_procedure, BeWorkerSlot *slot);
 extern void be_exec_begin(BeExec *ex);
 extern void be_exec_commit(BeExec *ex);
 extern bool be_exec_unit(BeExec *ex, BeUnitFn fn, void *arg, char **errmsg_out);
+extern int	be_exec_last_sqlstate;
 extern void be_exec_finish(BeExec *ex);
 extern void be_wait_for_extension(const char *who);
 extern int	be_procedure_max_seconds(FunctionCallInfo fcinfo, const char *name);

@@ -11,7 +11,11 @@
  *
  * Every unit runs in a subtransaction so that an error in one task's step
  * can be recorded against that task (in the same transaction) without
- * ending the loop; query cancels still propagate.
+ * ending the loop; query cancels still propagate.  Every unit runs under
+ * broadcast_engine.lock_timeout: a lock held by someone else (a tenant's
+ * open transaction, an administrator's LOCK TABLE) makes the unit fail
+ * with lock_not_available instead of stalling the worker, and the caller
+ * retries that unit later while the other work goes on.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,6 +36,9 @@
 #include "utils/timestamp.h"
 
 #include "broadcast_engine.h"
+
+/* the SQLSTATE of the last unit that failed (0 after one that succeeded) */
+int			be_exec_last_sqlstate = 0;
 
 void
 be_exec_init(BeExec *ex, bool in_procedure, BeWorkerSlot *slot)
@@ -112,12 +119,18 @@ be_exec_unit(BeExec *ex, BeUnitFn fn, void *arg, char **errmsg_out)
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	volatile bool ok = true;
+	char		timeout[32];
 
+	be_exec_last_sqlstate = 0;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(ex->unit_cxt);
 
 	PG_TRY();
 	{
+		/* undone with the subtransaction, whichever way it ends */
+		snprintf(timeout, sizeof(timeout), "%dms", be_lock_timeout_ms);
+		(void) set_config_option("lock_timeout", timeout, PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
 		fn(arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
@@ -139,6 +152,7 @@ be_exec_unit(BeExec *ex, BeUnitFn fn, void *arg, char **errmsg_out)
 			ReThrowError(edata);
 		if (errmsg_out)
 			*errmsg_out = edata->message ? edata->message : pstrdup("unknown error");
+		be_exec_last_sqlstate = edata->sqlerrcode;
 		ok = false;
 	}
 	PG_END_TRY();

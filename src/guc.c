@@ -29,6 +29,7 @@ int			be_chunk_size = 10000;
 int			be_time_slice_ms = 1000;
 int			be_drain_poll_ms = 5000;
 int			be_task_retry_base_s = 5;
+int			be_lock_timeout_ms = 2000;
 
 int			be_sender_batch_size = 1000;
 int			be_max_connections = 64;
@@ -135,6 +136,16 @@ be_define_sighup_gucs(void)
 							"this poll is the fallback.",
 							&be_drain_poll_ms,
 							5000, 10, 3600 * 1000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("broadcast_engine.lock_timeout",
+							"Longest wait of a worker's statement for a lock.",
+							"A unit of work that waits longer is rolled back and retried later "
+							"without spending an attempt, so one tenant's locks cannot stall the workers.",
+							&be_lock_timeout_ms,
+							2000, 10, 600000,
 							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

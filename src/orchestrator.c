@@ -141,22 +141,34 @@ static BePlan insert_plan = {
  * exclusive before it drops queue rows, so it waits for this chunk and then
  * sees its rows, and a chunk that starts after it waits for its commit and
  * then sees the suppression (each SPI statement takes a new snapshot in READ
- * COMMITTED).  Chunks share it, so they never wait for each other.  The key
- * is the one broadcast._lock_audience() uses.
+ * COMMITTED).  Chunks share it, so they never wait for each other.
+ *
+ * The chunk only tries: while someone holds it exclusive (an unsubscribe, or
+ * a tenant's transaction that inserted a suppression and stays open), the
+ * task steps aside for a moment and the scheduler goes on with the others.
  */
+static Datum getbin(int col, bool *isnull);
+
 static BePlan audience_lock_plan = {
-	"SELECT pg_catalog.pg_advisory_xact_lock_shared("
-	"pg_catalog.hashtext('broadcast_engine.audience'), pg_catalog.hashtext($1))",
+	"SELECT broadcast._try_lock_audience($1, false)",
 	1, {TEXTOID}
 };
 
-static void
+/* false when the lock is held exclusive: the task was released to retry */
+static bool
 lock_audience_shared(BeTask *t)
 {
 	Datum		args[1];
+	bool		isnull;
 
 	args[0] = CStringGetTextDatum(t->workspace_id);
 	be_plan_exec(&audience_lock_plan, args, NULL, SPI_OK_SELECT);
+	if (DatumGetBool(getbin(1, &isnull)))
+		return true;
+	be_task_wait(t, "waiting for the audience lock (a suppression or unsubscribe in progress)",
+				 be_lock_timeout_ms);
+	t->result = BE_STEP_RELEASED;
+	return false;
 }
 
 static BePlan enqueued_plan = {
@@ -416,7 +428,8 @@ phase_chunk(BeTask *t, bool remainder)
 			nulls[10] = 'n';
 		if (!remainder || t->cutoff_email == NULL)
 			nulls[11] = 'n';
-		lock_audience_shared(t);
+		if (!lock_audience_shared(t))
+			return;
 		added = be_plan_exec(&insert_plan, args, nulls, SPI_OK_INSERT);
 	}
 	else
@@ -465,7 +478,8 @@ phase_test(BeTask *t)
 	args[9] = CStringGetTextDatum(t->ws_timezone);
 	if (!t->has_local_time)
 		nulls[8] = 'n';
-	lock_audience_shared(t);
+	if (!lock_audience_shared(t))
+		return;
 	be_plan_exec(&test_plan, args, nulls, SPI_OK_SELECT);
 	added = DatumGetInt64(getbin(1, &isnull));
 	d = getbin(2, &isnull);

@@ -76,8 +76,17 @@ run_task_unit(BeExec *ex, BeTask *t, BeUnitFn fn)
 	ok = be_exec_unit(ex, fn, t, &err);
 	if (!ok && !t->lost)
 	{
-		/* counted in the same transaction; the task is retried with backoff */
-		be_task_record_failure(t, err);
+		if (be_exec_last_sqlstate == ERRCODE_LOCK_NOT_AVAILABLE)
+		{
+			/* someone else's lock, not the task's fault: later, no attempt spent */
+			be_task_wait(t, psprintf("waiting for a lock: %s", err), be_lock_timeout_ms);
+			t->result = BE_STEP_RELEASED;
+		}
+		else
+		{
+			/* counted in the same transaction; the task is retried with backoff */
+			be_task_record_failure(t, err);
+		}
 	}
 	be_exec_commit(ex);
 	if (!ok)

@@ -58,6 +58,15 @@ static BePlan release_plan = {
 	6, {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
 };
 
+/* a step that could not get a lock: back to pending, no attempt spent */
+static BePlan wait_plan = {
+	"UPDATE broadcast.tasks"
+	"   SET status = 'pending', run_at = now() + make_interval(secs => $5 / 1000.0),"
+	"       last_error = $4, lease_until = NULL, lease_token = NULL, updated_at = now()"
+	" WHERE workspace_id = $1 AND task_id = $2 AND lease_token = $3::uuid AND status = 'running'",
+	5, {TEXTOID, INT8OID, TEXTOID, TEXTOID, INT4OID}
+};
+
 static BePlan advance_plan = {
 	"UPDATE broadcast.tasks"
 	"   SET phase = $4, cursor_email = $5, ab_cutoff_hash = $6, ab_cutoff_email = $7,"
@@ -174,6 +183,24 @@ be_task_release(BeTask *t, const char *phase, TimestampTz run_at)
 	args[5] = TimestampTzGetDatum(run_at);
 	if (be_plan_exec(&release_plan, args, NULL, SPI_OK_UPDATE) != 1)
 		be_task_lost(t, "lease expired");
+}
+
+/*
+ * The step waited too long for a lock someone else holds (a tenant's open
+ * transaction, say): the task goes back to pending and is tried again after
+ * delay_ms, at its committed phase and cursor, without spending an attempt.
+ */
+void
+be_task_wait(BeTask *t, const char *why, int delay_ms)
+{
+	Datum		args[5];
+
+	args[0] = CStringGetTextDatum(t->workspace_id);
+	args[1] = Int64GetDatum(t->task_id);
+	args[2] = CStringGetTextDatum(t->token);
+	args[3] = CStringGetTextDatum(why);
+	args[4] = Int32GetDatum(delay_ms);
+	(void) be_plan_exec(&wait_plan, args, NULL, SPI_OK_UPDATE);
 }
 
 /* Records progress and renews the lease; the caller's transaction commits both. */
