@@ -181,6 +181,8 @@ extern int	be_max_attempts;
 extern int	be_retry_base_ms;
 extern int	be_breaker_threshold;
 extern int	be_breaker_cooldown_ms;
+extern int	be_rate_buckets;
+extern int	be_rate_bucket_idle_s;
 extern bool be_allow_insecure_transport;
 
 #endif							/* BE_SENDER_H */

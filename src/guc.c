@@ -39,6 +39,8 @@ int			be_max_attempts = 5;
 int			be_retry_base_ms = 5000;
 int			be_breaker_threshold = 10;
 int			be_breaker_cooldown_ms = 30000;
+int			be_rate_buckets = 8192;
+int			be_rate_bucket_idle_s = 300;
 bool		be_allow_insecure_transport = false;
 static int	be_webhook_tolerance_s = 300;
 
@@ -198,6 +200,19 @@ be_define_sighup_gucs(void)
 							"How long an open circuit breaker waits before letting one probe through.",
 							NULL, &be_breaker_cooldown_ms, 30000, 10, 3600 * 1000,
 							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("broadcast_engine.rate_buckets",
+							"Slots of the shared rate-limit and circuit-breaker table.",
+							"One per provider account and per workspace on a shared account that has sent "
+							"recently; when none is free, sending fails closed.",
+							&be_rate_buckets, 8192, 64, 1048576,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("broadcast_engine.rate_bucket_idle",
+							"How long a rate-limit bucket must be unused before its slot can be reused.",
+							"Only a bucket with no pause, a closed breaker and no failures counted is reused.",
+							&be_rate_bucket_idle_s, 300, 1, 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("broadcast_engine.allow_insecure_transport",
 							 "Allows plain http endpoints and SMTP without TLS.",

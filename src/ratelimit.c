@@ -19,6 +19,20 @@
  * arithmetic steps).  A session that runs broadcast.send_queue() without
  * the library preloaded gets a private table instead.
  *
+ * The table has broadcast_engine.rate_buckets slots, open addressing with
+ * at most BE_MAX_PROBE probes per key.  Slots never become empty again, so
+ * a chain is never broken: a bucket idle for rate_bucket_idle (full of
+ * tokens, no pause, breaker closed and no failures counted) is reused in
+ * place by a new key.  When no slot is free or idle within a key's probes,
+ * the table is full for that key and it fails closed: no tokens, a message
+ * in the server log and a counter in broadcast.rate_limit_usage(), never sending
+ * without a limit or a breaker.
+ *
+ * Rates are clamped here too (0 = unlimited, else BE_RATE_MIN to
+ * BE_RATE_MAX per second), whatever reached the table: the API bounds them,
+ * but a value that slipped past must not turn into an integer overflow or a
+ * sender polling every millisecond.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -37,7 +51,9 @@
 #include "broadcast_engine.h"
 #include "be_sender.h"
 
-#define BE_NBUCKETS 2048
+#define BE_MAX_PROBE 256
+#define BE_RATE_MIN 0.001
+#define BE_RATE_MAX 1000000.0
 
 typedef struct BeBucket
 {
@@ -56,16 +72,25 @@ typedef struct BeBucket
 typedef struct BeRateTable
 {
 	LWLock	   *lock;
-	BeBucket	buckets[BE_NBUCKETS];
+	int			nbuckets;
+	uint64		refused;		/* acquisitions refused because the table was full */
+	TimestampTz warned_at;		/* last "table full" warning */
+	BeBucket	buckets[FLEXIBLE_ARRAY_MEMBER];
 } BeRateTable;
 
 static BeRateTable *rate_table = NULL;
 static bool rate_table_local = false;
 
+static Size
+table_size(int nbuckets)
+{
+	return add_size(offsetof(BeRateTable, buckets), mul_size(sizeof(BeBucket), nbuckets));
+}
+
 Size
 be_ratelimit_shmem_size(void)
 {
-	return MAXALIGN(sizeof(BeRateTable));
+	return MAXALIGN(table_size(be_rate_buckets));
 }
 
 /* called from the shmem startup hook, under AddinShmemInitLock */
@@ -74,10 +99,11 @@ be_ratelimit_shmem_init(void)
 {
 	bool		found;
 
-	rate_table = ShmemInitStruct("broadcast_engine rate limits", sizeof(BeRateTable), &found);
+	rate_table = ShmemInitStruct("broadcast_engine rate limits", table_size(be_rate_buckets), &found);
 	if (!found)
 	{
-		memset(rate_table, 0, sizeof(BeRateTable));
+		memset(rate_table, 0, table_size(be_rate_buckets));
+		rate_table->nbuckets = be_rate_buckets;
 		rate_table->lock = &(GetNamedLWLockTranche("broadcast_engine"))[1].lock;
 	}
 }
@@ -88,7 +114,8 @@ ensure_table(void)
 	if (rate_table != NULL)
 		return;
 	/* not preloaded: a private table, good for one session's send_queue() */
-	rate_table = MemoryContextAllocZero(TopMemoryContext, sizeof(BeRateTable));
+	rate_table = MemoryContextAllocZero(TopMemoryContext, table_size(be_rate_buckets));
+	rate_table->nbuckets = be_rate_buckets;
 	rate_table_local = true;
 }
 
@@ -106,24 +133,61 @@ unlock_table(void)
 		LWLockRelease(rate_table->lock);
 }
 
-/* finds or creates a bucket; NULL when the table is full (then: no limit) */
+/* 0 (unlimited) or a rate the arithmetic below is safe with */
+static double
+clamp_rate(double rate)
+{
+	if (!(rate > 0))			/* also NaN */
+		return 0;
+	if (rate < BE_RATE_MIN)
+		return BE_RATE_MIN;
+	if (rate > BE_RATE_MAX)
+		return BE_RATE_MAX;
+	return rate;
+}
+
+/* may this slot be given to another key? */
+static bool
+bucket_idle(BeBucket *b, TimestampTz now)
+{
+	return b->refilled_at + (TimestampTz) be_rate_bucket_idle_s * USECS_PER_SEC <= now &&
+		b->paused_until <= now && b->open_until <= now &&
+		b->failures == 0 && !b->probing;
+}
+
+static void
+bucket_init(BeBucket *b, const char *key, double rate, TimestampTz now)
+{
+	memset(b, 0, sizeof(BeBucket));
+	strlcpy(b->key, key, BE_KEY_LEN);
+	b->rate = rate;
+	b->tokens = rate > 0 ? Max(rate, 1.0) : 0;
+	b->refilled_at = now;
+}
+
+/*
+ * Finds or creates a bucket.  NULL when the table is full for this key:
+ * the callers then fail closed.
+ */
 static BeBucket *
 find_bucket(const char *key, double rate, TimestampTz now)
 {
 	uint32		h = hash_bytes((const unsigned char *) key, strlen(key));
+	int			n = rate_table->nbuckets;
+	BeBucket   *reuse = NULL;
 	int			i;
 
-	for (i = 0; i < BE_NBUCKETS; i++)
+	rate = clamp_rate(rate);
+	for (i = 0; i < Min(n, BE_MAX_PROBE); i++)
 	{
-		BeBucket   *b = &rate_table->buckets[(h + i) % BE_NBUCKETS];
+		BeBucket   *b = &rate_table->buckets[(h + i) % n];
 
 		if (b->key[0] == '\0')
 		{
-			strlcpy(b->key, key, BE_KEY_LEN);
-			b->rate = rate;
-			b->tokens = rate > 0 ? Max(rate, 1.0) : 0;
-			b->refilled_at = now;
-			return b;
+			/* the end of the chain: the key is not in the table */
+			if (reuse == NULL)
+				reuse = b;
+			break;
 		}
 		if (strcmp(b->key, key) == 0)
 		{
@@ -135,8 +199,36 @@ find_bucket(const char *key, double rate, TimestampTz now)
 			}
 			return b;
 		}
+		if (reuse == NULL && bucket_idle(b, now))
+			reuse = b;
 	}
-	return NULL;
+	if (reuse == NULL)
+	{
+		rate_table->refused++;
+		return NULL;
+	}
+	bucket_init(reuse, key, rate, now);
+	return reuse;
+}
+
+/* called with the table unlocked: says loudly that a key found no slot */
+static void
+warn_full(BeIntegration *ig)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	/* once a minute per process is loud enough */
+	if (rate_table->warned_at + 60 * USECS_PER_SEC > now)
+		return;
+	rate_table->warned_at = now;
+	/* LOG, not WARNING: it must reach the server log whatever log_min_messages says */
+	ereport(LOG,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("broadcast_engine rate-limit table is full: integration \"%s\" of workspace \"%s\" is held back",
+					ig->integration_id, ig->workspace_id),
+			 errdetail("All %d buckets are in use and none has been idle for %d s.",
+					   rate_table->nbuckets, be_rate_bucket_idle_s),
+			 errhint("Raise broadcast_engine.rate_buckets (needs a restart) or lower broadcast_engine.rate_bucket_idle.")));
 }
 
 /* tokens accrue at rate per second, up to one second's worth (at least 1) */
@@ -180,10 +272,17 @@ be_rate_acquire(BeIntegration *ig, int want, int fair_share, TimestampTz *next_o
 	*next_ok = now;
 	lock_table();
 	acct = find_bucket(ig->account_key, ig->shared_id ? ig->account_rate : ig->rate, now);
-	if (ig->shared_id)
+	if (ig->shared_id && acct != NULL)
 		pair = find_bucket(ig->pair_key, ig->rate, now);
+	if (acct == NULL || (ig->shared_id && pair == NULL))
+	{
+		/* no slot: no limit and no breaker could be kept, so nothing is sent */
+		unlock_table();
+		warn_full(ig);
+		*next_ok = now + USECS_PER_SEC;
+		return 0;
+	}
 
-	if (acct != NULL)
 	{
 		refill(acct, now);
 		if (acct->paused_until > now)
@@ -323,7 +422,7 @@ be_rate_limits(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	ensure_table();
-	for (i = 0; i < BE_NBUCKETS; i++)
+	for (i = 0; i < rate_table->nbuckets; i++)
 	{
 		BeBucket	b;
 		Datum		values[10];
@@ -362,4 +461,46 @@ be_rate_limits(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(be_rate_limit_usage);
+
+/*
+ * broadcast.rate_limit_usage(): the size of the bucket table, the buckets in
+ * use, those idle enough to be reused, and how many acquisitions were
+ * refused because the table was full.
+ */
+Datum
+be_rate_limit_usage(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[4];
+	bool		nulls[4] = {false};
+	TimestampTz now = GetCurrentTimestamp();
+	int			used = 0;
+	int			idle = 0;
+	uint64		refused;
+	int			i;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	ensure_table();
+	lock_table();
+	for (i = 0; i < rate_table->nbuckets; i++)
+	{
+		BeBucket   *b = &rate_table->buckets[i];
+
+		if (b->key[0] == '\0')
+			continue;
+		used++;
+		if (bucket_idle(b, now))
+			idle++;
+	}
+	refused = rate_table->refused;
+	unlock_table();
+	values[0] = Int32GetDatum(rate_table->nbuckets);
+	values[1] = Int32GetDatum(used);
+	values[2] = Int32GetDatum(idle);
+	values[3] = Int64GetDatum((int64) refused);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

@@ -101,7 +101,11 @@ static BePlan pairs_plan = {
 
 static BePlan integ_plan = {
 	"SELECT i.provider, i.shared_id, coalesce(sh.secret, s.secret),"
-	"       coalesce(i.rate_per_second, 0)::float8, coalesce(sh.rate_per_second, 0)::float8,"
+	/* rates within what a double and the bucket arithmetic hold (src/ratelimit.c) */
+	"       CASE WHEN i.rate_per_second IS NULL THEN 0"
+	"            ELSE least(greatest(i.rate_per_second, 0.001), 1000000) END::float8,"
+	"       CASE WHEN sh.rate_per_second IS NULL THEN 0"
+	"            ELSE least(greatest(sh.rate_per_second, 0.001), 1000000) END::float8,"
 	"       c->>'endpoint', c->>'host', (c->>'port')::int4, coalesce(c->>'tls', 'starttls'),"
 	"       c->>'username', c->>'ehlo_name', c->>'ca_file',"
 	"       c->>'domain', c->>'region', c->>'message_stream', c->>'access_key_id',"

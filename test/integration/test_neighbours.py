@@ -178,6 +178,28 @@ def run(r):
             "SELECT status = 'completed' FROM broadcast.broadcasts WHERE workspace_id = 'attacker'"
             " AND broadcast_id = 'locked'"), 60)
         r.check("and completes once the lock is gone", True)
+
+        # 4. rates no sender arithmetic can hold (set behind the API's back, as
+        #    a 1.2 database may hold them): nobody crashes, the victim goes on
+        pids = sorted(p for (p,) in db.q("SELECT pid FROM broadcast.workers WHERE kind = 'sender'"))
+        for i, rate in enumerate(("1e400", "1e-400", "3e9")):
+            db.q("SELECT broadcast.create_integration('attacker', %s, 'smtp',"
+                 " jsonb_build_object('host', '127.0.0.1', 'port', %s, 'tls', 'none'))", "odd%d" % i, port)
+            db.q("UPDATE broadcast.integrations SET rate_per_second = %s::numeric"
+                 " WHERE workspace_id = 'attacker' AND integration_id = %s" % (rate, "%s"), "odd%d" % i)
+            db.q("SELECT broadcast.create_broadcast('attacker', %s, 'odd', '{l}', %s, 't')", "odd%d" % i, "odd%d" % i)
+            db.q("SELECT broadcast.schedule_broadcast('attacker', %s)", "odd%d" % i)
+        rate, sent = timed_send(db, "victim", "odd")
+        r.check("rates of 1e400, 1e-400 and 3e9 in flight: victim at %.0f/s, %.0f%% of baseline"
+                % (rate, 100 * rate / base), sent == N - 1 and rate >= 0.8 * base, (sent, rate, base))
+        wait_for("the 1e400 and 3e9 broadcasts complete (clamped to 1,000,000/s)", lambda: db.one(
+            "SELECT count(*) = 2 FROM broadcast.broadcasts WHERE workspace_id = 'attacker'"
+            " AND broadcast_id IN ('odd0', 'odd2') AND status = 'completed'"), 60)
+        slow = db.one("SELECT sent_count FROM broadcast.broadcasts WHERE workspace_id = 'attacker'"
+                      " AND broadcast_id = 'odd1'")
+        after = sorted(p for (p,) in db.q("SELECT pid FROM broadcast.workers WHERE kind = 'sender'"))
+        r.check("no sender restarted (%s), and 1e-400 is held to 0.001/s (%s sent)" % (after, slow),
+                after == pids and slow <= 1, (pids, after, slow))
     except Exception:
         print("# server log:\n" + "\n".join("#   " + l for l in c.tail_log(30).splitlines()))
         raise
@@ -187,5 +209,56 @@ def run(r):
                 h.conn.rollback()
             except psycopg2.Error:
                 pass
+        c.destroy()
+        sink.kill()
+    run_table_full(r)
+
+
+def run_table_full(r):
+    """A full rate-limit table fails closed and reuses idle buckets."""
+    sink, sinkf = start_sink()
+    c = Cluster(55601, conf={
+        "broadcast_engine.sender_workers": "1",
+        "broadcast_engine.allow_insecure_transport": "on",
+        "broadcast_engine.drain_poll": "'200ms'",
+        "broadcast_engine.rate_buckets": "64",
+        "broadcast_engine.rate_bucket_idle": "'3s'",
+    })
+    try:
+        c.start()
+        DB(c.connect("postgres")).q("CREATE DATABASE be_test")
+        db = DB(c.connect())
+        db.q("CREATE EXTENSION broadcast_engine")
+        port = int(sinkf["port"])
+        # 64 pairs fill the table ...
+        for i in range(64):
+            workspace(db, "f%02d" % i, 1, port, rate=50)
+            db.q("SELECT broadcast.create_broadcast(%s, 'b', 'b', '{l}', 'mail', 't')", "f%02d" % i)
+        db.q("SELECT broadcast.schedule_broadcast(b.workspace_id, 'b') FROM broadcast.broadcasts b")
+        wait_for("64 pairs sent", lambda: db.one(
+            "SELECT count(*) = 64 FROM broadcast.broadcasts WHERE status = 'completed'"), 120)
+        usage = db.row("SELECT buckets, in_use FROM broadcast.rate_limit_usage()")
+        r.check("64 pairs have sent: the table is full (%s)" % (usage,), usage == (64, 64), usage)
+        # ... and a 1/s integration that comes now must wait, then keep its limit
+        workspace(db, "slow", 6, port, rate=1)
+        db.q("SELECT broadcast.create_broadcast('slow', 'b', 'b', '{l}', 'mail', 't')")
+        db.q("SELECT broadcast.schedule_broadcast('slow', 'b')")
+        wait_for("a refusal while the table is full", lambda: db.one(
+            "SELECT refused > 0 FROM broadcast.rate_limit_usage()"), 30)
+        sent_while_full = db.one("SELECT count(*) FROM broadcast.message_history WHERE workspace_id = 'slow'")
+        wait_for("the 1/s broadcast completes once an idle bucket is reused", lambda: db.one(
+            "SELECT status = 'completed' FROM broadcast.broadcasts WHERE workspace_id = 'slow'"), 60)
+        span = db.one("SELECT extract(epoch FROM max(sent_at) - min(sent_at)) FROM broadcast.message_history"
+                      " WHERE workspace_id = 'slow'")
+        r.check("the table full: nothing sent without a limit (%s sent then), then 6 at 1/s over %.1f s"
+                % (sent_while_full, span), sent_while_full <= 1 and span >= 4.0, (sent_while_full, span))
+        log = open(c.log).read()
+        r.check("the log says the table is full and names the held-back pair",
+                'rate-limit table is full: integration "mail" of workspace "slow"' in log,
+                [l for l in log.splitlines() if "full" in l][:3])
+    except Exception:
+        print("# server log:\n" + "\n".join("#   " + l for l in c.tail_log(30).splitlines()))
+        raise
+    finally:
         c.destroy()
         sink.kill()
