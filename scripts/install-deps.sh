@@ -5,7 +5,8 @@ set -euo pipefail
 
 PKGS=(build-essential pkg-config postgresql-15 postgresql-server-dev-15 postgresql-15-cron
 	  postgresql-15-pgtap libpq-dev libcurl4-openssl-dev libjson-c-dev libssl-dev libipc-run-perl
-	  python3 python3-psycopg2 python3-aiosmtpd openssl curl valgrind clang libclang-rt-14-dev)
+	  python3 python3-psycopg2 python3-aiosmtpd openssl curl valgrind clang libclang-rt-14-dev
+	  debhelper postgresql-server-dev-all dpkg-dev fakeroot git)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -5,11 +5,14 @@
 #
 #   scripts/test.sh                  everything
 #   BE_SUITES="regress unit" scripts/test.sh   a subset
+#
+# "package" builds the Debian package, installs it and runs make installcheck
+# (the regress suites) against it; "regress" runs them against make install.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
-SUITES=${BE_SUITES:-"unit regress mocks integration bench"}
+SUITES=${BE_SUITES:-"unit package mocks integration bench"}
 LOGDIR=$(mktemp -d /tmp/be-test-logs.XXXXXX)
 trap 'rm -rf "$LOGDIR"' EXIT
 
@@ -27,6 +30,7 @@ for suite in $SUITES; do
 	case "$suite" in
 		unit) cmd=("$ROOT/scripts/run_unit.sh") ;;
 		regress) cmd=("$ROOT/scripts/run_regress.sh") ;;
+		package) cmd=("$ROOT/scripts/run_package.sh") ;;
 		mocks) cmd=(python3 "$ROOT/test/mocks/test_mocks.py") ;;
 		integration) cmd=(python3 "$ROOT/test/integration/run.py") ;;
 		bench) cmd=("$ROOT/bench/run.sh" small) ;;
