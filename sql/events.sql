@@ -8,6 +8,7 @@ CREATE EXTENSION IF NOT EXISTS broadcast_engine;
 
 -- the signed fixtures carry fixed 2023 timestamps: their age is tested apart
 SET broadcast_engine.webhook_tolerance = 0;
+SET broadcast_engine.sns_max_age = 0;
 
 \set sendgrid `cat test/fixtures/events/sendgrid.json`
 \set mg_delivered `cat test/fixtures/events/mailgun_delivered.json`
@@ -30,6 +31,8 @@ SET broadcast_engine.webhook_tolerance = 0;
 \set sns_complaint `cat test/fixtures/events/sns_complaint.json`
 \set sns_open `cat test/fixtures/events/sns_open.json`
 \set sns_cert `cat test/fixtures/events/sns_test_cert.pem`
+\set sns_other_topic `cat test/fixtures/events/sns_other_topic.json`
+\set sns_subscription_other `cat test/fixtures/events/sns_subscription_other.json`
 
 -- one workspace per provider, with a list of seven members and their messages
 CREATE SCHEMA evt;
@@ -150,11 +153,15 @@ SELECT broadcast.set_webhook_secret('pm', 'esp', 'x');
 -- SES through SNS: subscription confirmation, event publishing, feedback
 -- notifications, RSA signatures (versions 1 and 2)
 -- ------------------------------------------------------------------------
+-- without a topic, SNS messages are refused (any AWS account can sign for its own topics)
 SELECT evt.setup('ses', 'ses', '{"region": "us-east-1", "access_key_id": "AKIDEXAMPLE"}', 700,
 	ARRAY['0100018bcd0701-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000', NULL,
 		  '0100018bcd0703-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000', NULL, NULL, NULL]);
 SELECT broadcast.set_webhook_secret('ses', 'esp', 'not a certificate');
 SELECT broadcast.set_webhook_secret('ses', 'esp', :'sns_cert');
+SELECT received FROM broadcast.record_events('ses', 'esp', :'sns_delivery');
+SELECT broadcast.update_integration('ses', 'esp', config => '{"region": "us-east-1", "access_key_id": "AKIDEXAMPLE", "topic_arn": "arn:aws:sns:us-east-1:123456789012:not an arn"}');
+SELECT broadcast.update_integration('ses', 'esp', config => '{"region": "us-east-1", "access_key_id": "AKIDEXAMPLE", "topic_arn": "arn:aws:sns:us-east-1:123456789012:ses-events"}');
 SELECT received, confirm_url FROM broadcast.record_events('ses', 'esp', :'sns_subscription');
 SELECT received, applied, changed, suppressed FROM broadcast.record_events('ses', 'esp', :'sns_delivery');
 SELECT received, applied, changed, suppressed FROM broadcast.record_events('ses', 'esp', :'sns_bounce');
@@ -170,6 +177,28 @@ SELECT * FROM broadcast.record_events('ses', 'esp',
 SELECT * FROM broadcast.record_events('ses', 'esp', :'sns_open'::jsonb - 'Signature');
 -- SES events only arrive wrapped in SNS
 SELECT * FROM broadcast.record_events('ses', 'esp', :'sns_open'::jsonb->'Message');
+-- validly signed, but from another account's topic: no suppression, no confirm URL
+SELECT * FROM broadcast.record_events('ses', 'esp', :'sns_other_topic');
+SELECT * FROM broadcast.record_events('ses', 'esp', :'sns_subscription_other');
+SELECT * FROM evt.audience('ses') WHERE email = 'dave@example.com';
+-- older than broadcast_engine.sns_max_age (the fixtures are from 2023): refused, confirmations too
+SET broadcast_engine.sns_max_age = '1h';
+SELECT * FROM broadcast.record_events('ses', 'esp', :'sns_delivery');
+SELECT * FROM broadcast.record_events('ses', 'esp', :'sns_subscription');
+-- a recent message passes; one from the future (beyond webhook_tolerance) does not
+SET broadcast_engine.webhook_tolerance = '5min';
+SELECT broadcast._check_sns_origin(jsonb_build_object('TopicArn', 'arn:aws:sns:us-east-1:123456789012:ses-events',
+	'Timestamp', to_char(now() AT TIME ZONE 'UTC' - interval '10 minutes', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+	'arn:aws:sns:us-east-1:123456789012:ses-events');
+\set VERBOSITY terse
+SELECT broadcast._check_sns_origin(jsonb_build_object('TopicArn', 'arn:aws:sns:us-east-1:123456789012:ses-events',
+	'Timestamp', to_char(now() AT TIME ZONE 'UTC' + interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+	'arn:aws:sns:us-east-1:123456789012:ses-events');
+\set VERBOSITY default
+SELECT broadcast._check_sns_origin(jsonb_build_object('TopicArn', 'arn:aws:sns:us-east-1:123456789012:ses-events',
+	'Timestamp', '2015-13-45T00:00:00.000Z'), 'arn:aws:sns:us-east-1:123456789012:ses-events');
+SET broadcast_engine.webhook_tolerance = 0;
+SET broadcast_engine.sns_max_age = 0;
 
 -- ------------------------------------------------------------------------
 -- SparkPost: a batch of message, track and unsubscribe events
@@ -222,8 +251,9 @@ SELECT * FROM broadcast.record_events('gen', 'esp', format($$[
 	evt.mid(801), evt.mid(801), evt.mid(801), evt.mid(801), evt.mid(802), evt.mid(802))::jsonb);
 SELECT email, opened, clicked, bounce_type FROM evt.history('gen') WHERE email IN ('alice@example.com', 'bob@example.com');
 -- bob's soft bounces: 3 messages (the default threshold) suppress him; replays count once
-INSERT INTO broadcast.message_history (workspace_id, message_id, broadcast_id, template_id, list_id, email, status, sent_at)
-SELECT 'gen', evt.mid(n), 'b2', 't', 'news', 'bob@example.com', 'sent', now() FROM generate_series(811, 812) n;
+INSERT INTO broadcast.message_history (workspace_id, message_id, broadcast_id, template_id, list_id, email,
+	integration_id, status, sent_at)
+SELECT 'gen', evt.mid(n), 'b2', 't', 'news', 'bob@example.com', 'esp', 'sent', now() FROM generate_series(811, 812) n;
 SELECT suppressed FROM broadcast.record_events('gen', 'esp',
 	format('{"events": [{"message_id": "%s", "event": "bounced", "bounce_type": "soft"}]}', evt.mid(802))::jsonb);
 SELECT suppressed FROM broadcast.record_events('gen', 'esp',
@@ -266,9 +296,10 @@ UPDATE broadcast.tasks SET run_at = now() WHERE workspace_id = 'sup';
 CALL broadcast.run_tasks(5);
 SELECT email FROM broadcast.email_queue WHERE workspace_id = 'sup' ORDER BY email;
 -- a and b were mailed before (another broadcast); b bounces hard, c complains
-INSERT INTO broadcast.message_history (workspace_id, message_id, broadcast_id, template_id, list_id, email, status, sent_at)
-VALUES ('sup', evt.mid(901), 'old', 't', 'l', 'b@example.com', 'sent', now()),
-	   ('sup', evt.mid(902), 'old', 't', 'l', 'c@example.com', 'sent', now());
+INSERT INTO broadcast.message_history (workspace_id, message_id, broadcast_id, template_id, list_id, email,
+	integration_id, status, sent_at)
+VALUES ('sup', evt.mid(901), 'old', 't', 'l', 'b@example.com', 'smtp', 'sent', now()),
+	   ('sup', evt.mid(902), 'old', 't', 'l', 'c@example.com', 'smtp', 'sent', now());
 SELECT suppressed FROM broadcast.record_events('sup', 'smtp', format('[
 	{"message_id": "%s", "event": "bounced", "bounce_type": "hard", "detail": "550 5.1.1 no such user"},
 	{"message_id": "%s", "event": "complained"}]', evt.mid(901), evt.mid(902))::jsonb);
@@ -428,13 +459,78 @@ SELECT received, applied, pending, unknown FROM broadcast.record_events('gen', '
 UPDATE broadcast.broadcasts SET status = 'completed' WHERE workspace_id = 'gen' AND broadcast_id = 'inflight';
 
 -- ------------------------------------------------------------------------
+-- Events apply only to messages of the integration they arrive for: a
+-- workspace's unsigned integration cannot reach its signed one's messages
+-- ------------------------------------------------------------------------
+SELECT broadcast.create_integration('mg', 'relay', 'smtp', '{"host": "localhost"}');
+-- erin's and frank's messages went out through the signed Mailgun integration
+SELECT received, applied, pending, unknown, suppressed FROM broadcast.record_events('mg', 'relay',
+	format('[{"message_id": "%s", "event": "complained"}, {"message_id": "%s", "event": "opened"}]',
+		   evt.mid(205), evt.mid(206))::jsonb);
+SELECT received, applied, pending, unknown FROM broadcast.record_events('mg', 'relay',
+	'[{"provider_message_id": "20231114.201@mg.example.com", "email": "alice@example.com", "event": "bounced"}]');
+SELECT * FROM evt.history('mg') WHERE email IN ('alice@example.com', 'erin@example.com', 'frank@example.com');
+SELECT * FROM evt.audience('mg') WHERE email IN ('alice@example.com', 'erin@example.com', 'frank@example.com');
+-- parked through one integration, never applied to another's message
+SELECT received, pending FROM broadcast.record_events('mg', 'relay',
+	format('[{"message_id": "%s", "event": "complained"}]', evt.mid(250))::jsonb);
+INSERT INTO broadcast.message_history (workspace_id, message_id, broadcast_id, template_id, list_id, email,
+	integration_id, provider, status, sent_at)
+VALUES ('mg', evt.mid(250), 'b', 't', 'news', 'gina@example.com', 'esp', 'mailgun', 'sent', now());
+SELECT * FROM broadcast.apply_pending_events();
+SELECT complained_at FROM broadcast.message_history WHERE workspace_id = 'mg' AND message_id = evt.mid(250);
+SELECT integration_id, count(*) FROM broadcast.pending_events WHERE workspace_id = 'mg' GROUP BY 1;
+-- through its own integration it applies
+SET broadcast_engine.webhook_tolerance = 0;
+SELECT received, applied, changed FROM broadcast.record_events('mg', 'esp',
+	jsonb_build_object('signature', :'mg_delivered'::jsonb->'signature',
+					   'event-data', jsonb_build_object('event', 'opened', 'timestamp', 1700000100,
+						   'recipient', 'frank@example.com', 'user-variables', jsonb_build_object('message_id', evt.mid(206)))));
+SELECT email, opened FROM evt.history('mg') WHERE email = 'frank@example.com';
+
+-- ------------------------------------------------------------------------
+-- Parked events are bounded per workspace (broadcast_engine.pending_events_limit)
+-- and expire (broadcast_engine.pending_events_max_age)
+-- ------------------------------------------------------------------------
+SELECT evt.setup('flood', 'smtp', '{"host": "localhost"}', 1000, ARRAY[NULL, NULL, NULL, NULL, NULL, NULL]);
+SHOW broadcast_engine.pending_events_limit;
+SHOW broadcast_engine.pending_events_max_age;
+SET broadcast_engine.pending_events_limit = 5;
+-- twenty random message ids: five are parked, fifteen dropped with a warning and counted
+SELECT received, applied, pending, unknown FROM broadcast.record_events('flood', 'esp',
+	(SELECT jsonb_agg(jsonb_build_object('message_id', ('00000000-0000-4000-9000-' || lpad(n::text, 12, '0')),
+										 'event', 'delivered', 'timestamp', 1700000000))
+	   FROM generate_series(1, 20) n));
+SELECT count(*) AS parked FROM broadcast.pending_events WHERE workspace_id = 'flood';
+SELECT dropped FROM broadcast.pending_events_dropped WHERE workspace_id = 'flood';
+-- a replay of parked events takes no room and drops nothing
+SELECT received, pending, unknown FROM broadcast.record_events('flood', 'esp',
+	(SELECT jsonb_agg(jsonb_build_object('message_id', ('00000000-0000-4000-9000-' || lpad(n::text, 12, '0')),
+										 'event', 'delivered', 'timestamp', 1700000000))
+	   FROM generate_series(1, 5) n));
+-- real events of sent messages are applied whatever is parked
+SELECT received, applied FROM broadcast.record_events('flood', 'esp',
+	format('[{"message_id": "%s", "event": "delivered"}]', evt.mid(1001))::jsonb);
+-- expired rows make room
+UPDATE broadcast.pending_events SET received_at = now() - interval '2 days' WHERE workspace_id = 'flood';
+SELECT received, pending, unknown FROM broadcast.record_events('flood', 'esp',
+	'[{"message_id": "00000000-0000-4000-9000-000000000099", "event": "opened"}]');
+SELECT count(*) AS parked FROM broadcast.pending_events WHERE workspace_id = 'flood';
+-- the bound is the superuser's: out of range values are refused
+SET broadcast_engine.pending_events_limit = -1;
+SET broadcast_engine.pending_events_limit = 100000000;
+RESET broadcast_engine.pending_events_limit;
+
+-- ------------------------------------------------------------------------
 -- Pending events expire; a payload of 1,000 events is a handful of statements
 -- ------------------------------------------------------------------------
 SELECT * FROM broadcast.apply_pending_events('0 seconds');
 SELECT count(*) FROM broadcast.pending_events;
 SELECT * FROM broadcast.apply_pending_events(NULL);
-INSERT INTO broadcast.message_history (workspace_id, message_id, broadcast_id, template_id, list_id, email, status, sent_at)
-SELECT 'gen', evt.mid(10000 + n), 'big', 't', 'news', 'alice@example.com', 'sent', now() FROM generate_series(1, 1000) n;
+INSERT INTO broadcast.message_history (workspace_id, message_id, broadcast_id, template_id, list_id, email,
+	integration_id, status, sent_at)
+SELECT 'gen', evt.mid(10000 + n), 'big', 't', 'news', 'alice@example.com', 'esp', 'sent', now()
+  FROM generate_series(1, 1000) n;
 SELECT received, applied, changed FROM broadcast.record_events('gen', 'esp',
 	(SELECT jsonb_agg(jsonb_build_object('message_id', evt.mid(10000 + n), 'event', e, 'timestamp', 1700000000 + n))
 	   FROM generate_series(1, 1000) n, unnest(ARRAY['delivered', 'opened']) e));
@@ -442,6 +538,6 @@ SELECT received, applied, changed FROM broadcast.record_events('gen', 'esp',
 	(SELECT jsonb_agg(jsonb_build_object('message_id', evt.mid(10000 + n), 'event', e, 'timestamp', 1700000000 + n))
 	   FROM generate_series(1, 1000) n, unnest(ARRAY['delivered', 'opened']) e));
 
-SELECT broadcast.drop_workspace(w) FROM unnest(ARRAY['sg', 'mg', 'pm', 'ses', 'sp', 'mj', 'rs', 'gen', 'sup', 'un', 'un2', 'ab']) w;
+SELECT broadcast.drop_workspace(w) FROM unnest(ARRAY['sg', 'mg', 'pm', 'ses', 'sp', 'mj', 'rs', 'gen', 'sup', 'un', 'un2', 'ab', 'flood']) w;
 DROP ROLE ev_front, ev_member, ev_outsider;
 DROP SCHEMA evt CASCADE;

@@ -43,6 +43,9 @@ int			be_rate_buckets = 8192;
 int			be_rate_bucket_idle_s = 300;
 bool		be_allow_insecure_transport = false;
 static int	be_webhook_tolerance_s = 300;
+static int	be_sns_max_age_s = 3600;
+static int	be_pending_events_limit = 10000;
+static int	be_pending_events_max_age_s = 86400;
 
 static void be_define_postmaster_gucs(void);
 static void be_define_sighup_gucs(void);
@@ -225,5 +228,21 @@ be_define_sighup_gucs(void)
 							"Largest difference between a signed webhook's timestamp and the server's clock.",
 							"Mailgun and Resend (Svix) signatures older or newer than this are refused; 0 turns the check off.",
 							&be_webhook_tolerance_s, 300, 0, 7 * 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	/* read by the 1.3 SQL (40_events_input.sql) through current_setting() */
+	DefineCustomIntVariable("broadcast_engine.sns_max_age",
+							"Oldest Amazon SNS message (by its Timestamp) that an SES integration accepts.",
+							"SNS keeps a message's Timestamp across its retries; 0 turns the check off.",
+							&be_sns_max_age_s, 3600, 0, 14 * 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("broadcast_engine.pending_events_limit",
+							"Most delivery events a workspace may have waiting for their message's history row.",
+							"Events beyond it are dropped with a warning and counted in broadcast.pending_events_dropped.",
+							&be_pending_events_limit, 10000, 0, 10000000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("broadcast_engine.pending_events_max_age",
+							"How long a delivery event waits for its message's history row before it is dropped.",
+							NULL, &be_pending_events_max_age_s, 86400, 60, 30 * 86400,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 }

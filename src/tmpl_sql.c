@@ -5,6 +5,7 @@
  *
  *	  broadcast._template_check(source text, field text) returns void
  *	  broadcast._template_render(source text, data jsonb) returns text
+ *	  broadcast._jsonb_depth(value jsonb) returns integer
  *
  * The engine itself uses malloc and never longjmps, so everything it
  * allocates is released before any ereport(ERROR) is raised here.  json-c's
@@ -23,6 +24,41 @@
 
 PG_FUNCTION_INFO_V1(be_template_check);
 PG_FUNCTION_INFO_V1(be_template_render);
+PG_FUNCTION_INFO_V1(be_jsonb_depth);
+
+/*
+ * How deeply a jsonb value's arrays and objects nest: 0 for a scalar, 1 for
+ * {} or {"a": 1}.  The template data is parsed with json-c, which refuses
+ * deeper documents than its limit, so contact properties are bounded by
+ * this (the 1.3 trigger on broadcast.contacts) before they can reach a
+ * render.  A linear walk of the binary value, no recursion.
+ */
+Datum
+be_jsonb_depth(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			depth = 0;
+	int			peak = 0;
+
+	if (JB_ROOT_IS_SCALAR(jb))
+		PG_RETURN_INT32(0);
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_BEGIN_ARRAY || tok == WJB_BEGIN_OBJECT)
+		{
+			if (++depth > peak)
+				peak = depth;
+		}
+		else if (tok == WJB_END_ARRAY || tok == WJB_END_OBJECT)
+			depth--;
+	}
+	Assert(depth == 0);
+	PG_RETURN_INT32(peak);
+}
 
 /* A hint for the syntax errors users are most likely to make. */
 static const char *
