@@ -72,7 +72,11 @@ include $(PGXS)
 
 all: $(UPGRADE_NEXT)
 
-$(UPGRADE_NEXT): $(UPGRADE_PARTS)
+# rebuilt on every make: a part renamed or removed must not leave a stale script
+$(UPGRADE_NEXT): $(UPGRADE_PARTS) FORCE
 	( echo '/* $(notdir $@): built by make from the files of $(basename $@)/; edit those */'; \
 	  echo; printf '%s\n' '\echo Use "ALTER EXTENSION broadcast_engine UPDATE" to load this file. \quit'; \
-	  for f in $^; do echo; echo "/* ---- $$(basename $$f) ---- */"; cat $$f; done ) > $@
+	  for f in $(UPGRADE_PARTS); do echo; echo "/* ---- $$(basename $$f) ---- */"; cat $$f; done ) > $@
+
+FORCE:
+.PHONY: FORCE

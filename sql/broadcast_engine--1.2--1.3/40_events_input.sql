@@ -476,12 +476,12 @@ BEGIN
 	/*
 	 * Park, within the workspace's bound (broadcast_engine.pending_events_limit):
 	 * expired rows go first, events already parked (replays) take no room,
-	 * and what does not fit is dropped, counted and reported.  The advisory
-	 * lock makes concurrent calls of one workspace count in turn.
+	 * and what does not fit is dropped, counted and reported.  The
+	 * workspace's audience lock (35_audience_lock.sql: a row lock no other
+	 * role can take) makes concurrent calls of one workspace count in turn.
 	 */
 	IF pending > 0 THEN
-		PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('broadcast_engine.pending'),
-												 pg_catalog.hashtext(p_workspace_id));
+		PERFORM broadcast._lock_audience(p_workspace_id);
 		DELETE FROM broadcast.pending_events p
 		 WHERE p.workspace_id = p_workspace_id
 		   AND p.received_at < now() - make_interval(secs => broadcast._setting_int(
@@ -736,8 +736,7 @@ BEGIN
 	LOOP
 		locked := false;
 		IF w.suppressing THEN
-			locked := pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('broadcast_engine.audience'),
-														   pg_catalog.hashtext(w.workspace_id));
+			locked := broadcast._try_lock_audience(w.workspace_id, true);
 		END IF;
 		WITH gone AS (
 			DELETE FROM broadcast.pending_events p
