@@ -15,6 +15,14 @@
  * through.  While it is open no tokens are given, so no rows are claimed
  * and no attempts are spent.
  *
+ * Keys (be_rate_keys) name a kind and then ids, so no workspace id can
+ * name a shared account: "w" a workspace's own integration, "s" a shared
+ * platform integration, "p" a workspace's share of one; each ends with the
+ * incarnation (a uuid given when the row was created), so a workspace or
+ * integration dropped and made again under the same ids starts with fresh
+ * buckets instead of the old one's Retry-After pause or open breaker.
+ * Buckets unused for BE_BUCKET_IDLE_MS are reused for new keys.
+ *
  * The table lives in shared memory (one LWLock; every operation is a few
  * arithmetic steps).  A session that runs broadcast.send_queue() without
  * the library preloaded gets a private table instead.
@@ -39,12 +47,16 @@
 
 #define BE_NBUCKETS 2048
 
+/* a bucket unused this long, neither paused nor tripped, may be reused */
+#define BE_BUCKET_IDLE_MS (3600 * 1000)
+
 typedef struct BeBucket
 {
 	char		key[BE_KEY_LEN];	/* "" when free */
 	double		rate;			/* tokens per second; 0 = unlimited */
 	double		tokens;
 	TimestampTz refilled_at;
+	TimestampTz used_at;
 	TimestampTz paused_until;	/* Retry-After */
 	int			failures;		/* consecutive provider failures */
 	TimestampTz open_until;		/* breaker open until */
@@ -106,37 +118,60 @@ unlock_table(void)
 		LWLockRelease(rate_table->lock);
 }
 
-/* finds or creates a bucket; NULL when the table is full (then: no limit) */
+static bool
+bucket_reusable(BeBucket *b, TimestampTz now)
+{
+	return b->paused_until <= now && b->open_until <= now && b->failures == 0 &&
+		TimestampDifferenceExceeds(b->used_at, now, BE_BUCKET_IDLE_MS);
+}
+
+/*
+ * Finds or creates a bucket; NULL when the table is full (then: no limit).
+ * A new key takes the first idle bucket of its probe sequence, but only
+ * after the whole sequence showed that the key is not further on.
+ */
 static BeBucket *
 find_bucket(const char *key, double rate, TimestampTz now)
 {
 	uint32		h = hash_bytes((const unsigned char *) key, strlen(key));
+	BeBucket   *reuse = NULL;
+	BeBucket   *b = NULL;
 	int			i;
 
 	for (i = 0; i < BE_NBUCKETS; i++)
 	{
-		BeBucket   *b = &rate_table->buckets[(h + i) % BE_NBUCKETS];
+		BeBucket   *c = &rate_table->buckets[(h + i) % BE_NBUCKETS];
 
-		if (b->key[0] == '\0')
+		if (c->key[0] == '\0')
 		{
-			strlcpy(b->key, key, BE_KEY_LEN);
-			b->rate = rate;
-			b->tokens = rate > 0 ? Max(rate, 1.0) : 0;
-			b->refilled_at = now;
-			return b;
+			b = c;
+			break;
 		}
-		if (strcmp(b->key, key) == 0)
+		if (strcmp(c->key, key) == 0)
 		{
 			/* a changed rate applies at once */
-			if (b->rate != rate)
+			if (c->rate != rate)
 			{
-				b->rate = rate;
-				b->tokens = Min(b->tokens, Max(rate, 1.0));
+				c->rate = rate;
+				c->tokens = Min(c->tokens, Max(rate, 1.0));
 			}
-			return b;
+			c->used_at = now;
+			return c;
 		}
+		if (reuse == NULL && bucket_reusable(c, now))
+			reuse = c;
 	}
-	return NULL;
+	if (reuse != NULL)
+		b = reuse;
+	if (b == NULL)
+		return NULL;
+	memset(b, 0, sizeof(BeBucket));
+	strlcpy(b->key, key, BE_KEY_LEN);
+	b->rate = rate;
+	b->tokens = rate > 0 ? Max(rate, 1.0) : 0;
+	b->refilled_at = now;
+	b->used_at = now;
+	return b;
 }
 
 /* tokens accrue at rate per second, up to one second's worth (at least 1) */
@@ -307,6 +342,48 @@ be_rate_report(BeIntegration *ig, int ok, int failed, int retry_after_s)
 	unlock_table();
 }
 
+/*
+ * Sets the integration's bucket keys from its ids and incarnations.  The
+ * kind letter keeps the key spaces apart; \x1f cannot occur in an id.
+ */
+void
+be_rate_keys(BeIntegration *ig)
+{
+	if (ig->shared_id)
+	{
+		snprintf(ig->account_key, BE_KEY_LEN, "s\x1f\x1f%s\x1f%s", ig->shared_id,
+				 ig->shared_incarnation ? ig->shared_incarnation : "");
+		snprintf(ig->pair_key, BE_KEY_LEN, "p\x1f%s\x1f%s\x1f%s", ig->workspace_id,
+				 ig->integration_id, ig->incarnation ? ig->incarnation : "");
+	}
+	else
+	{
+		snprintf(ig->account_key, BE_KEY_LEN, "w\x1f%s\x1f%s\x1f%s", ig->workspace_id,
+				 ig->integration_id, ig->incarnation ? ig->incarnation : "");
+		strlcpy(ig->pair_key, ig->account_key, BE_KEY_LEN);
+	}
+}
+
+/* the n-th (from 0) \x1f-separated field of a key, in place */
+static char *
+key_field(char *key, int n)
+{
+	char	   *s = key;
+	char	   *e;
+
+	while (n-- > 0)
+	{
+		s = strchr(s, '\x1f');
+		if (s == NULL)
+			return "";
+		s++;
+	}
+	e = strchr(s, '\x1f');
+	if (e)
+		*e = '\0';
+	return s;
+}
+
 PG_FUNCTION_INFO_V1(be_rate_limits);
 
 /*
@@ -328,8 +405,10 @@ be_rate_limits(PG_FUNCTION_ARGS)
 		BeBucket	b;
 		Datum		values[10];
 		bool		nulls[10] = {false};
-		char	   *sep;
 		const char *state;
+		bool		shared;
+		char		ws[BE_KEY_LEN];
+		char		integ[BE_KEY_LEN];
 
 		lock_table();
 		b = rate_table->buckets[i];
@@ -337,18 +416,18 @@ be_rate_limits(PG_FUNCTION_ARGS)
 		if (b.key[0] == '\0')
 			continue;
 		refill(&b, now);
-		sep = strchr(b.key, '\x1f');
-		if (sep)
-			*sep = '\0';
+		shared = (b.key[0] == 's');
+		strlcpy(ws, b.key, BE_KEY_LEN);
+		strlcpy(integ, b.key, BE_KEY_LEN);
 		if (b.open_until > now)
 			state = "open";
 		else if (b.failures >= be_breaker_threshold)
 			state = "half-open";
 		else
 			state = "closed";
-		values[0] = CStringGetTextDatum(strcmp(b.key, "shared") == 0 ? "shared" : "workspace");
-		values[1] = CStringGetTextDatum(strcmp(b.key, "shared") == 0 ? "" : b.key);
-		values[2] = CStringGetTextDatum(sep ? sep + 1 : "");
+		values[0] = CStringGetTextDatum(shared ? "shared" : "workspace");
+		values[1] = CStringGetTextDatum(key_field(ws, 1));
+		values[2] = CStringGetTextDatum(key_field(integ, 2));
 		values[3] = Float8GetDatum(b.rate);
 		nulls[3] = (b.rate <= 0);
 		values[4] = Float8GetDatum(b.tokens);
