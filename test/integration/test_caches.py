@@ -111,10 +111,13 @@ def run(r):
         db.q("CREATE EXTENSION broadcast_engine")
         wait_for("%d senders" % SENDERS, lambda: db.one(
             "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'broadcast_engine sender%%'") == SENDERS, 30)
-        recreated(r, db, c, (port_a, http_a), (port_b, http_b))
-        rotation(r, db, (port_a, http_a), (port_b, http_b))
-        settings(r, db, (port_a, http_a))
-        shared_keys(r, db, port_a)
+        # each scenario on its own: a timeout in one still lets the others run
+        r.run("scenario: re-created workspace and extension", recreated, r, db, c,
+              (port_a, http_a), (port_b, http_b))
+        r.run("scenario: key rotation and new endpoint mid-send", rotation, r, db,
+              (port_a, http_a), (port_b, http_b))
+        r.run("scenario: settings change mid-send", settings, r, db, (port_a, http_a))
+        r.run("scenario: workspace named shared", shared_keys, r, db, port_a)
     except Exception:
         print("# server log:\n" + "\n".join("#   " + l for l in c.tail_log(30).splitlines()))
         raise
