@@ -83,6 +83,7 @@ typedef struct IntegEntry
 	char		key[BE_KEY_LEN];
 	MemoryContext cxt;
 	BeIntegration *ig;
+	uint64		unit;			/* the unit of work that loaded ig */
 	/* where this pair's next claim starts in email_queue_due_idx (see claim_unit) */
 	TimestampTz claim_from;
 	TimestampTz claim_from_set;
@@ -95,6 +96,7 @@ typedef struct BroadcastEntry
 {
 	char		key[BE_KEY_LEN];
 	uint64		generation;		/* cache generation it was loaded under */
+	uint64		unit;			/* the unit of work that loaded it */
 	ComposeBroadcast *cb;
 	char	   *error;			/* why it cannot be composed (in TopMemoryContext) */
 	TimestampTz loaded_at;
@@ -111,6 +113,22 @@ static int	rotation = 0;
 /* the cache generation every entry was last checked against, and the extension's OID */
 static uint64 flushed_generation = 0;
 static Oid	cached_extension = InvalidOid;
+
+/*
+ * The unit of work under way: its number, and the cache generation that had
+ * finished before it began (the tag of what it loads).  What a unit loaded
+ * serves the rest of that unit: its snapshots only move forward.
+ */
+static uint64 unit_number = 0;
+static uint64 unit_load_gen = 0;
+
+static void
+begin_cache_unit(void)
+{
+	unit_number++;
+	/* before the unit's first snapshot: what it loads includes these changes */
+	unit_load_gen = be_cache_generation_done();
+}
 
 static BePlan pairs_plan = {
 	"SELECT workspace_id, integration_id, next_attempt_at FROM broadcast.active_pairs",
@@ -300,12 +318,12 @@ ensure_caches(void)
 
 /*
  * Returns an integration, loading it again unless its entry was loaded
- * under generation check (and within CACHE_TTL_MS); a new load is tagged
- * load_gen.  Inside a transaction.  Reloading frees the previous
- * BeIntegration of this pair.
+ * under generation check or in this unit (and within CACHE_TTL_MS); a new
+ * load is tagged unit_load_gen.  Inside a transaction.  Reloading frees
+ * the previous BeIntegration of this pair.
  */
 static BeIntegration *
-get_integration(const char *ws, const char *integ, uint64 check, uint64 load_gen)
+get_integration(const char *ws, const char *integ, uint64 check)
 {
 	char		key[BE_KEY_LEN];
 	IntegEntry *e;
@@ -320,7 +338,7 @@ get_integration(const char *ws, const char *integ, uint64 check, uint64 load_gen
 
 	make_key(key, ws, integ);
 	e = hash_search(integ_cache, key, HASH_ENTER, &found);
-	if (found && e->ig && e->ig->generation == check &&
+	if (found && e->ig && (e->ig->generation == check || e->unit == unit_number) &&
 		!TimestampDifferenceExceeds(e->ig->loaded_at, GetCurrentTimestamp(), CACHE_TTL_MS))
 		return e->ig;
 	if (!found)
@@ -380,7 +398,8 @@ get_integration(const char *ws, const char *integ, uint64 check, uint64 load_gen
 			(strcmp(ig->provider, "smtp") == 0 && strcmp(ig->tls, "none") == 0);
 	}
 	ig->loaded_at = GetCurrentTimestamp();
-	ig->generation = load_gen;
+	ig->generation = unit_load_gen;
+	e->unit = unit_number;
 	MemoryContextSwitchTo(old);
 	e->ig = ig;
 	return ig;
@@ -394,11 +413,11 @@ strdup_top(const char *s)
 
 /*
  * Returns a broadcast's composer (all variations in one query), loading it
- * again unless loaded under generation check (and within the TTL); a new
- * load is tagged load_gen.  Inside a transaction.
+ * again unless loaded under generation check or in this unit (and within
+ * the TTL); a new load is tagged unit_load_gen.  Inside a transaction.
  */
 static BroadcastEntry *
-get_broadcast(const char *ws, const char *bid, uint64 check, uint64 load_gen)
+get_broadcast(const char *ws, const char *bid, uint64 check)
 {
 	char		key[BE_KEY_LEN];
 	BroadcastEntry *e;
@@ -413,7 +432,7 @@ get_broadcast(const char *ws, const char *bid, uint64 check, uint64 load_gen)
 
 	make_key(key, ws, bid);
 	e = hash_search(broadcast_cache, key, HASH_ENTER, &found);
-	if (found && (e->cb || e->error) && e->generation == check &&
+	if (found && (e->cb || e->error) && (e->generation == check || e->unit == unit_number) &&
 		!TimestampDifferenceExceeds(e->loaded_at, GetCurrentTimestamp(), CACHE_TTL_MS * 6))
 		return e;
 	if (found)
@@ -424,7 +443,8 @@ get_broadcast(const char *ws, const char *bid, uint64 check, uint64 load_gen)
 	}
 	e->cb = NULL;
 	e->error = NULL;
-	e->generation = load_gen;
+	e->generation = unit_load_gen;
+	e->unit = unit_number;
 	e->loaded_at = GetCurrentTimestamp();
 	e->used_at = e->loaded_at;
 
@@ -556,8 +576,6 @@ typedef struct Cycle
 	BeMessage **msgs;
 	int			nmsgs;
 	int			nudged;
-	/* cache generation finished before the current unit began (new entries' tag) */
-	uint64		load_gen;
 	bool		abandoned;		/* the claim was undone: its integration is gone */
 } Cycle;
 
@@ -576,7 +594,7 @@ pairs_unit(void *arg)
 	ext = get_extension_oid("broadcast_engine", true);
 	if (ext != cached_extension)
 	{
-		flush_caches(cy->load_gen, true);
+		flush_caches(unit_load_gen, true);
 		cached_extension = ext;
 	}
 	n = be_plan_exec(&pairs_plan, NULL, NULL, SPI_OK_SELECT);
@@ -603,7 +621,7 @@ pairs_unit(void *arg)
 	{
 		Pair	   *p = (Pair *) lfirst(lc);
 
-		p->ig = get_integration(p->workspace_id, p->integration_id, check, cy->load_gen);
+		p->ig = get_integration(p->workspace_id, p->integration_id, check);
 	}
 	/* a shared account's tokens are shared fairly between its active workspaces */
 	foreach(lc, cy->pairs)
@@ -764,7 +782,7 @@ claim_unit(void *arg)
 	/* the integration and composers for this batch, checked in this transaction */
 	if (n > 0)
 	{
-		ig = get_integration(cy->pair->workspace_id, cy->pair->integration_id, check, cy->load_gen);
+		ig = get_integration(cy->pair->workspace_id, cy->pair->integration_id, check);
 		cy->pair->ig = ig;
 		if (ig == NULL)
 		{
@@ -775,7 +793,7 @@ claim_unit(void *arg)
 		}
 	}
 	for (i = 0; i < n; i++)
-		(void) get_broadcast(cy->pair->workspace_id, cy->msgs[i]->broadcast_id, check, cy->load_gen);
+		(void) get_broadcast(cy->pair->workspace_id, cy->msgs[i]->broadcast_id, check);
 }
 
 /* renders every message of the batch; no transaction is open */
@@ -1031,10 +1049,9 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 	cycle_old_cxt = MemoryContextSwitchTo(cy.cxt);
 	PG_TRY();
 	{
-		/* read before the unit's first snapshot: what it loads includes these changes */
-		cy.load_gen = be_cache_generation_done();
-		if (cy.load_gen != flushed_generation)
-			flush_caches(cy.load_gen, false);
+		begin_cache_unit();
+		if (unit_load_gen != flushed_generation)
+			flush_caches(unit_load_gen, false);
 		run_unit_or_raise(ex, pairs_unit, &cy, "list the queue");
 		npairs = list_length(cy.pairs);
 		rotation++;
@@ -1072,7 +1089,7 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 			cy.nmsgs = 0;
 			cy.abandoned = false;
 			t0 = GetCurrentTimestamp();
-			cy.load_gen = be_cache_generation_done();
+			begin_cache_unit();
 			if (!claim_or_abandon(ex, &cy))
 				continue;		/* the integration went away meanwhile */
 			t1 = GetCurrentTimestamp();
