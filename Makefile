@@ -67,6 +67,10 @@ SHLIB_LINK = $(shell pkg-config --libs libcurl json-c libcrypto) -lm
 REGRESS = $(shell grep -v '^\#' $(srcdir)/test/regress_schedule)
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=$(srcdir)/test/regress.conf
 
+# objects depend on the headers they include (.deps/): a changed struct in
+# include/ must rebuild every file that uses it
+override autodepend = yes
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 

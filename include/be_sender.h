@@ -18,7 +18,12 @@
 
 #include "be_buf.h"
 
-#define BE_KEY_LEN 160
+/*
+ * Cache and bucket keys: ids (at most 63 characters, never a control
+ * character) joined by \x1f; rate-limit keys also start with a kind letter
+ * and end with the integration's incarnation (see ratelimit.c).
+ */
+#define BE_KEY_LEN 192
 
 /* what happened to one message */
 typedef enum BeOutcome
@@ -38,6 +43,8 @@ typedef struct BeIntegration
 	char	   *integration_id;
 	char	   *provider;
 	char	   *shared_id;
+	char	   *incarnation;	/* uuid of this integrations row's creation */
+	char	   *shared_incarnation; /* and of its shared integration's */
 	char	   *secret;
 	/* config */
 	char	   *endpoint;		/* HTTP APIs: base URL */
@@ -59,6 +66,7 @@ typedef struct BeIntegration
 	char		account_key[BE_KEY_LEN];	/* the provider account (breaker) */
 	char		pair_key[BE_KEY_LEN];	/* this workspace on it */
 	TimestampTz loaded_at;
+	uint64		generation;		/* cache generation it was loaded under */
 	const struct BeProvider *ops;
 	char	   *refused;		/* why nothing can be sent through it, or NULL */
 	bool		insecure;		/* plain http, or SMTP without TLS */
@@ -171,6 +179,7 @@ extern void be_ratelimit_shmem_init(void);
 extern int	be_rate_acquire(BeIntegration *ig, int want, int fair_share, TimestampTz *next_ok);
 extern void be_rate_refund(BeIntegration *ig, int unused);
 extern void be_rate_report(BeIntegration *ig, int ok, int failed, int retry_after_s);
+extern void be_rate_keys(BeIntegration *ig);
 
 /* guc.c (sender parameters) */
 extern int	be_sender_batch_size;

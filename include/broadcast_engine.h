@@ -61,6 +61,13 @@ typedef struct BeSharedState
 {
 	LWLock	   *lock;			/* protects the slots' pid/procno/kind */
 	pid_t		launcher_pid;
+	/*
+	 * Cache generations (see shmem.c): a transaction that changed a row a
+	 * sender caches adds one to cache_started before its commit becomes
+	 * visible and one to cache_done after; so cache_started >= cache_done.
+	 */
+	pg_atomic_uint64 cache_started;
+	pg_atomic_uint64 cache_done;
 	BeWorkerSlot scheduler;
 	BeWorkerSlot senders[BE_MAX_SENDERS];
 } BeSharedState;
@@ -75,6 +82,9 @@ extern void be_wake_senders_now(void);
 extern void be_register_xact_callback(void);
 extern void be_wake_scheduler_at_commit(void);
 extern void be_wake_senders_at_commit(void);
+extern void be_cache_changed_at_commit(void);
+extern uint64 be_cache_generation_done(void);
+extern uint64 be_cache_generation_started(void);
 
 /* launcher.c */
 extern void be_register_launcher(void);

@@ -15,15 +15,22 @@
  * through.  While it is open no tokens are given, so no rows are claimed
  * and no attempts are spent.
  *
+ * Keys (be_rate_keys) name a kind and then ids, so no workspace id can
+ * name a shared account: "w" a workspace's own integration, "s" a shared
+ * platform integration, "p" a workspace's share of one; each ends with the
+ * incarnation (a uuid given when the row was created), so a workspace or
+ * integration dropped and made again under the same ids starts with fresh
+ * buckets instead of the old one's Retry-After pause or open breaker.
+ *
  * The table lives in shared memory (one LWLock; every operation is a few
  * arithmetic steps).  A session that runs broadcast.send_queue() without
  * the library preloaded gets a private table instead.
  *
  * The table has broadcast_engine.rate_buckets slots, open addressing with
  * at most BE_MAX_PROBE probes per key.  Slots never become empty again, so
- * a chain is never broken: a bucket idle for rate_bucket_idle (full of
- * tokens, no pause, breaker closed and no failures counted) is reused in
- * place by a new key.  When no slot is free or idle within a key's probes,
+ * a chain is never broken: a bucket unused for rate_bucket_idle (no pause,
+ * breaker closed and no failures counted) is reused in place by a new key,
+ * which also retires the buckets of old incarnations.  When no slot is free or idle within a key's probes,
  * the table is full for that key and it fails closed: no tokens, a message
  * in the server log and a counter in broadcast.rate_limit_usage(), never sending
  * without a limit or a breaker.
@@ -61,6 +68,7 @@ typedef struct BeBucket
 	double		rate;			/* tokens per second; 0 = unlimited */
 	double		tokens;
 	TimestampTz refilled_at;
+	TimestampTz used_at;
 	TimestampTz paused_until;	/* Retry-After */
 	int			failures;		/* consecutive provider failures */
 	TimestampTz open_until;		/* breaker open until */
@@ -150,24 +158,16 @@ clamp_rate(double rate)
 static bool
 bucket_idle(BeBucket *b, TimestampTz now)
 {
-	return b->refilled_at + (TimestampTz) be_rate_bucket_idle_s * USECS_PER_SEC <= now &&
+	return b->used_at + (TimestampTz) be_rate_bucket_idle_s * USECS_PER_SEC <= now &&
 		b->paused_until <= now && b->open_until <= now &&
 		b->failures == 0 && !b->probing;
 }
 
-static void
-bucket_init(BeBucket *b, const char *key, double rate, TimestampTz now)
-{
-	memset(b, 0, sizeof(BeBucket));
-	strlcpy(b->key, key, BE_KEY_LEN);
-	b->rate = rate;
-	b->tokens = rate > 0 ? Max(rate, 1.0) : 0;
-	b->refilled_at = now;
-}
-
 /*
- * Finds or creates a bucket.  NULL when the table is full for this key:
- * the callers then fail closed.
+ * Finds or creates a bucket.  A new key takes the first idle bucket of its
+ * probe sequence, but only after the sequence showed that the key is not
+ * further on.  NULL when the table is full for this key: the callers then
+ * fail closed.
  */
 static BeBucket *
 find_bucket(const char *key, double rate, TimestampTz now)
@@ -180,34 +180,40 @@ find_bucket(const char *key, double rate, TimestampTz now)
 	rate = clamp_rate(rate);
 	for (i = 0; i < Min(n, BE_MAX_PROBE); i++)
 	{
-		BeBucket   *b = &rate_table->buckets[(h + i) % n];
+		BeBucket   *c = &rate_table->buckets[(h + i) % n];
 
-		if (b->key[0] == '\0')
+		if (c->key[0] == '\0')
 		{
 			/* the end of the chain: the key is not in the table */
 			if (reuse == NULL)
-				reuse = b;
+				reuse = c;
 			break;
 		}
-		if (strcmp(b->key, key) == 0)
+		if (strcmp(c->key, key) == 0)
 		{
 			/* a changed rate applies at once */
-			if (b->rate != rate)
+			if (c->rate != rate)
 			{
-				b->rate = rate;
-				b->tokens = Min(b->tokens, Max(rate, 1.0));
+				c->rate = rate;
+				c->tokens = Min(c->tokens, Max(rate, 1.0));
 			}
-			return b;
+			c->used_at = now;
+			return c;
 		}
-		if (reuse == NULL && bucket_idle(b, now))
-			reuse = b;
+		if (reuse == NULL && bucket_idle(c, now))
+			reuse = c;
 	}
 	if (reuse == NULL)
 	{
 		rate_table->refused++;
 		return NULL;
 	}
-	bucket_init(reuse, key, rate, now);
+	memset(reuse, 0, sizeof(BeBucket));
+	strlcpy(reuse->key, key, BE_KEY_LEN);
+	reuse->rate = rate;
+	reuse->tokens = rate > 0 ? Max(rate, 1.0) : 0;
+	reuse->refilled_at = now;
+	reuse->used_at = now;
 	return reuse;
 }
 
@@ -406,6 +412,48 @@ be_rate_report(BeIntegration *ig, int ok, int failed, int retry_after_s)
 	unlock_table();
 }
 
+/*
+ * Sets the integration's bucket keys from its ids and incarnations.  The
+ * kind letter keeps the key spaces apart; \x1f cannot occur in an id.
+ */
+void
+be_rate_keys(BeIntegration *ig)
+{
+	if (ig->shared_id)
+	{
+		snprintf(ig->account_key, BE_KEY_LEN, "s\x1f\x1f%s\x1f%s", ig->shared_id,
+				 ig->shared_incarnation ? ig->shared_incarnation : "");
+		snprintf(ig->pair_key, BE_KEY_LEN, "p\x1f%s\x1f%s\x1f%s", ig->workspace_id,
+				 ig->integration_id, ig->incarnation ? ig->incarnation : "");
+	}
+	else
+	{
+		snprintf(ig->account_key, BE_KEY_LEN, "w\x1f%s\x1f%s\x1f%s", ig->workspace_id,
+				 ig->integration_id, ig->incarnation ? ig->incarnation : "");
+		strlcpy(ig->pair_key, ig->account_key, BE_KEY_LEN);
+	}
+}
+
+/* the n-th (from 0) \x1f-separated field of a key, in place */
+static char *
+key_field(char *key, int n)
+{
+	char	   *s = key;
+	char	   *e;
+
+	while (n-- > 0)
+	{
+		s = strchr(s, '\x1f');
+		if (s == NULL)
+			return "";
+		s++;
+	}
+	e = strchr(s, '\x1f');
+	if (e)
+		*e = '\0';
+	return s;
+}
+
 PG_FUNCTION_INFO_V1(be_rate_limits);
 
 /*
@@ -427,8 +475,10 @@ be_rate_limits(PG_FUNCTION_ARGS)
 		BeBucket	b;
 		Datum		values[10];
 		bool		nulls[10] = {false};
-		char	   *sep;
 		const char *state;
+		bool		shared;
+		char		ws[BE_KEY_LEN];
+		char		integ[BE_KEY_LEN];
 
 		lock_table();
 		b = rate_table->buckets[i];
@@ -436,18 +486,18 @@ be_rate_limits(PG_FUNCTION_ARGS)
 		if (b.key[0] == '\0')
 			continue;
 		refill(&b, now);
-		sep = strchr(b.key, '\x1f');
-		if (sep)
-			*sep = '\0';
+		shared = (b.key[0] == 's');
+		strlcpy(ws, b.key, BE_KEY_LEN);
+		strlcpy(integ, b.key, BE_KEY_LEN);
 		if (b.open_until > now)
 			state = "open";
 		else if (b.failures >= be_breaker_threshold)
 			state = "half-open";
 		else
 			state = "closed";
-		values[0] = CStringGetTextDatum(strcmp(b.key, "shared") == 0 ? "shared" : "workspace");
-		values[1] = CStringGetTextDatum(strcmp(b.key, "shared") == 0 ? "" : b.key);
-		values[2] = CStringGetTextDatum(sep ? sep + 1 : "");
+		values[0] = CStringGetTextDatum(shared ? "shared" : "workspace");
+		values[1] = CStringGetTextDatum(key_field(ws, 1));
+		values[2] = CStringGetTextDatum(key_field(integ, 2));
 		values[3] = Float8GetDatum(b.rate);
 		nulls[3] = (b.rate <= 0);
 		values[4] = Float8GetDatum(b.tokens);

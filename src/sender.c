@@ -20,6 +20,19 @@
  * A crash between 2 and 4 loses nothing: the rows come due again when
  * their lease ends and are sent again with the same message id.
  *
+ * Caches.  Integrations and compiled broadcasts (templates, workspace
+ * settings, list names) are cached per worker, keyed by ids.  Every entry
+ * carries the cache generation it was loaded under (shmem.c explains the
+ * two counters and why the checks below suffice): an entry is used for a
+ * batch only if no change to the tables it was read from started since it
+ * was loaded, checked after the claim's snapshot, so the batch never mixes
+ * rows the claim can see with an entry older than them.  A changed
+ * integration (a rotated key, a new endpoint) or workspace setting thus
+ * applies from the next batch of every sender, and a workspace dropped and
+ * made again under the same ids never meets the old one's entries; nor do
+ * the entries survive DROP EXTENSION (checked by the extension's OID).  The
+ * TTLs remain only as a backstop.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -53,6 +66,7 @@
 
 PG_FUNCTION_INFO_V1(be_send_queue);
 
+/* backstops only: entries follow their sources through the cache generation */
 #define CACHE_TTL_MS 10000
 
 typedef struct Pair
@@ -69,6 +83,7 @@ typedef struct IntegEntry
 	char		key[BE_KEY_LEN];
 	MemoryContext cxt;
 	BeIntegration *ig;
+	uint64		unit;			/* the unit of work that loaded ig */
 	/* where this pair's next claim starts in email_queue_due_idx (see claim_unit) */
 	TimestampTz claim_from;
 	TimestampTz claim_from_set;
@@ -80,6 +95,8 @@ typedef struct IntegEntry
 typedef struct BroadcastEntry
 {
 	char		key[BE_KEY_LEN];
+	uint64		generation;		/* cache generation it was loaded under */
+	uint64		unit;			/* the unit of work that loaded it */
 	ComposeBroadcast *cb;
 	char	   *error;			/* why it cannot be composed (in TopMemoryContext) */
 	TimestampTz loaded_at;
@@ -93,6 +110,25 @@ static HTAB *integ_cache = NULL;
 static HTAB *broadcast_cache = NULL;
 static ComposeCtx *compose_ctx = NULL;
 static int	rotation = 0;
+/* the cache generation every entry was last checked against, and the extension's OID */
+static uint64 flushed_generation = 0;
+static Oid	cached_extension = InvalidOid;
+
+/*
+ * The unit of work under way: its number, and the cache generation that had
+ * finished before it began (the tag of what it loads).  What a unit loaded
+ * serves the rest of that unit: its snapshots only move forward.
+ */
+static uint64 unit_number = 0;
+static uint64 unit_load_gen = 0;
+
+static void
+begin_cache_unit(void)
+{
+	unit_number++;
+	/* before the unit's first snapshot: what it loads includes these changes */
+	unit_load_gen = be_cache_generation_done();
+}
 
 static BePlan pairs_plan = {
 	"SELECT workspace_id, integration_id, next_attempt_at FROM broadcast.active_pairs",
@@ -109,7 +145,7 @@ static BePlan integ_plan = {
 	"       c->>'endpoint', c->>'host', (c->>'port')::int4, coalesce(c->>'tls', 'starttls'),"
 	"       c->>'username', c->>'ehlo_name', c->>'ca_file',"
 	"       c->>'domain', c->>'region', c->>'message_stream', c->>'access_key_id',"
-	"       c->>'configuration_set', c->>'api_key'"
+	"       c->>'configuration_set', c->>'api_key', i.incarnation::text, sh.incarnation::text"
 	"  FROM broadcast.integrations i"
 	"  LEFT JOIN broadcast.integration_secrets s"
 	"         ON s.workspace_id = i.workspace_id AND s.integration_id = i.integration_id"
@@ -284,9 +320,14 @@ ensure_caches(void)
 		elog(ERROR, "out of memory");
 }
 
-/* Loads (or reloads after CACHE_TTL_MS) an integration; inside a transaction. */
+/*
+ * Returns an integration, loading it again unless its entry was loaded
+ * under generation check or in this unit (and within CACHE_TTL_MS); a new
+ * load is tagged unit_load_gen.  Inside a transaction.  Reloading frees
+ * the previous BeIntegration of this pair.
+ */
 static BeIntegration *
-get_integration(const char *ws, const char *integ)
+get_integration(const char *ws, const char *integ, uint64 check)
 {
 	char		key[BE_KEY_LEN];
 	IntegEntry *e;
@@ -301,19 +342,18 @@ get_integration(const char *ws, const char *integ)
 
 	make_key(key, ws, integ);
 	e = hash_search(integ_cache, key, HASH_ENTER, &found);
-	if (found && e->ig &&
+	if (found && e->ig && (e->ig->generation == check || e->unit == unit_number) &&
 		!TimestampDifferenceExceeds(e->ig->loaded_at, GetCurrentTimestamp(), CACHE_TTL_MS))
 		return e->ig;
 	if (!found)
-	{
 		e->cxt = AllocSetContextCreate(TopMemoryContext, "broadcast_engine integration",
 									   ALLOCSET_SMALL_SIZES);
-		e->claim_from = DT_NOBEGIN;
-		e->claim_from_set = 0;
-	}
 	else
 		MemoryContextReset(e->cxt);
 	e->ig = NULL;
+	/* the claim cursor follows the queue of what is loaded now */
+	e->claim_from = DT_NOBEGIN;
+	e->claim_from_set = 0;
 
 	args[0] = CStringGetTextDatum(ws);
 	args[1] = CStringGetTextDatum(integ);
@@ -345,11 +385,9 @@ get_integration(const char *ws, const char *integ)
 	ig->access_key_id = col_text(tup, desc, 16);
 	ig->configuration_set = col_text(tup, desc, 17);
 	ig->api_key = col_text(tup, desc, 18);
-	if (ig->shared_id)
-		snprintf(ig->account_key, BE_KEY_LEN, "shared\x1f%s", ig->shared_id);
-	else
-		strlcpy(ig->account_key, key, BE_KEY_LEN);
-	strlcpy(ig->pair_key, key, BE_KEY_LEN);
+	ig->incarnation = col_text(tup, desc, 19);
+	ig->shared_incarnation = col_text(tup, desc, 20);
+	be_rate_keys(ig);
 	ig->ops = be_provider_for(ig->provider);
 	if (ig->ops && ig->ops->load)
 		ig->ops->load(ig);
@@ -364,6 +402,8 @@ get_integration(const char *ws, const char *integ)
 			(strcmp(ig->provider, "smtp") == 0 && strcmp(ig->tls, "none") == 0);
 	}
 	ig->loaded_at = GetCurrentTimestamp();
+	ig->generation = unit_load_gen;
+	e->unit = unit_number;
 	MemoryContextSwitchTo(old);
 	e->ig = ig;
 	return ig;
@@ -375,9 +415,13 @@ strdup_top(const char *s)
 	return s ? MemoryContextStrdup(TopMemoryContext, s) : NULL;
 }
 
-/* Loads a broadcast's composer (all variations in one query); inside a transaction. */
+/*
+ * Returns a broadcast's composer (all variations in one query), loading it
+ * again unless loaded under generation check or in this unit (and within
+ * the TTL); a new load is tagged unit_load_gen.  Inside a transaction.
+ */
 static BroadcastEntry *
-get_broadcast(const char *ws, const char *bid)
+get_broadcast(const char *ws, const char *bid, uint64 check)
 {
 	char		key[BE_KEY_LEN];
 	BroadcastEntry *e;
@@ -392,7 +436,7 @@ get_broadcast(const char *ws, const char *bid)
 
 	make_key(key, ws, bid);
 	e = hash_search(broadcast_cache, key, HASH_ENTER, &found);
-	if (found && (e->cb || e->error) &&
+	if (found && (e->cb || e->error) && (e->generation == check || e->unit == unit_number) &&
 		!TimestampDifferenceExceeds(e->loaded_at, GetCurrentTimestamp(), CACHE_TTL_MS * 6))
 		return e;
 	if (found)
@@ -403,6 +447,8 @@ get_broadcast(const char *ws, const char *bid)
 	}
 	e->cb = NULL;
 	e->error = NULL;
+	e->generation = unit_load_gen;
+	e->unit = unit_number;
 	e->loaded_at = GetCurrentTimestamp();
 	e->used_at = e->loaded_at;
 
@@ -458,6 +504,15 @@ get_broadcast(const char *ws, const char *bid)
 	return e;
 }
 
+static void
+free_broadcast_entry(BroadcastEntry *e)
+{
+	compose_broadcast_free(e->cb);
+	if (e->error)
+		pfree(e->error);
+	(void) hash_search(broadcast_cache, e->key, HASH_REMOVE, NULL);
+}
+
 /*
  * Frees the composers of broadcasts no batch has used for a while: a
  * sender that runs for months sees many broadcasts, and each composer
@@ -479,11 +534,37 @@ evict_broadcasts(void)
 	{
 		if (!TimestampDifferenceExceeds(e->used_at, now, BROADCAST_IDLE_MS))
 			continue;
-		compose_broadcast_free(e->cb);
-		if (e->error)
-			pfree(e->error);
-		(void) hash_search(broadcast_cache, e->key, HASH_REMOVE, NULL);
+		free_broadcast_entry(e);
 	}
+}
+
+/*
+ * Frees every entry not loaded under generation gen (all of them when
+ * everything is true).  Only between batches: a pair's BeIntegration goes
+ * with its entry.
+ */
+static void
+flush_caches(uint64 gen, bool everything)
+{
+	HASH_SEQ_STATUS seq;
+	BroadcastEntry *b;
+	IntegEntry *i;
+
+	hash_seq_init(&seq, broadcast_cache);
+	while ((b = hash_seq_search(&seq)) != NULL)
+		if (everything || b->generation != gen)
+			free_broadcast_entry(b);
+	hash_seq_init(&seq, integ_cache);
+	while ((i = hash_seq_search(&seq)) != NULL)
+	{
+		if (i->ig == NULL || (!everything && i->ig->generation == gen))
+			continue;
+		MemoryContextReset(i->cxt);
+		i->ig = NULL;
+		i->claim_from = DT_NOBEGIN;
+		i->claim_from_set = 0;
+	}
+	flushed_generation = gen;
 }
 
 /* ---- one cycle ---- */
@@ -499,6 +580,7 @@ typedef struct Cycle
 	BeMessage **msgs;
 	int			nmsgs;
 	int			nudged;
+	bool		abandoned;		/* the claim was undone: its integration is gone */
 } Cycle;
 
 static void
@@ -509,8 +591,18 @@ pairs_unit(void *arg)
 	int			i;
 	ListCell   *lc;
 	MemoryContext old;
+	uint64		check;
+	Oid			ext;
 
+	/* a new CREATE EXTENSION: nothing loaded from the old one's tables is kept */
+	ext = get_extension_oid("broadcast_engine", true);
+	if (ext != cached_extension)
+	{
+		flush_caches(unit_load_gen, true);
+		cached_extension = ext;
+	}
 	n = be_plan_exec(&pairs_plan, NULL, NULL, SPI_OK_SELECT);
+	check = be_cache_generation_started();
 	old = MemoryContextSwitchTo(cy->cxt);
 	for (i = 0; i < n; i++)
 	{
@@ -533,7 +625,7 @@ pairs_unit(void *arg)
 	{
 		Pair	   *p = (Pair *) lfirst(lc);
 
-		p->ig = get_integration(p->workspace_id, p->integration_id);
+		p->ig = get_integration(p->workspace_id, p->integration_id, check);
 	}
 	/* a shared account's tokens are shared fairly between its active workspaces */
 	foreach(lc, cy->pairs)
@@ -616,6 +708,8 @@ claim_unit(void *arg)
 	int			i;
 	double		lease_s;
 	MemoryContext old;
+	uint64		check;
+	BeIntegration *ig;
 
 	/* long enough for the whole batch to time out, connection by connection */
 	lease_s = ((cy->want + be_max_connections - 1) / be_max_connections + 1) *
@@ -649,6 +743,12 @@ claim_unit(void *arg)
 	args[4] = TimestampTzGetDatum(cursor ? cursor->claim_from : DT_NOBEGIN);
 	n = be_plan_exec(&claim_plan, args, NULL, SPI_OK_SELECT);
 
+	/*
+	 * Changes that the claim's snapshot may see have all started by now:
+	 * entries loaded before one of them are loaded again (from a later
+	 * snapshot, which sees at least what the claim saw).
+	 */
+	check = be_cache_generation_started();
 	old = MemoryContextSwitchTo(cy->cxt);
 	cy->msgs = palloc0(sizeof(BeMessage *) * Max(n, 1));
 	for (i = 0; i < n; i++)
@@ -683,9 +783,21 @@ claim_unit(void *arg)
 	}
 	MemoryContextSwitchTo(old);
 
-	/* the composers of the broadcasts in the batch, loaded in this transaction */
+	/* the integration and composers for this batch, checked in this transaction */
+	if (n > 0)
+	{
+		ig = get_integration(cy->pair->workspace_id, cy->pair->integration_id, check);
+		cy->pair->ig = ig;
+		if (ig == NULL)
+		{
+			/* dropped since the cycle began: undo the claim (the caller skips the pair) */
+			cy->abandoned = true;
+			elog(ERROR, "integration \"%s\" of workspace \"%s\" no longer exists",
+				 cy->pair->integration_id, cy->pair->workspace_id);
+		}
+	}
 	for (i = 0; i < n; i++)
-		(void) get_broadcast(cy->pair->workspace_id, cy->msgs[i]->broadcast_id);
+		(void) get_broadcast(cy->pair->workspace_id, cy->msgs[i]->broadcast_id, check);
 }
 
 /* renders every message of the batch; no transaction is open */
@@ -896,6 +1008,29 @@ run_unit_or_raise(BeExec *ex, BeUnitFn fn, void *arg, const char *what)
 }
 
 /*
+ * Runs claim_unit.  False when the claim was undone because the pair's
+ * integration no longer exists; any other error is raised.
+ */
+static bool
+claim_or_abandon(BeExec *ex, Cycle *cy)
+{
+	char	   *err = NULL;
+
+	be_exec_begin(ex);
+	if (!be_exec_unit(ex, claim_unit, cy, &err))
+	{
+		be_exec_commit(ex);
+		if (!cy->abandoned)
+			elog(ERROR, "broadcast_engine sender could not claim queue rows: %s", err);
+		cy->nmsgs = 0;
+		cy->pair->ig = NULL;
+		return false;
+	}
+	be_exec_commit(ex);
+	return true;
+}
+
+/*
  * Serves every active pair once.  Returns the number of messages handled;
  * *next_wake is when something may next be due.
  */
@@ -918,6 +1053,9 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 	cycle_old_cxt = MemoryContextSwitchTo(cy.cxt);
 	PG_TRY();
 	{
+		begin_cache_unit();
+		if (unit_load_gen != flushed_generation)
+			flush_caches(unit_load_gen, false);
 		run_unit_or_raise(ex, pairs_unit, &cy, "list the queue");
 		npairs = list_length(cy.pairs);
 		rotation++;
@@ -953,8 +1091,11 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 			cy.pair = p;
 			cy.want = granted;
 			cy.nmsgs = 0;
+			cy.abandoned = false;
 			t0 = GetCurrentTimestamp();
-			run_unit_or_raise(ex, claim_unit, &cy, "claim queue rows");
+			begin_cache_unit();
+			if (!claim_or_abandon(ex, &cy))
+				continue;		/* the integration went away meanwhile */
 			t1 = GetCurrentTimestamp();
 			be_rate_refund(p->ig, granted - cy.nmsgs);
 			if (cy.nmsgs == 0)

@@ -14,7 +14,7 @@ wraps the whole connection instead, as smtps:// on 465), AUTH PLAIN and LOGIN
 (required when ``--auth`` is given; allowed without TLS because the tests run
 on loopback; without ``--auth`` any credentials are accepted and recorded),
 SIZE, 8BITMIME, SMTPUTF8.  Every accepted message is recorded (envelope,
-EHLO name, TLS/AUTH use, connection id and index, raw data, parsed headers)
+EHLO name, TLS/AUTH use and the password given, connection id and index, raw data, parsed headers)
 and answered ``250 2.0.0 Ok: queued as <ID>`` with a unique queue id (the id
 libcurl hands to CURLOPT_HEADERFUNCTION, see esp-apis.md section 2).
 
@@ -132,7 +132,7 @@ class Sink:
         ok = self.auth is None or (login, pw) == self.auth
         self.count("auth_ok" if ok else "auth_failed")
         if ok:
-            server.be_auth = {"user": login, "mechanism": mechanism}
+            server.be_auth = {"user": login, "mechanism": mechanism, "password": pw}
         return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
     # hooks ------------------------------------------------------------------
@@ -217,6 +217,7 @@ class Sink:
             "tls": tls_mode is not None, "tls_mode": tls_mode,
             "auth": server.be_auth is not None, "auth_user": (server.be_auth or {}).get("user"),
             "auth_mechanism": (server.be_auth or {}).get("mechanism"),
+            "auth_password": (server.be_auth or {}).get("password"),
             "mail_from": envelope.mail_from, "mail_options": list(envelope.mail_options),
             "recipients": rcpts, "recipient": rcpts[0] if len(rcpts) == 1 else (rcpts[0] if rcpts else None),
             "rcpt_options": list(envelope.rcpt_options),
