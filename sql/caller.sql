@@ -185,7 +185,17 @@ SELECT count(*) >= 25 AS enough_functions,
 SELECT caller_t.err($$ SELECT broadcast.create_template('beta', 't3', 'B3', '<p/>') $$);
 RESET SESSION AUTHORIZATION;
 
--- acme is untouched
+-- an administrator that switches to a tenant keeps only the tenant's rights
+CREATE ROLE caller_ops LOGIN IN ROLE broadcast_admin, caller_tenant_b;
+SET SESSION AUTHORIZATION caller_ops;
+SET ROLE caller_tenant_b;
+SELECT caller_t.err($$ SELECT broadcast.create_workspace('evil', 'Evil') $$);
+SELECT caller_t.err($$ SELECT broadcast.create_template('acme', 't', 'Hijacked', '<p/>') $$);
+RESET ROLE;
+SELECT caller_t.err($$ SELECT broadcast.create_template('acme', 't4', 'By ops', '<p/>') $$);
+RESET SESSION AUTHORIZATION;
+
+-- acme holds only what tenant_a and the administrator made
 SELECT integration_id FROM broadcast.integrations WHERE workspace_id = 'acme' ORDER BY 1;
 SELECT template_id, version, subject FROM broadcast.templates WHERE workspace_id = 'acme' ORDER BY 1, 2;
 SELECT email FROM broadcast.contacts WHERE workspace_id = 'acme' ORDER BY 1;
@@ -193,4 +203,4 @@ SELECT status FROM broadcast.broadcasts WHERE workspace_id = 'acme';
 
 SELECT broadcast.drop_workspace('acme'), broadcast.drop_workspace('beta');
 DROP SCHEMA caller_t CASCADE;
-DROP ROLE caller_authenticator, caller_tenant_a, caller_tenant_b, caller_nogrant, caller_bare;
+DROP ROLE caller_authenticator, caller_ops, caller_tenant_a, caller_tenant_b, caller_nogrant, caller_bare;
