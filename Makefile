@@ -9,6 +9,7 @@ MODULE_big = broadcast_engine
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 
 OBJS = \
+	src/caller.o \
 	src/compose.o \
 	src/events_sql.o \
 	src/esp_json.o \

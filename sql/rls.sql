@@ -48,7 +48,7 @@ SELECT workspace_id, subject FROM broadcast.templates ORDER BY 1;
 SELECT workspace_id, broadcast_id FROM broadcast.broadcasts ORDER BY 1;
 SELECT workspace_id, email FROM broadcast.message_history ORDER BY 1;
 SELECT workspace_id, integration_id, has_secret FROM broadcast.integrations_overview ORDER BY 1;
-SELECT * FROM broadcast.broadcast_stats('wb', 'b');
+SELECT t.err($$ SELECT * FROM broadcast.broadcast_stats('wb', 'b') $$);
 -- and uses the API there, including functions that store secrets
 SELECT broadcast.upsert_contacts('wa', '[{"email": "a3@example.com"}]');
 SELECT broadcast.create_integration('wa', 'rs', 'resend', '{}', 'SECRET-A2');
