@@ -39,6 +39,7 @@ int			be_retry_base_ms = 5000;
 int			be_breaker_threshold = 10;
 int			be_breaker_cooldown_ms = 30000;
 bool		be_allow_insecure_transport = false;
+bool		be_allow_private_endpoints = false;
 static int	be_webhook_tolerance_s = 300;
 
 static void be_define_postmaster_gucs(void);
@@ -192,6 +193,13 @@ be_define_sighup_gucs(void)
 							 "Allows plain http endpoints and SMTP without TLS.",
 							 "For tests against local servers only.",
 							 &be_allow_insecure_transport, false,
+							 PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	/* SSRF guard: endpoint.c, and transport.c at connect time */
+	DefineCustomBoolVariable("broadcast_engine.allow_private_endpoints",
+							 "Allows integration endpoints and SMTP hosts on loopback, private and other non-public addresses.",
+							 "For tests against local servers, or a provider reached over a private network.",
+							 &be_allow_private_endpoints, false,
 							 PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 
 	/* read by broadcast.record_events() (the 1.2 script) through current_setting() */
