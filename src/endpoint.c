@@ -309,11 +309,12 @@ be_excerpt(const char *s, size_t len, size_t max)
 	if (s == NULL)
 		return NULL;
 	initStringInfo(&b);
-	while (i < len && s[i] != '\0')
+	while (i < len)
 	{
 		unsigned char c = (unsigned char) s[i];
 		int			clen = 1;
 
+		/* NUL too: a body is counted, not terminated */
 		if (c < 0x20 || c == 0x7f)
 		{
 			if (!space && b.len > 0)
@@ -351,7 +352,7 @@ be_excerpt(const char *s, size_t len, size_t max)
 		appendBinaryStringInfo(&b, s + i, clen);
 		i += clen;
 	}
-	if (i < len && s[i] != '\0')
+	if (i < len)
 		appendStringInfoString(&b, "...");
 	while (b.len > 0 && b.data[b.len - 1] == ' ')
 		b.data[--b.len] = '\0';
