@@ -79,8 +79,16 @@ SET ROLE regress_ep_tenant;
 SELECT ep.err($$SET broadcast_engine.allow_private_endpoints = on$$);
 SELECT ep.err($$SET broadcast_engine.allow_insecure_transport = on$$);
 RESET ROLE;
-REVOKE USAGE ON SCHEMA ep FROM regress_ep_tenant;
-DROP ROLE regress_ep_tenant;
+-- an administrator's direct writes are checked too (the trigger runs as the writer)
+CREATE ROLE regress_ep_admin IN ROLE broadcast_admin;
+GRANT USAGE ON SCHEMA ep TO regress_ep_admin;
+SET ROLE regress_ep_admin;
+SELECT ep.err($$UPDATE broadcast.integrations SET config = '{"endpoint": "https://10.9.9.9"}' WHERE workspace_id = 'ep' AND integration_id = 'sg'$$);
+SELECT ep.err($$UPDATE broadcast.integrations SET config = '{"endpoint": "https://eu.api.sendgrid.com"}' WHERE workspace_id = 'ep' AND integration_id = 'sg'$$);
+RESET ROLE;
+SELECT config FROM broadcast.integrations WHERE workspace_id = 'ep' AND integration_id = 'sg';
+REVOKE USAGE ON SCHEMA ep FROM regress_ep_tenant, regress_ep_admin;
+DROP ROLE regress_ep_tenant, regress_ep_admin;
 
 -- a paused broadcast's queue rows follow update_broadcast(integration_id => ...)
 SELECT broadcast.create_list('ep', 'l', 'L');

@@ -23,7 +23,7 @@ LANGUAGE C
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'be_check_integration_target';
-REVOKE ALL ON FUNCTION broadcast._check_integration_target(text, text, text) FROM PUBLIC;
+-- left executable by PUBLIC: the trigger runs as whoever writes the row
 
 CREATE FUNCTION broadcast._integration_target_trigger()
 RETURNS trigger
@@ -56,7 +56,12 @@ CREATE TRIGGER shared_integrations_target_check
  * gives any row that stays queued the broadcast's integration, so whichever
  * commits first, no row goes out through the old integration after the
  * change.  A row is left alone while its lease runs, because the sender
- * finds its rows again by their physical position.
+ * finds its rows again by their physical position.  The orchestrator needs
+ * nothing more: a chunk commits only while its broadcast is sending and its
+ * task lease holds (pause_broadcast ends both, and the chunk's update of
+ * the broadcast row waits for ours), so the rows it adds were committed
+ * before the change, and are moved here, or are rolled back; its next step
+ * reads the new integration.
  */
 CREATE FUNCTION broadcast._queue_follows_integration()
 RETURNS trigger
