@@ -11,6 +11,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 OBJS = \
 	src/caller.o \
 	src/compose.o \
+	src/endpoint.o \
 	src/events_sql.o \
 	src/esp_json.o \
 	src/exec.o \

@@ -100,6 +100,8 @@ class Cluster:
             # the workers run in a database without the extension: they wait, idle
             "broadcast_engine.database": "'postgres'",
             "broadcast_engine.sender_workers": "0",
+            # its integration names 127.0.0.1 (never sent to)
+            "broadcast_engine.allow_private_endpoints": "on",
             "pg_stat_statements.track": "none",     # switched on for the split pass only
             "max_worker_processes": "16",
             "fsync": "on",

@@ -172,6 +172,7 @@ def main():
         # one sender: CALL broadcast.send_queue() in this session
         "broadcast_engine.sender_workers": "0",
         "broadcast_engine.allow_insecure_transport": "on",
+        "broadcast_engine.allow_private_endpoints": "on",
         "broadcast_engine.sender_batch_size": "1000",
         "broadcast_engine.max_connections": "16",
         "broadcast_engine.request_timeout": "'60s'",

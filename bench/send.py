@@ -236,6 +236,7 @@ def main():
     c = Cluster(a.port, conf={
         "broadcast_engine.sender_workers": "2",
         "broadcast_engine.allow_insecure_transport": "on",
+        "broadcast_engine.allow_private_endpoints": "on",
         "broadcast_engine.scheduler_tick": "'1s'",
         "broadcast_engine.drain_poll": "'500ms'",
         "broadcast_engine.max_connections": str(a.connections),

@@ -124,6 +124,9 @@ typedef struct BeTransfer
 	/* set by the provider's result() */
 	bool		split;			/* the batch was refused whole: resend one by one */
 	bool		pause;			/* the account is paused: start nothing more */
+	/* set by the open-socket callback: a connection it refused, and why */
+	const char *blocked;
+	char		blocked_addr[64];
 } BeTransfer;
 
 struct ComposeBroadcast;
@@ -193,5 +196,16 @@ extern int	be_breaker_cooldown_ms;
 extern int	be_rate_buckets;
 extern int	be_rate_bucket_idle_s;
 extern bool be_allow_insecure_transport;
+extern bool be_allow_private_endpoints;
+
+/* endpoint.c: where the sender may connect, what a tenant may read */
+#define BE_EXCERPT_MAX 200		/* bytes of a provider's own words in an error */
+#define BE_ERROR_MAX 400		/* bytes of a whole error text */
+struct sockaddr;
+extern const char *be_sockaddr_forbidden(const struct sockaddr *sa, size_t len);
+extern void be_sockaddr_text(const struct sockaddr *sa, char *buf, size_t buflen);
+extern const char *be_host_forbidden(const char *host);
+extern char *be_excerpt(const char *s, size_t len, size_t max);
+extern char *be_sanitize_text(const char *s);
 
 #endif							/* BE_SENDER_H */

@@ -56,6 +56,7 @@ cron.database_name = 'newsletter'
 broadcast_engine.sender_workers = 2
 # maildev speaks plain SMTP on loopback
 broadcast_engine.allow_insecure_transport = on
+broadcast_engine.allow_private_endpoints = on
 shared_buffers = '256MB'
 CONF
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DEMO/data" -l "$DEMO/postgres.log" -w start >/dev/null

@@ -42,6 +42,7 @@ int			be_breaker_cooldown_ms = 30000;
 int			be_rate_buckets = 8192;
 int			be_rate_bucket_idle_s = 300;
 bool		be_allow_insecure_transport = false;
+bool		be_allow_private_endpoints = false;
 static int	be_webhook_tolerance_s = 300;
 static int	be_sns_max_age_s = 3600;
 static int	be_pending_events_limit = 10000;
@@ -221,6 +222,13 @@ be_define_sighup_gucs(void)
 							 "Allows plain http endpoints and SMTP without TLS.",
 							 "For tests against local servers only.",
 							 &be_allow_insecure_transport, false,
+							 PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	/* SSRF guard: endpoint.c, and transport.c at connect time */
+	DefineCustomBoolVariable("broadcast_engine.allow_private_endpoints",
+							 "Allows integration endpoints and SMTP hosts on loopback, private and other non-public addresses.",
+							 "For tests against local servers, or a provider reached over a private network.",
+							 &be_allow_private_endpoints, false,
 							 PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 
 	/* read by broadcast.record_events() (the 1.2 script) through current_setting() */

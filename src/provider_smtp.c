@@ -62,7 +62,8 @@ last_reply(BeTransfer *x)
 	start = end;
 	while (start > data && start[-1] != '\n')
 		start--;
-	return pnstrdup(start, end - start);
+	/* the server's words go into errors and history: bounded and printable */
+	return be_excerpt(start, end - start, BE_EXCERPT_MAX);
 }
 
 static void

@@ -211,7 +211,11 @@ static BePlan broadcast_plan = {
  * found by the ctid the claim returned (a TID scan, no index probe), and
  * only if they still carry our message id and lease; counters move by the
  * rows actually changed, so a row whose lease ran out and was claimed again
- * elsewhere is not counted twice.
+ * elsewhere is not counted twice.  A row that stays in the queue takes its
+ * broadcast's integration: update_broadcast(integration_id => ...) moves
+ * the rows that were not in flight (the 1.3 trigger in 50_endpoints.sql),
+ * and the broadcasts are locked before this runs, so the rows that were in
+ * flight follow here.
  */
 static BePlan complete_plan = {
 	"WITH r AS ("
@@ -247,7 +251,10 @@ static BePlan complete_plan = {
 	"         next_attempt_at = CASE r.outcome WHEN 'dead' THEN q.next_attempt_at"
 	"                                ELSE now() + make_interval(secs => r.retry_ms / 1000.0) END,"
 	"         attempts = CASE r.outcome WHEN 'unsent' THEN q.attempts - 1 ELSE q.attempts END,"
-	"         last_error = coalesce(r.error, q.last_error), lease_until = NULL"
+	"         last_error = coalesce(r.error, q.last_error), lease_until = NULL,"
+	"         integration_id = coalesce((SELECT b.integration_id FROM broadcast.broadcasts b"
+	"                                     WHERE b.workspace_id = q.workspace_id"
+	"                                       AND b.broadcast_id = q.broadcast_id), q.integration_id)"
 	"    FROM r"
 	"   WHERE q.ctid = r.tid AND q.message_id = r.message_id::uuid AND q.lease_until IS NOT NULL"
 	"     AND r.outcome IN ('retry', 'dead', 'unsent')"

@@ -12,14 +12,20 @@
  * connections (HTTP keep-alive, SMTP sessions) are reused from one batch
  * to the next.  No transaction is open while this runs.
  *
- * libcurl callbacks only copy bytes into buffers: nothing in them can
- * raise an error.  Between polls (at most 100 ms apart) interrupts and
+ * libcurl callbacks only copy bytes into buffers, or refuse a socket:
+ * nothing in them can raise an error.  Unless a superuser allows private
+ * endpoints, every connection is checked where it is opened, after name
+ * resolution, so a name that resolves to an internal address is refused
+ * (endpoint.c says why).  What a provider said reaches the tenant only as a
+ * bounded excerpt without control characters.  Between polls (at most 100 ms apart) interrupts and
  * postmaster death are checked, so a worker stops within a second even in
  * the middle of a batch; its claimed rows come back when their lease ends.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <sys/socket.h>
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -37,6 +43,33 @@
 static CURLM *multi = NULL;
 static BeTransfer *pool = NULL;
 static int	pool_size = 0;
+
+/* whether the multi handle's cached connections were made while private targets were allowed */
+static bool multi_private = false;
+
+/*
+ * Opens a transfer's socket, unless its address is not public and private
+ * targets are not allowed: then nothing is connected, and the transfer
+ * fails with "couldn't connect" and the reason left in x->blocked.
+ */
+static curl_socket_t
+open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	BeTransfer *x = (BeTransfer *) clientp;
+
+	if (!be_allow_private_endpoints)
+	{
+		const char *why = be_sockaddr_forbidden(&address->addr, address->addrlen);
+
+		if (why != NULL)
+		{
+			x->blocked = why;
+			be_sockaddr_text(&address->addr, x->blocked_addr, sizeof(x->blocked_addr));
+			return CURL_SOCKET_BAD;
+		}
+	}
+	return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
 
 static size_t
 capture_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -78,6 +111,17 @@ ensure_multi(void)
 {
 	int			i;
 
+	/*
+	 * Connections opened while private targets were allowed must not be
+	 * reused once they are not: start over with an empty connection cache.
+	 * No transfer is attached between batches.
+	 */
+	if (multi != NULL && multi_private && !be_allow_private_endpoints)
+	{
+		curl_multi_cleanup(multi);
+		multi = NULL;
+	}
+	multi_private = be_allow_private_endpoints;
 	if (multi == NULL)
 	{
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -146,6 +190,8 @@ start_transfer(BeIntegration *ig, BeTransfer *x, BeMessage **ms, int n)
 	x->pause = false;
 	x->upload_off = 0;
 	x->errbuf[0] = '\0';
+	x->blocked = NULL;
+	x->blocked_addr[0] = '\0';
 	be_buf_reset(&x->resp_headers);
 	be_buf_reset(&x->resp_body);
 
@@ -161,11 +207,40 @@ start_transfer(BeIntegration *ig, BeTransfer *x, BeMessage **ms, int n)
 	curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
 	curl_easy_setopt(h, CURLOPT_READDATA, x);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "broadcast_engine/" BE_EXTVERSION);
 	if (ig->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, ig->ca_file);
 	ig->ops->setup(ig, x);
 	curl_multi_add_handle(multi, h);
+}
+
+/*
+ * A transfer that failed because its connection was refused by
+ * open_socket(): every message of it is dead-lettered with the reason (a
+ * configuration problem, not the provider's failure, so the breaker is not
+ * moved and nothing is retried).
+ */
+static void
+refuse_blocked(BeIntegration *ig, BeTransfer *x)
+{
+	char	   *why = psprintf("%s integration \"%s\" was not connected: %s is %s, which needs broadcast_engine.allow_private_endpoints",
+							   ig->provider, ig->integration_id, x->blocked_addr, x->blocked);
+	int			i;
+
+	x->split = false;
+	x->pause = false;
+	for (i = 0; i < x->nmsgs; i++)
+	{
+		BeMessage  *m = x->msgs[i];
+
+		m->outcome = BE_OUT_DEAD;
+		m->provider_failure = false;
+		m->retry_after_s = 0;
+		m->provider_message_id = NULL;
+		m->error = why;
+	}
 }
 
 /*
@@ -271,6 +346,14 @@ be_transport_send(BeIntegration *ig, BeMessage **msgs, int n)
 				curl_easy_getinfo(info->easy_handle, CURLINFO_PRIVATE, (char **) &x);
 				curl_easy_getinfo(info->easy_handle, CURLINFO_RESPONSE_CODE, &code);
 				ig->ops->result(ig, x, info->data.result, code);
+				if (x->blocked && info->data.result != CURLE_OK)
+					refuse_blocked(ig, x);
+				for (i = 0; i < x->nmsgs; i++)
+				{
+					/* the provider's words reach the tenant bounded and printable */
+					x->msgs[i]->error = be_sanitize_text(x->msgs[i]->error);
+					x->msgs[i]->provider_message_id = be_sanitize_text(x->msgs[i]->provider_message_id);
+				}
 				if (x->split && x->nmsgs > 1)
 				{
 					/* refused whole: each message goes again on its own */
@@ -375,6 +458,13 @@ be_retry_after_seconds(const BeBuf *headers)
 	return Max(0, Min(s, 3600));
 }
 
+/* the start of a response body, fit for a tenant to read */
+static char *
+body_excerpt(BeTransfer *x)
+{
+	return x->resp_body.data ? be_excerpt(x->resp_body.data, x->resp_body.len, BE_EXCERPT_MAX) : "";
+}
+
 /*
  * The common reading of an HTTP API's answer: 2xx sent; 429 and 5xx,
  * timeouts and connection failures retried; 401/403 and other 4xx
@@ -404,8 +494,8 @@ be_classify_http(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 		m->outcome = BE_OUT_RETRY;
 		m->provider_failure = true;
 		m->retry_after_s = be_retry_after_seconds(&x->resp_headers);
-		m->error = psprintf("%s server error (HTTP %ld): %.200s", ig->provider, code,
-							x->resp_body.data ? x->resp_body.data : "");
+		m->error = psprintf("%s server error (HTTP %ld): %s", ig->provider, code,
+							body_excerpt(x));
 	}
 	else if (code == 401 || code == 403)
 	{
@@ -416,7 +506,7 @@ be_classify_http(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 	else
 	{
 		m->outcome = BE_OUT_DEAD;
-		m->error = psprintf("%s rejected the message (HTTP %ld): %.200s", ig->provider, code,
-							x->resp_body.data ? x->resp_body.data : "");
+		m->error = psprintf("%s rejected the message (HTTP %ld): %s", ig->provider, code,
+							body_excerpt(x));
 	}
 }

@@ -61,6 +61,8 @@ class Cluster:
             "max_wal_size": "4GB",
             "log_min_messages": "log",
             "timezone": "'UTC'",
+            # the mocks and sinks listen on loopback (a suite may turn this off)
+            "broadcast_engine.allow_private_endpoints": "on",
         }
         settings.update(conf or {})
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
