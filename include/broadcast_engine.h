@@ -79,6 +79,10 @@ extern void be_wake_senders_at_commit(void);
 /* launcher.c */
 extern void be_register_launcher(void);
 
+/* edge/edge.c: the HTTP edge */
+extern void be_edge_define_gucs(bool postmaster);
+extern void be_register_edge(void);
+
 /* exec.c: running units of work in a worker or inside CALL */
 typedef struct BeExec
 {
