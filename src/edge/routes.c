@@ -606,17 +606,20 @@ edge_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 		MemoryContext old = MemoryContextSwitchTo(req->cxt);
 		enum MHD_Result ret;
 
-		pgstat_report_activity(STATE_RUNNING, url);
+		/* the route only: a token in pg_stat_activity would be an unsubscribe link */
 		switch (req->route)
 		{
 			case ROUTE_UNSUBSCRIBE:
+				pgstat_report_activity(STATE_RUNNING, "edge: unsubscribe");
 				ret = handle_unsubscribe(req);
 				break;
 			case ROUTE_HOOK:
+				pgstat_report_activity(STATE_RUNNING, "edge: webhook");
 				ret = handle_hook(req);
 				break;
 			case ROUTE_METRICS:
 			default:
+				pgstat_report_activity(STATE_RUNNING, "edge: metrics");
 				ret = handle_metrics(req);
 				break;
 		}
