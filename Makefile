@@ -42,7 +42,9 @@ OBJS = \
 	src/shmem.o \
 	src/tasks.o \
 	src/broadcast_engine.o \
-	src/guc.o
+	src/guc.o \
+	src/edge/edge.o \
+	src/edge/routes.o
 
 # The upgrade script of the version under work is built from one file per
 # concern in sql/broadcast_engine--1.2--1.3/, applied in file-name order.
@@ -53,12 +55,13 @@ EXTRA_CLEAN = $(UPGRADE_NEXT)
 
 PG_CONFIG ?= pg_config
 
-PG_CPPFLAGS = -I$(srcdir)/include $(shell pkg-config --cflags libcurl json-c libcrypto) \
+PG_CPPFLAGS = -I$(srcdir)/include $(shell pkg-config --cflags libcurl json-c libcrypto libmicrohttpd) \
 	-DBE_EXTVERSION=\"$(EXTVERSION)\"
 PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
 # libcrypto: RSA verification of Amazon SNS webhook signatures (src/events_sql.c)
-SHLIB_LINK = $(shell pkg-config --libs libcurl json-c libcrypto) -lm
+# libmicrohttpd: the HTTP edge's parser (src/edge/)
+SHLIB_LINK = $(shell pkg-config --libs libcurl json-c libcrypto libmicrohttpd) -lm
 
 # `make installcheck` runs the pg_regress suites, in the order of
 # test/regress_schedule, against the installed extension in a temporary

@@ -89,6 +89,10 @@ extern uint64 be_cache_generation_started(void);
 /* launcher.c */
 extern void be_register_launcher(void);
 
+/* edge/edge.c: the HTTP edge */
+extern void be_edge_define_gucs(bool postmaster);
+extern void be_register_edge(void);
+
 /* exec.c: running units of work in a worker or inside CALL */
 typedef struct BeExec
 {

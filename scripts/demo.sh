@@ -8,7 +8,10 @@
 #   scripts/demo.sh              keeps the cluster and inbox up until Ctrl-C
 #   DEMO_EXIT=1 scripts/demo.sh  stops everything when the broadcast is done
 #
-# Ports (loopback only): PostgreSQL 55440, SMTP 1025, web inbox 1080.
+# The HTTP edge serves the unsubscribe links of the messages: click one in the
+# inbox and the reader is unsubscribed.
+#
+# Ports (loopback only): PostgreSQL 55440, SMTP 1025, web inbox 1080, edge 8080.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -17,6 +20,7 @@ PORT=${DEMO_PORT:-55440}
 SMTP_PORT=${DEMO_SMTP_PORT:-1025}
 WEB_PORT=${DEMO_WEB_PORT:-1080}
 CONTACTS=${DEMO_CONTACTS:-10000}
+EDGE_PORT=${DEMO_EDGE_PORT:-8080}
 
 echo "==> installing what is needed (apt, npm)"
 "$ROOT/scripts/install-deps.sh"
@@ -57,6 +61,8 @@ broadcast_engine.sender_workers = 2
 # maildev speaks plain SMTP on loopback
 broadcast_engine.allow_insecure_transport = on
 broadcast_engine.allow_private_endpoints = on
+# the HTTP edge: unsubscribe links, webhooks, /metrics (docs/edge.md)
+broadcast_engine.http_listen = '127.0.0.1:$EDGE_PORT'
 shared_buffers = '256MB'
 CONF
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DEMO/data" -l "$DEMO/postgres.log" -w start >/dev/null
@@ -72,7 +78,7 @@ echo "==> loading a workspace with $CONTACTS contacts and scheduling a broadcast
 "${PSQL[@]}" -d newsletter <<SQL >/dev/null
 CREATE EXTENSION broadcast_engine;
 SELECT broadcast.create_workspace('demo', 'Demo Weekly', 'Europe/Paris', '{
-	"sending_domain": "news.demo.test", "unsubscribe_base_url": "https://demo.test/unsubscribe",
+	"sending_domain": "news.demo.test", "unsubscribe_base_url": "http://127.0.0.1:$EDGE_PORT/u",
 	"default_from_email": "weekly@demo.test", "default_from_name": "Demo Weekly"}');
 SELECT broadcast.create_list('demo', 'weekly', 'Weekly digest');
 INSERT INTO broadcast.contacts (workspace_id, email, first_name, last_name, language, properties)
@@ -120,6 +126,12 @@ echo "==> done"
 	completed_at - started_at AS took FROM broadcast.broadcasts WHERE workspace_id = 'demo'"
 "${PSQL[@]}" -d newsletter -c "SELECT * FROM broadcast.broadcast_stats('demo', 'week-48')"
 echo "Read the messages in the web inbox: http://127.0.0.1:$WEB_PORT"
+for _ in $(seq 1 50); do
+	curl -sf -o /dev/null "http://127.0.0.1:$EDGE_PORT/metrics" && break
+	sleep 0.2
+done
+echo "Their unsubscribe links work: the edge serves them at http://127.0.0.1:$EDGE_PORT/u/..."
+echo "  (click one, confirm, and the reader leaves the list; metrics: http://127.0.0.1:$EDGE_PORT/metrics)"
 echo "Query the database:                 psql -h 127.0.0.1 -p $PORT -U postgres newsletter"
 if [ "${DEMO_EXIT:-0}" = 1 ] || [ ! -t 0 ]; then
 	exit 0

@@ -31,4 +31,5 @@ _PG_init(void)
 		return;
 	be_shmem_init();
 	be_register_launcher();
+	be_register_edge();
 }

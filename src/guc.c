@@ -61,6 +61,7 @@ be_define_gucs(void)
 	if (process_shared_preload_libraries_in_progress)
 		be_define_postmaster_gucs();
 	be_define_sighup_gucs();
+	be_edge_define_gucs(process_shared_preload_libraries_in_progress);
 	MarkGUCPrefixReserved("broadcast_engine");
 }
 
