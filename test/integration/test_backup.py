@@ -1,6 +1,6 @@
 """Backups that restore, and copies that do not send by surprise.
 
-Covers: pg_dump -Fc of a database with data in every table (contacts, lists,
+Covers: pg_dump -Fc (and --data-only, and -t) of a database with data in every table (contacts, lists,
 a template, an SMTP integration, a sent broadcast's history, a broadcast
 mid-send and one scheduled for later, suppressions, a grant to a tenant
 role), restored into a fresh database of the same cluster and into a second
@@ -161,6 +161,30 @@ def run_restore(r, sinkf):
                 t.one("SELECT count(*) FROM broadcast.contacts") == 301
                 and t.q("SELECT broadcast.my_workspaces()") == [("acme",)])
         t.close()
+
+        # ---- --data-only into a database that has the extension, and -t of two tables ----
+        data = os.path.join(a.dir, "data.dump")
+        tool("pg_dump", "-h", "127.0.0.1", "-p", str(a.port), "-U", "postgres", "-Fc", "--data-only",
+             "-f", data, "be_test")
+        DB(a.connect("postgres")).q("CREATE DATABASE be_data")
+        DB(a.connect("be_data")).q("CREATE EXTENSION broadcast_engine")
+        tool("pg_restore", "-h", "127.0.0.1", "-p", str(a.port), "-U", "postgres", "--data-only",
+             "-d", "be_data", data)
+        got = table_counts(DB(a.connect("be_data")))
+        r.check("--data-only: every table has the source's row count", got == before,
+                {t: (before.get(t), got.get(t)) for t in set(before) | set(got) if before.get(t) != got.get(t)})
+        part = os.path.join(a.dir, "part.dump")
+        tool("pg_dump", "-h", "127.0.0.1", "-p", str(a.port), "-U", "postgres", "-Fc", "--data-only",
+             "-t", "broadcast.workspaces", "-t", "broadcast.contacts", "-f", part, "be_test")
+        DB(a.connect("postgres")).q("CREATE DATABASE be_part")
+        DB(a.connect("be_part")).q("CREATE EXTENSION broadcast_engine")
+        tool("pg_restore", "-h", "127.0.0.1", "-p", str(a.port), "-U", "postgres", "--data-only",
+             "-d", "be_part", part)
+        pdb = DB(a.connect("be_part"))
+        r.check("-t: the two tables restored",
+                pdb.row("SELECT (SELECT count(*) FROM broadcast.workspaces), (SELECT count(*) FROM broadcast.contacts)")
+                == (1, before["contacts"]))
+        pdb.close()
 
         # ---- into a second cluster, roles first, workers running during the restore ----
         b = start_cluster(55301, 1)
