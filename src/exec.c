@@ -218,34 +218,66 @@ be_plan_exec(BePlan *p, Datum *values, const char *nulls, int expected)
 	return (int) SPI_processed;
 }
 
-static bool
-extension_exists(void)
+/*
+ * The installed version of the extension, palloc'd in the caller's context,
+ * or NULL when it is not installed.
+ */
+static char *
+installed_version(void)
 {
-	bool		exists;
+	char	   *version = NULL;
+	MemoryContext caller = CurrentMemoryContext;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	exists = OidIsValid(get_extension_oid("broadcast_engine", true));
+	if (OidIsValid(get_extension_oid("broadcast_engine", true)))
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension"
+						" WHERE extname = 'broadcast_engine'", true, 1) == SPI_OK_SELECT &&
+			SPI_processed == 1)
+		{
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (v)
+				version = MemoryContextStrdup(caller, v);
+		}
+		PopActiveSnapshot();
+		SPI_finish();
+	}
 	CommitTransactionCommand();
-	return exists;
+	MemoryContextSwitchTo(caller);
+	return version;
 }
 
 /*
  * Workers start before anyone ran CREATE EXTENSION: wait for it, looking
- * again at every tick.
+ * again at every tick.  They also wait while the database still has an
+ * older version than the library's (between installing new binaries and
+ * ALTER EXTENSION UPDATE): their statements use the new version's objects.
  */
 void
 be_wait_for_extension(const char *who)
 {
 	bool		logged = false;
+	char	   *version;
 
-	while (!extension_exists())
+	while ((version = installed_version()) == NULL || strcmp(version, BE_EXTVERSION) != 0)
 	{
-		if (!logged)
+		if (!logged && version == NULL)
 			ereport(LOG,
 					(errmsg("broadcast_engine %s: extension not installed in database \"%s\", waiting",
 							who, be_database_name)));
+		else if (!logged)
+			ereport(LOG,
+					(errmsg("broadcast_engine %s: extension version %s in database \"%s\" differs from the library's %s, waiting",
+							who, version, be_database_name, BE_EXTVERSION),
+					 errhint("Run ALTER EXTENSION broadcast_engine UPDATE.")));
 		logged = true;
+		if (version)
+			pfree(version);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 be_scheduler_tick_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -256,6 +288,7 @@ be_wait_for_extension(const char *who)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 	}
+	pfree(version);
 	ereport(LOG, (errmsg("broadcast_engine %s started in database \"%s\"", who, be_database_name)));
 }
 

@@ -157,7 +157,12 @@ static BePlan integ_plan = {
 
 /*
  * Due rows of one pair, skipping paused and cancelled broadcasts; with the
- * contact's data.  The lease is lease_until, which no index covers, so the
+ * contact's data.  A row is claimed only if its broadcast exists and was
+ * scheduled in this database (its instance nonce is current): rows of a
+ * restored dump are skipped from the moment they are loaded, in whatever
+ * order pg_restore loads the tables (see the 1.3 script, 10_backup.sql).
+ * The check is a correlated subquery, so it is always one primary-key probe
+ * per candidate row, whatever the plan cached while broadcasts was small.  The lease is lease_until, which no index covers, so the
  * claim is a HOT update (see the 1.2 upgrade script); status and
  * next_attempt_at stay as they are.
  */
@@ -171,8 +176,10 @@ static BePlan claim_plan = {
 	"            AND d.status IN ('pending', 'sending') AND d.next_attempt_at <= now()"
 	"            AND d.next_attempt_at >= $5"
 	"            AND (d.lease_until IS NULL OR d.lease_until <= now())"
-	"            AND d.broadcast_id <> ALL (ARRAY(SELECT b.broadcast_id FROM broadcast.broadcasts b"
-	"                 WHERE b.workspace_id = $1 AND b.status IN ('paused', 'cancelled')))"
+	"            AND (SELECT b.status NOT IN ('paused', 'cancelled')"
+	"                        AND b.instance_nonce = (SELECT i.nonce FROM broadcast.instance i)"
+	"                   FROM broadcast.broadcasts b"
+	"                  WHERE b.workspace_id = $1 AND b.broadcast_id = d.broadcast_id)"
 	"          ORDER BY d.next_attempt_at"
 	"          LIMIT $3"
 	"          FOR UPDATE SKIP LOCKED))"

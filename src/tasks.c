@@ -8,7 +8,9 @@
  * run the same task.  Every later write to the task checks the token: an
  * executor that lost its lease (it stalled, another took over) finds zero
  * rows and backs off instead of writing.  All due tasks are claimed at
- * once: there is no cap per cycle.
+ * once: there is no cap per cycle.  Tasks of broadcasts scheduled in another
+ * database (a restored dump) are never claimed: each claim first turns them
+ * into a visible hold (broadcast._hold_restored).
  *
  *-------------------------------------------------------------------------
  */
@@ -26,8 +28,11 @@
 static BePlan claim_plan = {
 	"WITH due AS ("
 	"  SELECT t.workspace_id, t.task_id FROM broadcast.tasks t"
-	"   WHERE (t.status = 'pending' AND t.run_at <= now())"
-	"      OR (t.status = 'running' AND t.lease_until < now())"
+	"   WHERE ((t.status = 'pending' AND t.run_at <= now())"
+	"          OR (t.status = 'running' AND t.lease_until < now()))"
+	"     AND EXISTS (SELECT 1 FROM broadcast.broadcasts b"
+	"                  WHERE b.workspace_id = t.workspace_id AND b.broadcast_id = t.broadcast_id"
+	"                    AND b.instance_nonce = (SELECT i.nonce FROM broadcast.instance i))"
 	"   ORDER BY t.run_at"
 	"     FOR UPDATE SKIP LOCKED"
 	"), claimed AS ("
@@ -48,6 +53,12 @@ static BePlan claim_plan = {
 	"SELECT workspace_id, task_id, broadcast_id, lease_token, phase, cursor_text, ab_cutoff_hash,"
 	"       ab_cutoff_email FROM claimed ORDER BY run_at, task_id",
 	1, {INT4OID}
+};
+
+/* rows restored from a dump become a visible hold (10_backup.sql) */
+static BePlan hold_plan = {
+	"SELECT broadcast._hold_restored()",
+	0, {InvalidOid}
 };
 
 static BePlan release_plan = {
@@ -128,6 +139,12 @@ be_tasks_claim(MemoryContext cxt)
 	int			i;
 	List	   *tasks = NIL;
 
+	/*
+	 * The claim itself skips tasks of broadcasts scheduled in another
+	 * database; the hold makes them visible and takes them out of the due
+	 * scan, in the same transaction.
+	 */
+	be_plan_exec(&hold_plan, NULL, NULL, SPI_OK_SELECT);
 	args[0] = Int32GetDatum(be_task_lease_s);
 	n = be_plan_exec(&claim_plan, args, NULL, SPI_OK_SELECT);
 	for (i = 0; i < n; i++)

@@ -30,7 +30,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT pg_catalog.pg_has_role(p_role, 'broadcast_admin', 'MEMBER')
 		OR EXISTS (SELECT 1 FROM broadcast.workspace_grants g
-					 JOIN pg_catalog.pg_roles r ON r.oid = g.role_oid
+					 JOIN pg_catalog.pg_roles r ON r.rolname = g.role_name
 					WHERE g.workspace_id = p_workspace_id
 					  AND pg_catalog.pg_has_role(p_role, r.oid, 'MEMBER'))
 $$;

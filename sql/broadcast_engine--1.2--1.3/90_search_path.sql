@@ -70,8 +70,8 @@ END
 $policies$;
 ALTER POLICY own_grants ON broadcast.workspace_grants
 	USING ((SELECT broadcast.is_admin())
-		   OR role_oid OPERATOR(pg_catalog.=) ANY (SELECT r.oid FROM pg_catalog.pg_roles r
-												  WHERE pg_catalog.pg_has_role(r.oid, 'MEMBER')));
+		   OR role_name OPERATOR(pg_catalog.=) ANY (SELECT r.rolname FROM pg_catalog.pg_roles r
+												   WHERE pg_catalog.pg_has_role(r.oid, 'MEMBER')));
 
 /*
  * broadcast_stats: as in 1.2, with qualified names, and refused (42501) for
