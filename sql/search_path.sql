@@ -86,9 +86,12 @@ SELECT count(*) AS a_history FROM broadcast.message_history WHERE workspace_id O
 SELECT count(*) AS a_members FROM broadcast.list_members WHERE workspace_id OPERATOR(pg_catalog.=) 'spa';
 SELECT count(*) AS a_workspaces FROM broadcast.workspaces WHERE workspace_id OPERATOR(pg_catalog.=) 'spa';
 SELECT count(*) AS visible_grants FROM broadcast.workspace_grants;
-UPDATE broadcast.contacts SET first_name = 'Pwned' WHERE workspace_id OPERATOR(pg_catalog.=) 'spa';
-DELETE FROM broadcast.list_members WHERE workspace_id OPERATOR(pg_catalog.=) 'spa';
-DELETE FROM broadcast.contacts WHERE workspace_id OPERATOR(pg_catalog.=) 'spa';
+-- (since 1.3 a tenant writes only through the API: direct writes are refused outright)
+SELECT sp_t.err($$ UPDATE broadcast.contacts SET first_name = 'Pwned' WHERE workspace_id OPERATOR(pg_catalog.=) 'spa' $$);
+SELECT sp_t.err($$ DELETE FROM broadcast.list_members WHERE workspace_id OPERATOR(pg_catalog.=) 'spa' $$);
+SELECT sp_t.err($$ DELETE FROM broadcast.contacts WHERE workspace_id OPERATOR(pg_catalog.=) 'spa' $$);
+SELECT sp_t.err($$ SELECT broadcast.delete_contacts('spa', ARRAY['a1@example.com']) $$);
+SELECT sp_t.err($$ SELECT broadcast.suppress('spa', ARRAY['a1@example.com']) $$);
 SELECT sp_t.err($$ INSERT INTO broadcast.contacts (workspace_id, email) VALUES ('spa', 'evil@example.com') $$);
 SELECT sp_t.err($$ UPDATE broadcast.contacts SET workspace_id = 'spa' $$);
 -- and so do its API calls
@@ -104,6 +107,8 @@ SELECT sp_t.err($$ INSERT INTO broadcast.contacts (workspace_id, email) VALUES (
 SELECT sp_t.err($$ INSERT INTO broadcast.contacts (workspace_id, email) VALUES ('spb', E'x@example.com\nbcc: y@example.com') $$);
 SELECT sp_t.err($$ INSERT INTO broadcast.lists (workspace_id, list_id, name) VALUES ('spb', 'bad id!', 'Bad') $$);
 SELECT sp_t.err($$ SELECT broadcast.upsert_contacts('spb', '[{"email": "not an address"}]') $$);
+SELECT sp_t.err($$ SELECT broadcast.upsert_contacts('spb', E'[{"email": "x@example.com\\nbcc: y@example.com"}]') $$);
+SELECT sp_t.err($$ SELECT broadcast.create_list('spb', 'bad id!', 'Bad') $$);
 -- while its own workspace works as before
 SELECT broadcast.upsert_contacts('spb', '[{"email": "b2@example.com"}]');
 SELECT count(*) AS b_contacts FROM broadcast.contacts;

@@ -13,8 +13,13 @@ Covered here:
 - a tenant holding its own audience lock open (a suppression inserted in a
   transaction left open) while its own broadcast is due: its task steps aside,
   visibly, and the scheduler serves the others;
+- a tenant's LOCK TABLE: refused in every mode but ACCESS SHARE (tenants
+  write through the API only), and ACCESS SHARE held open stalls nothing;
 - a worker statement that meets a lock held by someone else gives up after
-  broadcast_engine.lock_timeout and retries, without spending an attempt.
+  broadcast_engine.lock_timeout and retries, without spending an attempt;
+- rates no bucket arithmetic can hold, set behind the API's back: no sender
+  crashes and the victim keeps its rate;
+- a full rate-limit table fails closed and reuses idle buckets.
 """
 import os
 import sys
@@ -131,8 +136,7 @@ def run(r):
         # 2. a tenant inserts a suppression and leaves its transaction open, then
         #    its own broadcast comes due: the victim's broadcast is not held up
         tenant = DB(c.connect(user="tenant_a", autocommit=False))
-        tenant.q("INSERT INTO broadcast.suppressions (workspace_id, email, reason)"
-                 " VALUES ('attacker', 'attacker1@example.com', 'manual')")
+        tenant.q("SELECT broadcast.suppress('attacker', ARRAY['attacker1@example.com'])")
         held.append(tenant)
         db.q("SELECT broadcast.create_broadcast('attacker', 'own', 'own', '{l}', 'mail', 't')")
         db.q("SELECT broadcast.schedule_broadcast('attacker', 'own')")
@@ -156,6 +160,27 @@ def run(r):
         got = db.one("SELECT sent_count FROM broadcast.broadcasts WHERE workspace_id = 'attacker'"
                      " AND broadcast_id = 'own'")
         r.check("then it sends to everyone but the suppressed address (%s of 19)" % got, got == 19, got)
+
+        # 2b. LOCK TABLE by a tenant: refused for every mode that could stall a
+        #     worker; the strongest it may take (ACCESS SHARE) stalls nothing
+        tenant = DB(c.connect(user="tenant_a", autocommit=False))
+        try:
+            tenant.q("LOCK TABLE broadcast.contacts, broadcast.list_members IN ACCESS EXCLUSIVE MODE")
+            code = None
+        except psycopg2.Error as e:
+            code = e.pgcode
+        tenant.conn.rollback()
+        r.check("a tenant cannot LOCK the audience tables in ACCESS EXCLUSIVE mode (SQLSTATE %s)" % code,
+                code == "42501", code)
+        tenant.q("LOCK TABLE broadcast.contacts, broadcast.list_members, broadcast.email_queue,"
+                 " broadcast.message_history, broadcast.broadcasts, broadcast.tasks IN ACCESS SHARE MODE")
+        held.append(tenant)
+        rate, sent = timed_send(db, "victim", "lck")
+        r.check("the tenant's strongest table lock held open: victim at %.0f/s, %.0f%% of baseline"
+                % (rate, 100 * rate / base), sent == N - 1 and rate >= 0.8 * base, (sent, rate, base))
+        tenant.conn.rollback()
+        held.remove(tenant)
+        tenant.close()
 
         # 3. a table lock on the audience (LOCK TABLE, which only the owner and
         #    administrators can take once tenants write through the API): the
@@ -225,7 +250,8 @@ def run_table_full(r):
         "broadcast_engine.allow_insecure_transport": "on",
         "broadcast_engine.drain_poll": "'200ms'",
         "broadcast_engine.rate_buckets": "64",
-        "broadcast_engine.rate_bucket_idle": "'3s'",
+        # nothing goes idle while the table fills; lowered below
+        "broadcast_engine.rate_bucket_idle": "'10min'",
     })
     try:
         c.start()
@@ -243,6 +269,8 @@ def run_table_full(r):
         usage = db.row("SELECT buckets, in_use FROM broadcast.rate_limit_usage()")
         r.check("64 pairs have sent: the table is full (%s)" % (usage,), usage == (64, 64), usage)
         # ... and a 1/s integration that comes now must wait, then keep its limit
+        db.q("ALTER SYSTEM SET broadcast_engine.rate_bucket_idle = '4s'")
+        db.q("SELECT pg_reload_conf()")
         workspace(db, "slow", 6, port, rate=1)
         db.q("SELECT broadcast.create_broadcast('slow', 'b', 'b', '{l}', 'mail', 't')")
         db.q("SELECT broadcast.schedule_broadcast('slow', 'b')")
