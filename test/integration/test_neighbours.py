@@ -19,7 +19,9 @@ Covered here:
   broadcast_engine.lock_timeout and retries, without spending an attempt;
 - rates no bucket arithmetic can hold, set behind the API's back: no sender
   crashes and the victim keeps its rate;
-- a full rate-limit table fails closed and reuses idle buckets.
+- a full rate-limit table fails closed and reuses idle buckets;
+- fairness: 100 recipients scheduled while 60,000 are expanding and sending
+  are sent within seconds.
 """
 import os
 import sys
@@ -47,6 +49,7 @@ def start_sink():
 
 
 def workspace(db, ws, n, port, rate=RATE):
+    """A workspace of n contacts on one list, with an SMTP integration (rate None: unlimited)."""
     db.q("""SELECT broadcast.create_workspace(%s, %s, 'UTC', '{"default_from_email": "news@example.test",
             "unsubscribe_base_url": "https://example.test/u"}')""", ws, ws)
     db.q("SELECT broadcast.create_list(%s, 'l', 'Readers')", ws)
@@ -228,6 +231,27 @@ def run(r):
         after = sorted(p for (p,) in db.q("SELECT pid FROM broadcast.workers WHERE kind = 'sender'"))
         r.check("no sender restarted (%s), and 1e-400 is held to 0.001/s (%s sent)" % (after, slow),
                 after == pids and slow <= 1, (pids, after, slow))
+
+        # 5. fairness at both stages: a 60,000-recipient broadcast is expanding
+        #    and sending when a 100-recipient one is scheduled; the small one is
+        #    expanded and sent within seconds, long before the big one ends
+        workspace(db, "huge", 60000, port, rate=None)
+        workspace(db, "tiny", 100, port, rate=None)
+        db.q("SELECT broadcast.create_broadcast('huge', 'b', 'b', '{l}', 'mail', 't')")
+        db.q("SELECT broadcast.schedule_broadcast('huge', 'b')")
+        wait_for("the big broadcast is sending", lambda: db.one(
+            "SELECT sent_count > 0 FROM broadcast.broadcasts WHERE workspace_id = 'huge'"), 60)
+        t0 = time.time()
+        db.q("SELECT broadcast.create_broadcast('tiny', 'b', 'b', '{l}', 'mail', 't')")
+        db.q("SELECT broadcast.schedule_broadcast('tiny', 'b')")
+        wait_for("the small broadcast completes", lambda: db.one(
+            "SELECT status = 'completed' FROM broadcast.broadcasts WHERE workspace_id = 'tiny'"), 60)
+        took = time.time() - t0
+        big = db.row("SELECT status, sent_count, total_recipients FROM broadcast.broadcasts"
+                     " WHERE workspace_id = 'huge'")
+        r.check("100 recipients beside 60,000: sent in %.1f s while the big one is %s at %s of %s"
+                % ((took,) + tuple(big)), took < 10 and big[0] != "completed" and big[1] < 60000, (took, big))
+        db.q("SELECT broadcast.cancel_broadcast('huge', 'b')")
     except Exception:
         print("# server log:\n" + "\n".join("#   " + l for l in c.tail_log(30).splitlines()))
         raise
