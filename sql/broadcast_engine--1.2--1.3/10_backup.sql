@@ -85,26 +85,7 @@ AS $$
 					  AND pg_catalog.pg_has_role(p_role, r.oid, 'MEMBER'))
 $$;
 
-CREATE OR REPLACE FUNCTION broadcast._authorize_caller(p_workspace_id text)
-RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	PERFORM broadcast._check_id('workspace', p_workspace_id);
-	IF NOT (pg_has_role(session_user, 'broadcast_admin', 'MEMBER')
-			OR broadcast._has_grant(session_user, p_workspace_id)) THEN
-		RAISE EXCEPTION USING
-			ERRCODE = 'insufficient_privilege',
-			MESSAGE = format('permission denied for workspace %s', quote_literal(p_workspace_id)),
-			HINT = 'An administrator can grant access with broadcast.grant_workspace().';
-	END IF;
-	IF NOT EXISTS (SELECT 1 FROM broadcast.workspaces w WHERE w.workspace_id = p_workspace_id) THEN
-		RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-			MESSAGE = format('workspace %s does not exist', quote_literal(p_workspace_id));
-	END IF;
-END
-$$;
+/* _authorize_caller matches grants through _role_has_workspace_access (30_caller.sql) */
 
 CREATE OR REPLACE FUNCTION broadcast.grant_workspace(workspace_id text, role regrole)
 RETURNS void
