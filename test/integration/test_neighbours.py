@@ -33,8 +33,8 @@ from belib import DB, ROOT, Cluster, wait_for
 
 MOCKS = os.path.join(ROOT, "test", "mocks")
 PY = sys.executable
-N = 500          # recipients per victim broadcast
-RATE = 100       # the victim integration's limit, messages per second
+N = 250          # recipients per victim broadcast
+RATE = 50        # the victim integration's limit, messages per second
 
 
 def start_sink():
