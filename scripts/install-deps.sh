@@ -7,9 +7,10 @@ PKGS=(build-essential pkg-config postgresql-15 postgresql-server-dev-15 postgres
 	  postgresql-15-pgtap libpq-dev libcurl4-openssl-dev libjson-c-dev libssl-dev libipc-run-perl
 	  python3 python3-psycopg2 python3-aiosmtpd openssl curl valgrind clang libclang-rt-14-dev
 	  debhelper postgresql-server-dev-all dpkg-dev fakeroot git
-	  libmicrohttpd-dev chromium prometheus)
+	  libmicrohttpd-dev chromium prometheus pgbouncer)
 # libmicrohttpd-dev: the HTTP edge (src/edge/); chromium: its browser test; prometheus:
-# promtool, which checks the edge's /metrics (test/integration/test_edge.py)
+# promtool, which checks the edge's /metrics (test/integration/test_edge.py); pgbouncer:
+# the API through a transaction pooler (test/integration/test_pgbouncer.py)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the Debian package postgresql-15-broadcast-engine from the
-# committed tree (debian/, pg_buildext), installs it on this machine, and
-# runs `make installcheck` (scripts/run_regress.sh) against the installed
-# package.  Run as root (CI does).  Last line: "package: N passed, N failed".
+# Checks the release files (scripts/check_release.sh: META.json, released
+# scripts unchanged), builds the Debian package postgresql-15-broadcast-engine
+# from the committed tree (debian/, pg_buildext), installs it on this
+# machine, and runs `make installcheck` (scripts/run_regress.sh) against the
+# installed package.  Run as root (CI does).  Last line: "package: N passed, N failed".
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/be-package.XXXXXX)
@@ -16,6 +17,17 @@ check() {	# check NAME CONDITION-EXIT-CODE
 		failed=$((failed + 1)); echo "not ok - $1"
 	fi
 }
+
+# release checks on the committed tree: META.json, released scripts unchanged
+"$ROOT/scripts/check_release.sh" > "$WORK/release.log" 2>&1
+cat "$WORK/release.log"
+line=$(grep -E '^release: [0-9]+ passed, [0-9]+ failed$' "$WORK/release.log" | tail -1)
+if [ -n "$line" ]; then
+	passed=$((passed + $(echo "$line" | sed -E 's/^release: ([0-9]+) passed.*/\1/')))
+	failed=$((failed + $(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')))
+else
+	failed=$((failed + 1))
+fi
 
 # the tracked files only, as a clean clone has them
 mkdir -p "$WORK/src"
