@@ -255,6 +255,12 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION broadcast._hold_restored() FROM PUBLIC;
+/*
+ * CALL broadcast.run_tasks() runs the scheduler's steps as the calling role
+ * and every claim starts here: its documented callers are members of
+ * broadcast_admin (pg_cron jobs, a PgBouncer client: test_pgbouncer.py).
+ */
+GRANT EXECUTE ON FUNCTION broadcast._hold_restored() TO broadcast_admin;
 
 /*
  * The operator's word that a restored copy may send: adopts every row of
