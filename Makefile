@@ -15,6 +15,7 @@ OBJS = \
 	src/events_sql.o \
 	src/esp_json.o \
 	src/exec.o \
+	src/isolation.o \
 	src/provider_common.o \
 	src/provider_mailgun.o \
 	src/provider_mailjet.o \

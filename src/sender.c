@@ -87,6 +87,8 @@ typedef struct IntegEntry
 	/* where this pair's next claim starts in email_queue_due_idx (see claim_unit) */
 	TimestampTz claim_from;
 	TimestampTz claim_from_set;
+	/* bytes one message of this pair held in its last batch (0: not known yet) */
+	size_t		msg_bytes;
 } IntegEntry;
 
 /* how long a claim cursor is trusted before a claim scans from the start */
@@ -583,17 +585,42 @@ flush_caches(uint64 gen, bool everything)
 
 /* ---- one cycle ---- */
 
+/*
+ * One pair's batch from its claim to its record.  Everything it holds is in
+ * cxt, a child of TopMemoryContext, freed once the batch is recorded: the
+ * batch outlives the cycle that claimed it while its transfers run next to
+ * other pairs'.  Its integration is a copy, since the cache may reload the
+ * pair's entry meanwhile.
+ */
+typedef struct SendBatch
+{
+	MemoryContext cxt;
+	char	   *workspace_id;
+	char	   *integration_id;
+	BeIntegration *ig;
+	BeMessage **msgs;
+	int			nmsgs;
+	int			want;
+	int			nudged;
+	size_t		bytes;			/* held against sender_batch_bytes */
+	BeFlight	flight;
+	TimestampTz t_claim;
+	TimestampTz t_claimed;
+	TimestampTz t_composed;
+} SendBatch;
+
+/* this process's batches in flight, and the bytes they hold */
+static List *in_flight = NIL;
+static size_t bytes_in_flight = 0;
+
 typedef struct Cycle
 {
 	MemoryContext cxt;
 	TimestampTz started;
 	List	   *pairs;
-	/* the pair being served */
+	/* the pair being served, and its batch */
 	Pair	   *pair;
-	int			want;
-	BeMessage **msgs;
-	int			nmsgs;
-	int			nudged;
+	SendBatch  *b;
 	bool		abandoned;		/* the claim was undone: its integration is gone */
 } Cycle;
 
@@ -709,10 +736,37 @@ contact_json(HeapTuple tup, TupleDesc desc, const char *email)
 	return buf.data;
 }
 
+/*
+ * The lease of a claim of want rows: long enough for the whole batch to
+ * time out, max_connections_per_integration requests at a time, and to be
+ * recorded.  The batch starts no request later than a request timeout and
+ * LEASE_MARGIN_S before the lease ends (batch_start_by), so even a batch
+ * that gets fewer connections ends, and is recorded, within its lease.
+ */
+#define LEASE_MARGIN_S 10.0
+
+static double
+batch_lease_s(int want)
+{
+	int			conns = Max(1, be_max_connections_per_integration);
+
+	return ((want + conns - 1) / conns + 1) * (be_request_timeout_ms / 1000.0) +
+		LEASE_MARGIN_S + 5.0;
+}
+
+static TimestampTz
+batch_start_by(SendBatch *b)
+{
+	double		s = batch_lease_s(b->want) - be_request_timeout_ms / 1000.0 - LEASE_MARGIN_S;
+
+	return TimestampTzPlusMilliseconds(b->t_claim, (int64) (s * 1000.0));
+}
+
 static void
 claim_unit(void *arg)
 {
 	Cycle	   *cy = (Cycle *) arg;
+	SendBatch  *b = cy->b;
 	Datum		args[5];
 	char		key[BE_KEY_LEN];
 	IntegEntry *cursor;
@@ -725,9 +779,7 @@ claim_unit(void *arg)
 	uint64		check;
 	BeIntegration *ig;
 
-	/* long enough for the whole batch to time out, connection by connection */
-	lease_s = ((cy->want + be_max_connections - 1) / be_max_connections + 1) *
-		(be_request_timeout_ms / 1000.0) + 5.0;
+	lease_s = batch_lease_s(b->want);
 	/*
 	 * The claim need not wait for its commit record to reach disk: the
 	 * results commit synchronously and flush it with them, and a claim lost
@@ -738,7 +790,7 @@ claim_unit(void *arg)
 							 GUC_ACTION_LOCAL, true, 0, false);
 	args[0] = CStringGetTextDatum(cy->pair->workspace_id);
 	args[1] = CStringGetTextDatum(cy->pair->integration_id);
-	args[2] = Int32GetDatum(cy->want);
+	args[2] = Int32GetDatum(b->want);
 	args[3] = Float8GetDatum(lease_s);
 
 	/*
@@ -763,8 +815,8 @@ claim_unit(void *arg)
 	 * snapshot, which sees at least what the claim saw).
 	 */
 	check = be_cache_generation_started();
-	old = MemoryContextSwitchTo(cy->cxt);
-	cy->msgs = palloc0(sizeof(BeMessage *) * Max(n, 1));
+	old = MemoryContextSwitchTo(b->cxt);
+	b->msgs = palloc0(sizeof(BeMessage *) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -780,13 +832,13 @@ claim_unit(void *arg)
 		m->message_id = col_text(tup, desc, 6);
 		m->attempts = atoi(col_text(tup, desc, 7));
 		m->contact_json = contact_json(tup, desc, m->email);
-		cy->msgs[i] = m;
+		b->msgs[i] = m;
 		last = Max(last, DatumGetTimestampTz(SPI_getbinval(tup, desc, 13, &isnull)));
 	}
-	cy->nmsgs = n;
+	b->nmsgs = n;
 	if (cursor)
 	{
-		if (n < cy->want)
+		if (n < b->want)
 			cursor->claim_from = DT_NOBEGIN;	/* ran dry past it: look behind next time */
 		else
 		{
@@ -811,20 +863,32 @@ claim_unit(void *arg)
 		}
 	}
 	for (i = 0; i < n; i++)
-		(void) get_broadcast(cy->pair->workspace_id, cy->msgs[i]->broadcast_id, check);
+		(void) get_broadcast(cy->pair->workspace_id, b->msgs[i]->broadcast_id, check);
 }
 
-/* renders every message of the batch; no transaction is open */
+/*
+ * What a composed message holds: its body, and about as much again for the
+ * request an HTTP provider builds from it (JSON or form encoding).
+ */
+#define MESSAGE_BYTES(m) (2 * (m)->body_len + 1024)
+
+/*
+ * Renders the batch's messages; no transaction is open.  It stops when the
+ * batch holds avail bytes (after one message at least): the rest are left
+ * unsent and deferred, due again at once without an attempt spent, so a
+ * sender's memory follows sender_batch_bytes whatever the template size.
+ */
 static void
-compose_batch(Cycle *cy)
+compose_batch(SendBatch *b, TimestampTz started, size_t avail)
 {
-	BeIntegration *ig = cy->pair->ig;
+	BeIntegration *ig = b->ig;
 	int			i;
 	time_t		now = time(NULL);
 
-	for (i = 0; i < cy->nmsgs; i++)
+	b->bytes = 0;
+	for (i = 0; i < b->nmsgs; i++)
 	{
-		BeMessage  *m = cy->msgs[i];
+		BeMessage  *m = b->msgs[i];
 		char		key[BE_KEY_LEN];
 		BroadcastEntry *e;
 		ComposeInput in;
@@ -845,10 +909,16 @@ compose_batch(Cycle *cy)
 								ig->provider, ig->integration_id);
 			continue;
 		}
-		make_key(key, cy->pair->workspace_id, m->broadcast_id);
+		if (b->bytes > 0 && b->bytes >= avail)
+		{
+			m->outcome = BE_OUT_NONE;
+			m->deferred = true;
+			continue;
+		}
+		make_key(key, b->workspace_id, m->broadcast_id);
 		e = hash_search(broadcast_cache, key, HASH_FIND, NULL);
 		if (e)
-			e->used_at = cy->started;
+			e->used_at = started;
 		if (e == NULL || e->cb == NULL)
 		{
 			m->outcome = BE_OUT_DEAD;
@@ -878,6 +948,7 @@ compose_batch(Cycle *cy)
 		m->template_id = pstrdup(out.template_id);
 		m->template_version = out.template_version;
 		m->batch_key = out.batch_key ? pstrdup(out.batch_key) : NULL;
+		b->bytes += MESSAGE_BYTES(m);
 	}
 }
 
@@ -912,9 +983,9 @@ int_array(Datum *elems, int n)
 static void
 complete_unit(void *arg)
 {
-	Cycle	   *cy = (Cycle *) arg;
-	BeIntegration *ig = cy->pair->ig;
-	int			n = cy->nmsgs;
+	SendBatch  *b = (SendBatch *) arg;
+	BeIntegration *ig = b->ig;
+	int			n = b->nmsgs;
 	Datum		args[16];
 	Datum	   *a[12];
 	bool	   *nn[12];
@@ -931,7 +1002,7 @@ complete_unit(void *arg)
 	}
 	for (i = 0; i < n; i++)
 	{
-		BeMessage  *m = cy->msgs[i];
+		BeMessage  *m = b->msgs[i];
 		const char *outcome;
 
 		if (m->outcome == BE_OUT_RETRY && m->attempts >= be_max_attempts)
@@ -940,7 +1011,11 @@ complete_unit(void *arg)
 			m->error = psprintf("gave up after %d attempts: %s", m->attempts,
 								m->error ? m->error : "unknown error");
 		}
-		/* never started (the breaker tripped mid-batch): no attempt spent */
+		/*
+		 * never started (the breaker tripped mid-batch: after its cooldown;
+		 * deferred for the byte budget or the lease: at once): no attempt
+		 * spent
+		 */
 		if (m->outcome == BE_OUT_NONE)
 			outcome = "unsent";
 		else
@@ -960,11 +1035,11 @@ complete_unit(void *arg)
 		a[9][i] = m->error ? CStringGetTextDatum(m->error) : (Datum) 0;
 		nn[9][i] = (m->error == NULL);
 		a[10][i] = Int32GetDatum(m->outcome == BE_OUT_RETRY ? retry_delay_ms(m) :
-								 m->outcome == BE_OUT_NONE ? be_breaker_cooldown_ms : 0);
+								 m->outcome == BE_OUT_NONE && !m->deferred ? be_breaker_cooldown_ms : 0);
 		a[11][i] = Int32GetDatum(m->attempts);
 	}
-	args[0] = CStringGetTextDatum(cy->pair->workspace_id);
-	args[1] = CStringGetTextDatum(cy->pair->integration_id);
+	args[0] = CStringGetTextDatum(b->workspace_id);
+	args[1] = CStringGetTextDatum(b->integration_id);
 	args[2] = CStringGetTextDatum(ig->provider);
 	args[3] = PointerGetDatum(construct_array(tids, n, TIDOID, sizeof(ItemPointerData),
 											  false, TYPALIGN_SHORT));
@@ -995,58 +1070,380 @@ complete_unit(void *arg)
 	 * short batch can have emptied it (the drain poll catches the rest), and
 	 * the check is not free.
 	 */
-	if (cy->nmsgs >= cy->want)
+	if (b->nmsgs >= b->want)
 		return;
 	bids = palloc(sizeof(Datum) * n);
 	for (i = 0; i < n; i++)
 		bids[i] = a[0][i];
 	args[1] = text_array(bids, nn[0], n);
-	cy->nudged = be_plan_exec(&nudge_plan, args, NULL, SPI_OK_UPDATE);
-	if (cy->nudged > 0)
+	b->nudged = be_plan_exec(&nudge_plan, args, NULL, SPI_OK_UPDATE);
+	if (b->nudged > 0)
 		be_wake_scheduler_at_commit();
 }
 
-static bool
-run_unit_or_raise(BeExec *ex, BeUnitFn fn, void *arg, const char *what)
-{
-	char	   *err = NULL;
-
-	be_exec_begin(ex);
-	if (!be_exec_unit(ex, fn, arg, &err))
-	{
-		be_exec_commit(ex);
-		elog(ERROR, "broadcast_engine sender could not %s: %s", what, err);
-	}
-	be_exec_commit(ex);
-	return true;
-}
-
 /*
- * Runs claim_unit.  False when the claim was undone because the pair's
- * integration no longer exists; any other error is raised.
+ * Runs a unit of work; true when it committed.  An error in it is the
+ * pair's: the pair is isolated (isolation.c) and the sender goes on.  An
+ * error that is the process's own (out of memory, shutdown, I/O) is raised.
  */
 static bool
-claim_or_abandon(BeExec *ex, Cycle *cy)
+run_pair_unit(BeExec *ex, BeUnitFn fn, void *arg, const char *ws, const char *integ,
+			  const char *what, bool *abandoned)
 {
 	char	   *err = NULL;
+	int			sqlstate;
 
 	be_exec_begin(ex);
-	if (!be_exec_unit(ex, claim_unit, cy, &err))
+	if (be_exec_unit(ex, fn, arg, &err))
 	{
 		be_exec_commit(ex);
-		if (!cy->abandoned)
-			elog(ERROR, "broadcast_engine sender could not claim queue rows: %s", err);
-		cy->nmsgs = 0;
-		cy->pair->ig = NULL;
-		return false;
+		return true;
 	}
+	sqlstate = be_exec_last_sqlstate;
 	be_exec_commit(ex);
-	return true;
+	if (abandoned && *abandoned)
+		return false;			/* the integration went away: nothing to isolate */
+	if (be_error_is_process_level(sqlstate))
+		ereport(ERROR,
+				(errcode(sqlstate),
+				 errmsg("broadcast_engine sender could not %s for integration \"%s\" of workspace \"%s\": %s",
+						what, integ, ws, err)));
+	(void) be_pair_failed(ws, integ, sqlstate, what, err);
+	return false;
+}
+
+/* a copy of an integration, in the current memory context */
+static BeIntegration *
+copy_integration(const BeIntegration *src)
+{
+	BeIntegration *ig = palloc(sizeof(BeIntegration));
+	char	  **fields[] = {
+		&ig->workspace_id, &ig->integration_id, &ig->provider, &ig->shared_id,
+		&ig->incarnation, &ig->shared_incarnation, &ig->secret, &ig->endpoint, &ig->host,
+		&ig->tls, &ig->username, &ig->ehlo_name, &ig->ca_file, &ig->domain, &ig->region,
+		&ig->message_stream, &ig->access_key_id, &ig->session_token,
+		&ig->configuration_set, &ig->api_key, &ig->refused
+	};
+	int			i;
+
+	memcpy(ig, src, sizeof(BeIntegration));
+	for (i = 0; i < lengthof(fields); i++)
+		if (*fields[i] != NULL)
+			*fields[i] = pstrdup(*fields[i]);
+	return ig;
+}
+
+static SendBatch *
+find_in_flight(const char *ws, const char *integ)
+{
+	ListCell   *lc;
+
+	foreach(lc, in_flight)
+	{
+		SendBatch  *b = (SendBatch *) lfirst(lc);
+
+		if (strcmp(b->workspace_id, ws) == 0 && strcmp(b->integration_id, integ) == 0)
+			return b;
+	}
+	return NULL;
+}
+
+static void
+free_batch(SendBatch *b)
+{
+	bytes_in_flight -= Min(bytes_in_flight, b->bytes);
+	MemoryContextDelete(b->cxt);
 }
 
 /*
- * Serves every active pair once.  Returns the number of messages handled;
- * *next_wake is when something may next be due.
+ * Records a batch whose transfers are all done (or that never started
+ * any): rate-limiter report, results, worker counters.
+ */
+static void
+record_batch(BeExec *ex, SendBatch *b)
+{
+	BeFlight   *f = &b->flight;
+	TimestampTz t3 = GetCurrentTimestamp();
+	int			ok = 0;
+	int			failed = 0;
+	int			retry_after = 0;
+	int			deferred = 0;
+	int			i;
+	bool		stopped = f->paused || f->failures >= be_breaker_threshold;
+
+	for (i = 0; i < b->nmsgs; i++)
+	{
+		BeMessage  *m = b->msgs[i];
+
+		if (m->outcome == BE_OUT_SENT)
+			ok++;
+		else if (m->provider_failure)
+			failed++;
+		/* not started, and not for the breaker's sake: the lease ran short */
+		if (m->outcome == BE_OUT_NONE && !stopped)
+			m->deferred = true;
+		if (m->outcome == BE_OUT_NONE && m->deferred)
+			deferred++;
+		retry_after = Max(retry_after, m->retry_after_s);
+	}
+	be_rate_report(b->ig, ok, failed, retry_after);
+	be_rate_refund(b->ig, deferred);
+
+	if (run_pair_unit(ex, complete_unit, b, b->workspace_id, b->integration_id,
+					  "record the results", NULL))
+		be_pair_succeeded(b->workspace_id, b->integration_id);
+	if (ex->slot)
+	{
+		BeWorkerSlot *slot = ex->slot;
+
+		pg_atomic_fetch_add_u64(&slot->messages, b->nmsgs);
+		pg_atomic_fetch_add_u64(&slot->batches, 1);
+		pg_atomic_fetch_add_u64(&slot->claim_us, b->t_claimed - b->t_claim);
+		pg_atomic_fetch_add_u64(&slot->render_us, b->t_composed - b->t_claimed);
+		pg_atomic_fetch_add_u64(&slot->send_us, t3 - b->t_composed);
+		pg_atomic_fetch_add_u64(&slot->record_us, GetCurrentTimestamp() - t3);
+	}
+}
+
+static void
+record_and_free(BeExec *ex, SendBatch *b)
+{
+	PG_TRY();
+	{
+		record_batch(ex, b);
+	}
+	PG_CATCH();
+	{
+		free_batch(b);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	free_batch(b);
+}
+
+/*
+ * Moves the batches in flight on (waiting up to wait_ms for the network)
+ * and records those that are done.  Returns how many were recorded.
+ */
+static int
+record_done(BeExec *ex, long wait_ms)
+{
+	int			n = 0;
+	ListCell   *lc;
+
+	if (in_flight == NIL)
+		return 0;
+	be_transport_pump(wait_ms);
+	foreach(lc, in_flight)
+	{
+		SendBatch  *b = (SendBatch *) lfirst(lc);
+
+		if (!b->flight.done)
+			continue;
+		in_flight = foreach_delete_current(in_flight, lc);
+		record_and_free(ex, b);
+		n++;
+	}
+	return n;
+}
+
+/* drops every batch in flight: an error is ending the loop (their leases bring the rows back) */
+static void
+abort_in_flight(void)
+{
+	ListCell   *lc;
+
+	be_transport_abort();
+	foreach(lc, in_flight)
+		free_batch((SendBatch *) lfirst(lc));
+	list_free(in_flight);
+	in_flight = NIL;
+	bytes_in_flight = 0;
+}
+
+/*
+ * Composes a claimed batch, outside any transaction.  An error here (a
+ * template the composer chokes on) is the pair's: the messages go back
+ * unsent, and the pair is isolated.
+ */
+static bool
+compose_or_isolate(SendBatch *b, TimestampTz started, size_t avail)
+{
+	MemoryContext old = MemoryContextSwitchTo(b->cxt);
+	volatile bool ok = true;
+	ErrorData  *volatile edata = NULL;
+	int			i;
+
+	PG_TRY();
+	{
+		compose_batch(b, started, avail);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(b->cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	if (ok)
+		return true;
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || be_error_is_process_level(edata->sqlerrcode))
+		ReThrowError(edata);
+	for (i = 0; i < b->nmsgs; i++)
+	{
+		BeMessage  *m = b->msgs[i];
+
+		m->outcome = BE_OUT_NONE;
+		m->deferred = true;
+		m->body = NULL;
+		m->body_len = 0;
+	}
+	b->bytes = 0;
+	(void) be_pair_failed(b->workspace_id, b->integration_id, edata->sqlerrcode,
+						  "compose", edata->message);
+	return false;
+}
+
+/*
+ * Serves one pair: rate tokens, claim, compose, and its batch joins those in
+ * flight.  Returns the number of rows claimed; *next_wake moves to when the
+ * pair may next have something to do.
+ */
+static int
+serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next_ok;
+	TimestampTz until;
+	size_t		budget = (size_t) be_sender_batch_bytes_kb * 1024;
+	size_t		avail;
+	size_t		est = 0;
+	char		key[BE_KEY_LEN];
+	IntegEntry *ie;
+	SendBatch  *b;
+	int			granted;
+	int			want;
+
+	if (p->ig == NULL)
+		return 0;				/* the integration was dropped meanwhile */
+	if (p->next_due > now)
+	{
+		*next_wake = Min(*next_wake, p->next_due);
+		return 0;
+	}
+	until = be_pair_isolated_until(p->workspace_id, p->integration_id);
+	if (until > now)
+	{
+		*next_wake = Min(*next_wake, until);
+		return 0;
+	}
+	/* one batch per pair at a time; its end wakes the loop */
+	if (find_in_flight(p->workspace_id, p->integration_id) != NULL ||
+		list_length(in_flight) >= be_sender_max_batches)
+		return 0;
+
+	/* as many rows as the rest of the byte budget holds at this pair's size */
+	make_key(key, p->workspace_id, p->integration_id);
+	ie = hash_search(integ_cache, key, HASH_FIND, NULL);
+	if (ie)
+		est = ie->msg_bytes;
+	avail = budget > bytes_in_flight ? budget - bytes_in_flight : 0;
+	if (in_flight != NIL && (avail == 0 || avail < est))
+		return 0;				/* when a batch in flight ends */
+	avail = Max(avail, 1);
+	want = be_sender_batch_size;
+	if (est > 0)
+		want = (int) Max(1, Min((size_t) want, avail / est));
+
+	granted = be_rate_acquire(p->ig, want, p->fair_share, &next_ok);
+	if (granted == 0)
+	{
+		*next_wake = Min(*next_wake, next_ok);
+		return 0;
+	}
+
+	{
+		MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "broadcast_engine batch",
+												  ALLOCSET_DEFAULT_SIZES);
+
+		b = MemoryContextAllocZero(cxt, sizeof(SendBatch));
+		b->cxt = cxt;
+	}
+	b->workspace_id = MemoryContextStrdup(b->cxt, p->workspace_id);
+	b->integration_id = MemoryContextStrdup(b->cxt, p->integration_id);
+	b->want = granted;
+	cy->pair = p;
+	cy->b = b;
+	cy->abandoned = false;
+	b->t_claim = GetCurrentTimestamp();
+	begin_cache_unit();
+	if (!run_pair_unit(ex, claim_unit, cy, p->workspace_id, p->integration_id,
+					   "claim queue rows", &cy->abandoned))
+	{
+		/* undone: the integration went away, or the pair is isolated */
+		if (ie)
+			ie->claim_from = DT_NOBEGIN;
+		if (p->ig)
+			be_rate_refund(p->ig, granted);
+		p->ig = NULL;
+		MemoryContextDelete(b->cxt);
+		return 0;
+	}
+	b->t_claimed = GetCurrentTimestamp();
+	be_rate_refund(p->ig, granted - b->nmsgs);
+	if (b->nmsgs == 0)
+	{
+		/* due rows exist but all belong to paused broadcasts, or are locked */
+		*next_wake = Min(*next_wake, TimestampTzPlusMilliseconds(now, 1000));
+		MemoryContextDelete(b->cxt);
+		return 0;
+	}
+
+	pgstat_report_activity(STATE_RUNNING, "sending");
+	{
+		MemoryContext old = MemoryContextSwitchTo(b->cxt);
+
+		b->ig = copy_integration(p->ig);
+		MemoryContextSwitchTo(old);
+	}
+	(void) compose_or_isolate(b, cy->started, avail);
+	b->t_composed = GetCurrentTimestamp();
+	if (ie == NULL)
+		ie = hash_search(integ_cache, key, HASH_FIND, NULL);
+	if (ie && b->bytes > 0)
+	{
+		int			i;
+		size_t		most = 0;
+
+		for (i = 0; i < b->nmsgs; i++)
+			if (b->msgs[i]->body)
+				most = Max(most, MESSAGE_BYTES(b->msgs[i]));
+		ie->msg_bytes = most;
+	}
+
+	/* into flight: the transfers start now and run while other pairs are served */
+	bytes_in_flight += b->bytes;
+	b->flight.ig = b->ig;
+	b->flight.msgs = b->msgs;
+	b->flight.nmsgs = b->nmsgs;
+	b->flight.cxt = b->cxt;
+	b->flight.start_by = batch_start_by(b);
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		in_flight = lappend(in_flight, b);
+		MemoryContextSwitchTo(old);
+	}
+	be_transport_start(&b->flight);
+	return b->nmsgs;
+}
+
+/*
+ * Serves every active pair once, recording the batches in flight that end
+ * meanwhile.  Returns the number of rows claimed; *next_wake is when
+ * something may next be due.
  */
 static int
 sender_cycle(BeExec *ex, TimestampTz *next_wake)
@@ -1067,106 +1464,82 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 	cycle_old_cxt = MemoryContextSwitchTo(cy.cxt);
 	PG_TRY();
 	{
+		char	   *err = NULL;
+
+		(void) record_done(ex, 0);
 		begin_cache_unit();
 		if (unit_load_gen != flushed_generation)
 			flush_caches(unit_load_gen, false);
-		run_unit_or_raise(ex, pairs_unit, &cy, "list the queue");
+		be_exec_begin(ex);
+		if (!be_exec_unit(ex, pairs_unit, &cy, &err))
+		{
+			be_exec_commit(ex);
+			elog(ERROR, "broadcast_engine sender could not list the queue: %s", err);
+		}
+		be_exec_commit(ex);
 		npairs = list_length(cy.pairs);
 		rotation++;
 		for (j = 0; j < npairs; j++)
 		{
 			Pair	   *p = (Pair *) list_nth(cy.pairs, (j + rotation) % npairs);
-			TimestampTz now = GetCurrentTimestamp();
-			TimestampTz next_ok;
-			int			granted;
-			int			i;
-			int			ok = 0;
-			int			failed = 0;
-			int			retry_after = 0;
-			MemoryContext old_cxt;
-			TimestampTz t0,
-						t1,
-						t2,
-						t3;
+			int			n;
 
-			if (p->ig == NULL)
-				continue;		/* the integration was dropped meanwhile */
-			if (p->next_due > now)
-			{
-				*next_wake = Min(*next_wake, p->next_due);
-				continue;
-			}
-			granted = be_rate_acquire(p->ig, be_sender_batch_size, p->fair_share, &next_ok);
-			if (granted == 0)
-			{
-				*next_wake = Min(*next_wake, next_ok);
-				continue;
-			}
-			cy.pair = p;
-			cy.want = granted;
-			cy.nmsgs = 0;
-			cy.abandoned = false;
-			t0 = GetCurrentTimestamp();
-			begin_cache_unit();
-			if (!claim_or_abandon(ex, &cy))
-				continue;		/* the integration went away meanwhile */
-			t1 = GetCurrentTimestamp();
-			be_rate_refund(p->ig, granted - cy.nmsgs);
-			if (cy.nmsgs == 0)
-			{
-				/* due rows exist but all belong to paused broadcasts, or are locked */
-				*next_wake = Min(*next_wake, TimestampTzPlusMilliseconds(now, 1000));
-				continue;
-			}
-
-			pgstat_report_activity(STATE_RUNNING, "sending");
-
-			/*
-			 * Bodies, URLs and headers live in the cycle's context, which goes
-			 * away with the cycle (a commit leaves us in TopMemoryContext).
-			 */
-			old_cxt = MemoryContextSwitchTo(cy.cxt);
-			compose_batch(&cy);
-			t2 = GetCurrentTimestamp();
-			be_transport_send(p->ig, cy.msgs, cy.nmsgs);
-			t3 = GetCurrentTimestamp();
-			MemoryContextSwitchTo(old_cxt);
-			for (i = 0; i < cy.nmsgs; i++)
-			{
-				BeMessage  *m = cy.msgs[i];
-
-				if (m->outcome == BE_OUT_SENT)
-					ok++;
-				else if (m->provider_failure)
-					failed++;
-				retry_after = Max(retry_after, m->retry_after_s);
-			}
-			be_rate_report(p->ig, ok, failed, retry_after);
-
-			run_unit_or_raise(ex, complete_unit, &cy, "record the results");
-			if (ex->slot)
-			{
-				BeWorkerSlot *slot = ex->slot;
-
-				pg_atomic_fetch_add_u64(&slot->messages, cy.nmsgs);
-				pg_atomic_fetch_add_u64(&slot->batches, 1);
-				pg_atomic_fetch_add_u64(&slot->claim_us, t1 - t0);
-				pg_atomic_fetch_add_u64(&slot->render_us, t2 - t1);
-				pg_atomic_fetch_add_u64(&slot->send_us, t3 - t2);
-				pg_atomic_fetch_add_u64(&slot->record_us, GetCurrentTimestamp() - t3);
-			}
-			handled += cy.nmsgs;
-			/* this pair may have more due at once */
-			*next_wake = Min(*next_wake, GetCurrentTimestamp());
+			n = serve_pair(ex, &cy, p, next_wake);
+			handled += n;
+			if (n > 0)
+				*next_wake = Min(*next_wake, GetCurrentTimestamp());	/* it may have more due */
+			/* the others' transfers go on between claims */
+			(void) record_done(ex, 0);
 		}
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		MemoryContextSwitchTo(cycle_old_cxt);
 		MemoryContextDelete(cy.cxt);
+		abort_in_flight();
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	MemoryContextSwitchTo(cycle_old_cxt);
+	MemoryContextDelete(cy.cxt);
 	return handled;
+}
+
+/*
+ * Waits up to wait_ms while batches are in flight, moving them on, until
+ * one is recorded or the latch is set.  Returns false when nothing is in
+ * flight (the caller sleeps on its latch instead).
+ */
+static bool
+wait_in_flight(BeExec *ex, long wait_ms)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
+
+	if (in_flight == NIL)
+		return false;
+	while (in_flight != NIL)
+	{
+		volatile int n = 0;
+
+		PG_TRY();
+		{
+			n = record_done(ex, 100);
+		}
+		PG_CATCH();
+		{
+			abort_in_flight();
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		if (n > 0 || GetCurrentTimestamp() >= until)
+			break;
+		if (MyLatch->is_set)
+		{
+			ResetLatch(MyLatch);
+			break;
+		}
+	}
+	return true;
 }
 
 PGDLLEXPORT void be_sender_main(Datum main_arg);
@@ -1216,6 +1589,9 @@ be_sender_main(Datum main_arg)
 			TimestampDifference(GetCurrentTimestamp(), next_wake, &secs, &usecs);
 			sleep_ms = Min(sleep_ms, secs * 1000 + usecs / 1000 + 1);
 		}
+		/* batches in flight: their transfers go on meanwhile */
+		if (wait_in_flight(&ex, sleep_ms))
+			continue;
 		pgstat_report_activity(STATE_IDLE, NULL);
 		if (sleep_ms > 0)
 		{
@@ -1256,12 +1632,17 @@ be_send_queue(PG_FUNCTION_ARGS)
 
 		if (sender_cycle(&ex, &next_wake) > 0)
 			continue;
+		if (wait_in_flight(&ex, 200))
+			continue;
 		/* wait a little for retries that come due soon; otherwise stop */
 		if (next_wake == DT_NOEND || next_wake > deadline ||
 			TimestampDifferenceExceeds(GetCurrentTimestamp(), next_wake, 2000))
 			break;
 		pg_usleep(Min(200000L, Max(1000L, (long) (next_wake - GetCurrentTimestamp()))));
 	}
+	/* the time is up: what is in flight ends within a request timeout */
+	while (wait_in_flight(&ex, 1000))
+		;
 	be_exec_finish(&ex);
 	ereport(DEBUG1,
 			(errmsg("send_queue handled " UINT64_FORMAT " messages in " UINT64_FORMAT " batches",
