@@ -27,6 +27,7 @@ OBJS = \
 	src/provider_sparkpost.o \
 	src/ratelimit.o \
 	src/sender.o \
+	src/sender_record.o \
 	src/status.o \
 	src/transport.o \
 	src/mime.o \

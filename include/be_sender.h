@@ -158,6 +158,45 @@ typedef struct BeFlight
 	bool		done;
 } BeFlight;
 
+struct BeExec;
+
+/*
+ * One pair's batch from its claim to its record.  Everything it holds is in
+ * cxt, a child of TopMemoryContext, freed once the batch is recorded: the
+ * batch outlives the cycle that claimed it while its transfers run next to
+ * other pairs'.  Its integration is a copy, since the cache may reload the
+ * pair's entry meanwhile.
+ */
+typedef struct BeSendBatch
+{
+	MemoryContext cxt;
+	char	   *workspace_id;
+	char	   *integration_id;
+	BeIntegration *ig;
+	BeMessage **msgs;
+	int			nmsgs;
+	int			want;
+	int			nudged;
+	size_t		bytes;			/* held against sender_batch_bytes */
+	BeFlight	flight;
+	TimestampTz t_claim;
+	TimestampTz t_claimed;
+	TimestampTz t_composed;
+} BeSendBatch;
+
+/* sender_record.c: batches in flight and their record */
+extern bool be_run_pair_unit(struct BeExec *ex, void (*fn) (void *), void *arg, const char *ws,
+							 const char *integ, const char *what, bool *abandoned);
+extern BeIntegration *be_copy_integration(const BeIntegration *src);
+extern double be_batch_lease_s(int want);
+extern void be_batch_launch(BeSendBatch *b);
+extern BeSendBatch *be_batch_in_flight(const char *ws, const char *integ);
+extern int	be_batches_in_flight(void);
+extern size_t be_batch_bytes_in_flight(void);
+extern int	be_batches_record_done(struct BeExec *ex, long wait_ms);
+extern bool be_batches_wait(struct BeExec *ex, long wait_ms);
+extern void be_batches_abort(void);
+
 struct ComposeBroadcast;
 struct ComposeCtx;
 struct ComposeInput;

@@ -7,18 +7,24 @@
  *	1. find the (workspace, integration) pairs that have queued rows, by a
  *	   loose index scan of email_queue_due_idx: its cost follows the number
  *	   of active pairs, not the number of workspaces;
- *	2. for each pair in turn (the starting pair rotates), take tokens from
+ *	2. for each pair in turn (the starting pair rotates) that is not
+ *	   isolated (isolation.c) and has no batch in flight, take tokens from
  *	   the rate limiter, then claim that many due rows in a short
- *	   transaction (FOR UPDATE SKIP LOCKED, marked in flight with a lease);
+ *	   transaction (FOR UPDATE SKIP LOCKED, marked in flight with a lease),
+ *	   no more than the rest of the byte budget (sender_batch_bytes) holds;
  *	3. with no transaction open, render each message from the compiled
- *	   templates of its broadcast (cached per worker) and send the batch on
- *	   the libcurl multi handle;
- *	4. in one short transaction, write message_history for the whole batch,
- *	   delete sent rows, reschedule or dead-letter failed ones and move the
- *	   broadcast counters, all in one statement.
+ *	   templates of its broadcast (cached per worker) and launch the batch
+ *	   on the libcurl multi handle, where it runs next to other pairs'
+ *	   batches while the cycle goes on (sender_record.c);
+ *	4. when a batch's transfers are done, in one short transaction, write
+ *	   message_history for the whole batch, delete sent rows, reschedule or
+ *	   dead-letter failed ones and move the broadcast counters, all in one
+ *	   statement.
  *
  * A crash between 2 and 4 loses nothing: the rows come due again when
- * their lease ends and are sent again with the same message id.
+ * their lease ends and are sent again with the same message id
+ * (sender_record.c states the lease argument).  An error in 2, 3 or 4 is
+ * the pair's: the pair is isolated and backed off, and the others go on.
  *
  * Caches.  Integrations and compiled broadcasts (templates, workspace
  * settings, list names) are cached per worker, keyed by ids.  Every entry
@@ -212,98 +218,6 @@ static BePlan broadcast_plan = {
 	" WHERE v.workspace_id = $1 AND v.broadcast_id = $2"
 	" ORDER BY v.variation",
 	2, {TEXTOID, TEXTOID}
-};
-
-/*
- * The whole batch's outcome in one statement: history rows, queue rows
- * deleted / rescheduled / dead-lettered, broadcast counters.  Queue rows are
- * found by the ctid the claim returned (a TID scan, no index probe), and
- * only if they still carry our message id and lease; counters move by the
- * rows actually changed, so a row whose lease ran out and was claimed again
- * elsewhere is not counted twice.  A row that stays in the queue takes its
- * broadcast's integration: update_broadcast(integration_id => ...) moves
- * the rows that were not in flight (the 1.3 trigger in 50_endpoints.sql),
- * and the broadcasts are locked before this runs, so the rows that were in
- * flight follow here.
- */
-static BePlan complete_plan = {
-	"WITH r AS ("
-	"  SELECT * FROM unnest($4::tid[], $5::text[], $6::text[], $7::text[], $8::int4[], $9::text[],"
-	"                       $10::text[], $11::int4[], $12::text[], $13::text[], $14::text[],"
-	"                       $15::int4[], $16::int4[])"
-	"    AS r(tid, broadcast_id, email, message_id, variation, list_id, template_id,"
-	"         template_version, outcome, provider_message_id, error, retry_ms, attempts)"
-	"), hist AS ("
-	"  INSERT INTO broadcast.message_history AS h"
-	"         (workspace_id, message_id, broadcast_id, template_id, template_version, variation,"
-	"          list_id, email, integration_id, provider, provider_message_id, status, attempts,"
-	"          error, sent_at, failed_at)"
-	"  SELECT $1, r.message_id::uuid, r.broadcast_id, r.template_id, r.template_version,"
-	"         r.variation::int2, r.list_id, r.email, $2, $3, r.provider_message_id,"
-	"         CASE r.outcome WHEN 'sent' THEN 'sent' ELSE 'failed' END, r.attempts::int2, r.error,"
-	"         CASE WHEN r.outcome = 'sent' THEN now() END,"
-	"         CASE WHEN r.outcome = 'dead' THEN now() END"
-	"    FROM r WHERE r.outcome IN ('sent', 'dead')"
-	"  ON CONFLICT (workspace_id, message_id) DO UPDATE"
-	"     SET status = EXCLUDED.status, provider_message_id = EXCLUDED.provider_message_id,"
-	"         attempts = EXCLUDED.attempts, error = EXCLUDED.error,"
-	"         sent_at = EXCLUDED.sent_at, failed_at = EXCLUDED.failed_at"
-	"  RETURNING 1"
-	"), del AS ("
-	"  DELETE FROM broadcast.email_queue q USING r"
-	"   WHERE q.ctid = r.tid AND q.message_id = r.message_id::uuid AND q.lease_until IS NOT NULL"
-	"     AND r.outcome = 'sent'"
-	"  RETURNING q.broadcast_id"
-	"), upd AS ("
-	"  UPDATE broadcast.email_queue q"
-	"     SET status = CASE r.outcome WHEN 'dead' THEN 'dead' ELSE 'pending' END,"
-	"         next_attempt_at = CASE r.outcome WHEN 'dead' THEN q.next_attempt_at"
-	"                                ELSE now() + make_interval(secs => r.retry_ms / 1000.0) END,"
-	"         attempts = CASE r.outcome WHEN 'unsent' THEN q.attempts - 1 ELSE q.attempts END,"
-	"         last_error = coalesce(r.error, q.last_error), lease_until = NULL,"
-	"         integration_id = coalesce((SELECT b.integration_id FROM broadcast.broadcasts b"
-	"                                     WHERE b.workspace_id = q.workspace_id"
-	"                                       AND b.broadcast_id = q.broadcast_id), q.integration_id)"
-	"    FROM r"
-	"   WHERE q.ctid = r.tid AND q.message_id = r.message_id::uuid AND q.lease_until IS NOT NULL"
-	"     AND r.outcome IN ('retry', 'dead', 'unsent')"
-	"  RETURNING q.broadcast_id, q.status"
-	"), counts AS ("
-	"  SELECT x.broadcast_id, sum(x.sent) AS sent, sum(x.failed) AS failed FROM ("
-	"    SELECT d.broadcast_id, 1 AS sent, 0 AS failed FROM del d"
-	"    UNION ALL"
-	"    SELECT u.broadcast_id, 0, 1 FROM upd u WHERE u.status = 'dead') x"
-	"   GROUP BY x.broadcast_id"
-	")"
-	"UPDATE broadcast.broadcasts b"
-	"   SET sent_count = b.sent_count + c.sent, failed_count = b.failed_count + c.failed,"
-	"       updated_at = now()"
-	"  FROM counts c"
-	" WHERE b.workspace_id = $1 AND b.broadcast_id = c.broadcast_id"
-	"   AND (SELECT count(*) FROM hist) >= 0",
-	16, {TEXTOID, TEXTOID, TEXTOID, TIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-		INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID},
-	NULL, true, true
-};
-
-/* the broadcasts whose counters a batch moves, locked in one order */
-static BePlan lock_broadcasts_plan = {
-	"SELECT 1 FROM broadcast.broadcasts b"
-	" WHERE b.workspace_id = $1 AND b.broadcast_id = ANY ($2)"
-	" ORDER BY b.broadcast_id FOR NO KEY UPDATE",
-	2, {TEXTOID, TEXTARRAYOID}
-};
-
-/* a broadcast waiting for its queue to drain is looked at as soon as it has */
-static BePlan nudge_plan = {
-	"UPDATE broadcast.tasks t SET run_at = now(), updated_at = now()"
-	" WHERE t.workspace_id = $1 AND t.broadcast_id = ANY ($2) AND t.status = 'pending'"
-	"   AND t.phase IN ('drain', 'wait_test') AND t.run_at > now()"
-	"   AND NOT EXISTS (SELECT 1 FROM broadcast.email_queue q"
-	"                    WHERE q.workspace_id = $1 AND q.broadcast_id = t.broadcast_id"
-	"                      AND q.status IN ('pending', 'sending'))",
-	2, {TEXTOID, TEXTARRAYOID}, NULL, false, true
 };
 
 static char *
@@ -585,34 +499,6 @@ flush_caches(uint64 gen, bool everything)
 
 /* ---- one cycle ---- */
 
-/*
- * One pair's batch from its claim to its record.  Everything it holds is in
- * cxt, a child of TopMemoryContext, freed once the batch is recorded: the
- * batch outlives the cycle that claimed it while its transfers run next to
- * other pairs'.  Its integration is a copy, since the cache may reload the
- * pair's entry meanwhile.
- */
-typedef struct SendBatch
-{
-	MemoryContext cxt;
-	char	   *workspace_id;
-	char	   *integration_id;
-	BeIntegration *ig;
-	BeMessage **msgs;
-	int			nmsgs;
-	int			want;
-	int			nudged;
-	size_t		bytes;			/* held against sender_batch_bytes */
-	BeFlight	flight;
-	TimestampTz t_claim;
-	TimestampTz t_claimed;
-	TimestampTz t_composed;
-} SendBatch;
-
-/* this process's batches in flight, and the bytes they hold */
-static List *in_flight = NIL;
-static size_t bytes_in_flight = 0;
-
 typedef struct Cycle
 {
 	MemoryContext cxt;
@@ -620,7 +506,7 @@ typedef struct Cycle
 	List	   *pairs;
 	/* the pair being served, and its batch */
 	Pair	   *pair;
-	SendBatch  *b;
+	BeSendBatch  *b;
 	bool		abandoned;		/* the claim was undone: its integration is gone */
 } Cycle;
 
@@ -736,37 +622,11 @@ contact_json(HeapTuple tup, TupleDesc desc, const char *email)
 	return buf.data;
 }
 
-/*
- * The lease of a claim of want rows: long enough for the whole batch to
- * time out, max_connections_per_integration requests at a time, and to be
- * recorded.  The batch starts no request later than a request timeout and
- * LEASE_MARGIN_S before the lease ends (batch_start_by), so even a batch
- * that gets fewer connections ends, and is recorded, within its lease.
- */
-#define LEASE_MARGIN_S 10.0
-
-static double
-batch_lease_s(int want)
-{
-	int			conns = Max(1, be_max_connections_per_integration);
-
-	return ((want + conns - 1) / conns + 1) * (be_request_timeout_ms / 1000.0) +
-		LEASE_MARGIN_S + 5.0;
-}
-
-static TimestampTz
-batch_start_by(SendBatch *b)
-{
-	double		s = batch_lease_s(b->want) - be_request_timeout_ms / 1000.0 - LEASE_MARGIN_S;
-
-	return TimestampTzPlusMilliseconds(b->t_claim, (int64) (s * 1000.0));
-}
-
 static void
 claim_unit(void *arg)
 {
 	Cycle	   *cy = (Cycle *) arg;
-	SendBatch  *b = cy->b;
+	BeSendBatch  *b = cy->b;
 	Datum		args[5];
 	char		key[BE_KEY_LEN];
 	IntegEntry *cursor;
@@ -779,7 +639,7 @@ claim_unit(void *arg)
 	uint64		check;
 	BeIntegration *ig;
 
-	lease_s = batch_lease_s(b->want);
+	lease_s = be_batch_lease_s(b->want);
 	/*
 	 * The claim need not wait for its commit record to reach disk: the
 	 * results commit synchronously and flush it with them, and a claim lost
@@ -879,7 +739,7 @@ claim_unit(void *arg)
  * sender's memory follows sender_batch_bytes whatever the template size.
  */
 static void
-compose_batch(SendBatch *b, TimestampTz started, size_t avail)
+compose_batch(BeSendBatch *b, TimestampTz started, size_t avail)
 {
 	BeIntegration *ig = b->ig;
 	int			i;
@@ -952,322 +812,13 @@ compose_batch(SendBatch *b, TimestampTz started, size_t avail)
 	}
 }
 
-static int
-retry_delay_ms(BeMessage *m)
-{
-	double		base = be_retry_base_ms * pow(2.0, Max(m->attempts - 1, 0));
-	double		jitter = 0.5 + pg_prng_double(&pg_global_prng_state);
-
-	if (m->retry_after_s > 0)
-		return m->retry_after_s * 1000;
-	return (int) Min(base * jitter, 3600.0 * 1000);
-}
-
-static Datum
-text_array(Datum *elems, bool *nulls, int n)
-{
-	int			dims[1];
-	int			lbs[1];
-
-	dims[0] = n;
-	lbs[0] = 1;
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-static Datum
-int_array(Datum *elems, int n)
-{
-	return PointerGetDatum(construct_array(elems, n, INT4OID, 4, true, TYPALIGN_INT));
-}
-
-static void
-complete_unit(void *arg)
-{
-	SendBatch  *b = (SendBatch *) arg;
-	BeIntegration *ig = b->ig;
-	int			n = b->nmsgs;
-	Datum		args[16];
-	Datum	   *a[12];
-	bool	   *nn[12];
-	int			i;
-	int			k;
-	Datum	   *bids;
-	Datum	   *tids = palloc(sizeof(Datum) * n);
-	Datum		lock_args[2];
-
-	for (k = 0; k < 12; k++)
-	{
-		a[k] = palloc(sizeof(Datum) * n);
-		nn[k] = palloc0(sizeof(bool) * n);
-	}
-	for (i = 0; i < n; i++)
-	{
-		BeMessage  *m = b->msgs[i];
-		const char *outcome;
-
-		if (m->outcome == BE_OUT_RETRY && m->attempts >= be_max_attempts)
-		{
-			m->outcome = BE_OUT_DEAD;
-			m->error = psprintf("gave up after %d attempts: %s", m->attempts,
-								m->error ? m->error : "unknown error");
-		}
-		/*
-		 * never started (the breaker tripped mid-batch: after its cooldown;
-		 * deferred for the byte budget or the lease: at once): no attempt
-		 * spent
-		 */
-		if (m->outcome == BE_OUT_NONE)
-			outcome = "unsent";
-		else
-			outcome = m->outcome == BE_OUT_SENT ? "sent" : m->outcome == BE_OUT_DEAD ? "dead" : "retry";
-		tids[i] = PointerGetDatum(&m->tid);
-		a[0][i] = CStringGetTextDatum(m->broadcast_id);
-		a[1][i] = CStringGetTextDatum(m->email);
-		a[2][i] = CStringGetTextDatum(m->message_id);
-		a[3][i] = Int32GetDatum(m->variation);
-		a[4][i] = CStringGetTextDatum(m->list_id);
-		a[5][i] = m->template_id ? CStringGetTextDatum(m->template_id) : (Datum) 0;
-		nn[5][i] = (m->template_id == NULL);
-		a[6][i] = Int32GetDatum(m->template_version);
-		a[7][i] = CStringGetTextDatum(outcome);
-		a[8][i] = m->provider_message_id ? CStringGetTextDatum(m->provider_message_id) : (Datum) 0;
-		nn[8][i] = (m->provider_message_id == NULL);
-		a[9][i] = m->error ? CStringGetTextDatum(m->error) : (Datum) 0;
-		nn[9][i] = (m->error == NULL);
-		a[10][i] = Int32GetDatum(m->outcome == BE_OUT_RETRY ? retry_delay_ms(m) :
-								 m->outcome == BE_OUT_NONE && !m->deferred ? be_breaker_cooldown_ms : 0);
-		a[11][i] = Int32GetDatum(m->attempts);
-	}
-	args[0] = CStringGetTextDatum(b->workspace_id);
-	args[1] = CStringGetTextDatum(b->integration_id);
-	args[2] = CStringGetTextDatum(ig->provider);
-	args[3] = PointerGetDatum(construct_array(tids, n, TIDOID, sizeof(ItemPointerData),
-											  false, TYPALIGN_SHORT));
-	args[4] = text_array(a[0], nn[0], n);
-	args[5] = text_array(a[1], nn[1], n);
-	args[6] = text_array(a[2], nn[2], n);
-	args[7] = int_array(a[3], n);
-	args[8] = text_array(a[4], nn[4], n);
-	args[9] = text_array(a[5], nn[5], n);
-	args[10] = int_array(a[6], n);
-	args[11] = text_array(a[7], nn[7], n);
-	args[12] = text_array(a[8], nn[8], n);
-	args[13] = text_array(a[9], nn[9], n);
-	args[14] = int_array(a[10], n);
-	args[15] = int_array(a[11], n);
-	/*
-	 * The batch's broadcasts first, in a fixed order: cancel_broadcast locks
-	 * the broadcast and then deletes its queue rows, so taking the queue
-	 * rows first and the counters last would deadlock with it.
-	 */
-	lock_args[0] = args[0];
-	lock_args[1] = args[4];
-	be_plan_exec(&lock_broadcasts_plan, lock_args, NULL, SPI_OK_SELECT);
-	be_plan_exec(&complete_plan, args, NULL, SPI_OK_UPDATE);
-
-	/*
-	 * Wake the scheduler for broadcasts whose queue just emptied; only a
-	 * short batch can have emptied it (the drain poll catches the rest), and
-	 * the check is not free.
-	 */
-	if (b->nmsgs >= b->want)
-		return;
-	bids = palloc(sizeof(Datum) * n);
-	for (i = 0; i < n; i++)
-		bids[i] = a[0][i];
-	args[1] = text_array(bids, nn[0], n);
-	b->nudged = be_plan_exec(&nudge_plan, args, NULL, SPI_OK_UPDATE);
-	if (b->nudged > 0)
-		be_wake_scheduler_at_commit();
-}
-
-/*
- * Runs a unit of work; true when it committed.  An error in it is the
- * pair's: the pair is isolated (isolation.c) and the sender goes on.  An
- * error that is the process's own (out of memory, shutdown, I/O) is raised.
- */
-static bool
-run_pair_unit(BeExec *ex, BeUnitFn fn, void *arg, const char *ws, const char *integ,
-			  const char *what, bool *abandoned)
-{
-	char	   *err = NULL;
-	int			sqlstate;
-
-	be_exec_begin(ex);
-	if (be_exec_unit(ex, fn, arg, &err))
-	{
-		be_exec_commit(ex);
-		return true;
-	}
-	sqlstate = be_exec_last_sqlstate;
-	be_exec_commit(ex);
-	if (abandoned && *abandoned)
-		return false;			/* the integration went away: nothing to isolate */
-	if (be_error_is_process_level(sqlstate))
-		ereport(ERROR,
-				(errcode(sqlstate),
-				 errmsg("broadcast_engine sender could not %s for integration \"%s\" of workspace \"%s\": %s",
-						what, integ, ws, err)));
-	(void) be_pair_failed(ws, integ, sqlstate, what, err);
-	return false;
-}
-
-/* a copy of an integration, in the current memory context */
-static BeIntegration *
-copy_integration(const BeIntegration *src)
-{
-	BeIntegration *ig = palloc(sizeof(BeIntegration));
-	char	  **fields[] = {
-		&ig->workspace_id, &ig->integration_id, &ig->provider, &ig->shared_id,
-		&ig->incarnation, &ig->shared_incarnation, &ig->secret, &ig->endpoint, &ig->host,
-		&ig->tls, &ig->username, &ig->ehlo_name, &ig->ca_file, &ig->domain, &ig->region,
-		&ig->message_stream, &ig->access_key_id, &ig->session_token,
-		&ig->configuration_set, &ig->api_key, &ig->refused
-	};
-	int			i;
-
-	memcpy(ig, src, sizeof(BeIntegration));
-	for (i = 0; i < lengthof(fields); i++)
-		if (*fields[i] != NULL)
-			*fields[i] = pstrdup(*fields[i]);
-	return ig;
-}
-
-static SendBatch *
-find_in_flight(const char *ws, const char *integ)
-{
-	ListCell   *lc;
-
-	foreach(lc, in_flight)
-	{
-		SendBatch  *b = (SendBatch *) lfirst(lc);
-
-		if (strcmp(b->workspace_id, ws) == 0 && strcmp(b->integration_id, integ) == 0)
-			return b;
-	}
-	return NULL;
-}
-
-static void
-free_batch(SendBatch *b)
-{
-	bytes_in_flight -= Min(bytes_in_flight, b->bytes);
-	MemoryContextDelete(b->cxt);
-}
-
-/*
- * Records a batch whose transfers are all done (or that never started
- * any): rate-limiter report, results, worker counters.
- */
-static void
-record_batch(BeExec *ex, SendBatch *b)
-{
-	BeFlight   *f = &b->flight;
-	TimestampTz t3 = GetCurrentTimestamp();
-	int			ok = 0;
-	int			failed = 0;
-	int			retry_after = 0;
-	int			deferred = 0;
-	int			i;
-	bool		stopped = f->paused || f->failures >= be_breaker_threshold;
-
-	for (i = 0; i < b->nmsgs; i++)
-	{
-		BeMessage  *m = b->msgs[i];
-
-		if (m->outcome == BE_OUT_SENT)
-			ok++;
-		else if (m->provider_failure)
-			failed++;
-		/* not started, and not for the breaker's sake: the lease ran short */
-		if (m->outcome == BE_OUT_NONE && !stopped)
-			m->deferred = true;
-		if (m->outcome == BE_OUT_NONE && m->deferred)
-			deferred++;
-		retry_after = Max(retry_after, m->retry_after_s);
-	}
-	be_rate_report(b->ig, ok, failed, retry_after);
-	be_rate_refund(b->ig, deferred);
-
-	if (run_pair_unit(ex, complete_unit, b, b->workspace_id, b->integration_id,
-					  "record the results", NULL))
-		be_pair_succeeded(b->workspace_id, b->integration_id);
-	if (ex->slot)
-	{
-		BeWorkerSlot *slot = ex->slot;
-
-		pg_atomic_fetch_add_u64(&slot->messages, b->nmsgs);
-		pg_atomic_fetch_add_u64(&slot->batches, 1);
-		pg_atomic_fetch_add_u64(&slot->claim_us, b->t_claimed - b->t_claim);
-		pg_atomic_fetch_add_u64(&slot->render_us, b->t_composed - b->t_claimed);
-		pg_atomic_fetch_add_u64(&slot->send_us, t3 - b->t_composed);
-		pg_atomic_fetch_add_u64(&slot->record_us, GetCurrentTimestamp() - t3);
-	}
-}
-
-static void
-record_and_free(BeExec *ex, SendBatch *b)
-{
-	PG_TRY();
-	{
-		record_batch(ex, b);
-	}
-	PG_CATCH();
-	{
-		free_batch(b);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	free_batch(b);
-}
-
-/*
- * Moves the batches in flight on (waiting up to wait_ms for the network)
- * and records those that are done.  Returns how many were recorded.
- */
-static int
-record_done(BeExec *ex, long wait_ms)
-{
-	int			n = 0;
-	ListCell   *lc;
-
-	if (in_flight == NIL)
-		return 0;
-	be_transport_pump(wait_ms);
-	foreach(lc, in_flight)
-	{
-		SendBatch  *b = (SendBatch *) lfirst(lc);
-
-		if (!b->flight.done)
-			continue;
-		in_flight = foreach_delete_current(in_flight, lc);
-		record_and_free(ex, b);
-		n++;
-	}
-	return n;
-}
-
-/* drops every batch in flight: an error is ending the loop (their leases bring the rows back) */
-static void
-abort_in_flight(void)
-{
-	ListCell   *lc;
-
-	be_transport_abort();
-	foreach(lc, in_flight)
-		free_batch((SendBatch *) lfirst(lc));
-	list_free(in_flight);
-	in_flight = NIL;
-	bytes_in_flight = 0;
-}
-
 /*
  * Composes a claimed batch, outside any transaction.  An error here (a
  * template the composer chokes on) is the pair's: the messages go back
  * unsent, and the pair is isolated.
  */
 static bool
-compose_or_isolate(SendBatch *b, TimestampTz started, size_t avail)
+compose_or_isolate(BeSendBatch *b, TimestampTz started, size_t avail)
 {
 	MemoryContext old = MemoryContextSwitchTo(b->cxt);
 	volatile bool ok = true;
@@ -1322,7 +873,7 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 	size_t		est = 0;
 	char		key[BE_KEY_LEN];
 	IntegEntry *ie;
-	SendBatch  *b;
+	BeSendBatch  *b;
 	int			granted;
 	int			want;
 
@@ -1340,8 +891,8 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 		return 0;
 	}
 	/* one batch per pair at a time; its end wakes the loop */
-	if (find_in_flight(p->workspace_id, p->integration_id) != NULL ||
-		list_length(in_flight) >= be_sender_max_batches)
+	if (be_batch_in_flight(p->workspace_id, p->integration_id) != NULL ||
+		be_batches_in_flight() >= be_sender_max_batches)
 		return 0;
 
 	/* as many rows as the rest of the byte budget holds at this pair's size */
@@ -1349,8 +900,8 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 	ie = hash_search(integ_cache, key, HASH_FIND, NULL);
 	if (ie)
 		est = ie->msg_bytes;
-	avail = budget > bytes_in_flight ? budget - bytes_in_flight : 0;
-	if (in_flight != NIL && (avail == 0 || avail < est))
+	avail = budget > be_batch_bytes_in_flight() ? budget - be_batch_bytes_in_flight() : 0;
+	if (be_batches_in_flight() > 0 && (avail == 0 || avail < est))
 		return 0;				/* when a batch in flight ends */
 	avail = Max(avail, 1);
 	want = be_sender_batch_size;
@@ -1368,7 +919,7 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 		MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "broadcast_engine batch",
 												  ALLOCSET_DEFAULT_SIZES);
 
-		b = MemoryContextAllocZero(cxt, sizeof(SendBatch));
+		b = MemoryContextAllocZero(cxt, sizeof(BeSendBatch));
 		b->cxt = cxt;
 	}
 	b->workspace_id = MemoryContextStrdup(b->cxt, p->workspace_id);
@@ -1379,7 +930,7 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 	cy->abandoned = false;
 	b->t_claim = GetCurrentTimestamp();
 	begin_cache_unit();
-	if (!run_pair_unit(ex, claim_unit, cy, p->workspace_id, p->integration_id,
+	if (!be_run_pair_unit(ex, claim_unit, cy, p->workspace_id, p->integration_id,
 					   "claim queue rows", &cy->abandoned))
 	{
 		/* undone: the integration went away, or the pair is isolated */
@@ -1405,7 +956,7 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 	{
 		MemoryContext old = MemoryContextSwitchTo(b->cxt);
 
-		b->ig = copy_integration(p->ig);
+		b->ig = be_copy_integration(p->ig);
 		MemoryContextSwitchTo(old);
 	}
 	(void) compose_or_isolate(b, cy->started, avail);
@@ -1424,19 +975,7 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 	}
 
 	/* into flight: the transfers start now and run while other pairs are served */
-	bytes_in_flight += b->bytes;
-	b->flight.ig = b->ig;
-	b->flight.msgs = b->msgs;
-	b->flight.nmsgs = b->nmsgs;
-	b->flight.cxt = b->cxt;
-	b->flight.start_by = batch_start_by(b);
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		in_flight = lappend(in_flight, b);
-		MemoryContextSwitchTo(old);
-	}
-	be_transport_start(&b->flight);
+	be_batch_launch(b);
 	return b->nmsgs;
 }
 
@@ -1466,7 +1005,7 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 	{
 		char	   *err = NULL;
 
-		(void) record_done(ex, 0);
+		(void) be_batches_record_done(ex, 0);
 		begin_cache_unit();
 		if (unit_load_gen != flushed_generation)
 			flush_caches(unit_load_gen, false);
@@ -1489,57 +1028,20 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 			if (n > 0)
 				*next_wake = Min(*next_wake, GetCurrentTimestamp());	/* it may have more due */
 			/* the others' transfers go on between claims */
-			(void) record_done(ex, 0);
+			(void) be_batches_record_done(ex, 0);
 		}
 	}
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(cycle_old_cxt);
 		MemoryContextDelete(cy.cxt);
-		abort_in_flight();
+		be_batches_abort();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cycle_old_cxt);
 	MemoryContextDelete(cy.cxt);
 	return handled;
-}
-
-/*
- * Waits up to wait_ms while batches are in flight, moving them on, until
- * one is recorded or the latch is set.  Returns false when nothing is in
- * flight (the caller sleeps on its latch instead).
- */
-static bool
-wait_in_flight(BeExec *ex, long wait_ms)
-{
-	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
-
-	if (in_flight == NIL)
-		return false;
-	while (in_flight != NIL)
-	{
-		volatile int n = 0;
-
-		PG_TRY();
-		{
-			n = record_done(ex, 100);
-		}
-		PG_CATCH();
-		{
-			abort_in_flight();
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-		if (n > 0 || GetCurrentTimestamp() >= until)
-			break;
-		if (MyLatch->is_set)
-		{
-			ResetLatch(MyLatch);
-			break;
-		}
-	}
-	return true;
 }
 
 PGDLLEXPORT void be_sender_main(Datum main_arg);
@@ -1590,7 +1092,7 @@ be_sender_main(Datum main_arg)
 			sleep_ms = Min(sleep_ms, secs * 1000 + usecs / 1000 + 1);
 		}
 		/* batches in flight: their transfers go on meanwhile */
-		if (wait_in_flight(&ex, sleep_ms))
+		if (be_batches_wait(&ex, sleep_ms))
 			continue;
 		pgstat_report_activity(STATE_IDLE, NULL);
 		if (sleep_ms > 0)
@@ -1632,7 +1134,7 @@ be_send_queue(PG_FUNCTION_ARGS)
 
 		if (sender_cycle(&ex, &next_wake) > 0)
 			continue;
-		if (wait_in_flight(&ex, 200))
+		if (be_batches_wait(&ex, 200))
 			continue;
 		/* wait a little for retries that come due soon; otherwise stop */
 		if (next_wake == DT_NOEND || next_wake > deadline ||
@@ -1641,7 +1143,7 @@ be_send_queue(PG_FUNCTION_ARGS)
 		pg_usleep(Min(200000L, Max(1000L, (long) (next_wake - GetCurrentTimestamp()))));
 	}
 	/* the time is up: what is in flight ends within a request timeout */
-	while (wait_in_flight(&ex, 1000))
+	while (be_batches_wait(&ex, 1000))
 		;
 	be_exec_finish(&ex);
 	ereport(DEBUG1,

@@ -290,7 +290,8 @@ refuse_blocked(BeIntegration *ig, BeTransfer *x)
 /*
  * The next request's messages: one message that must go alone, or the
  * first untried message and the following ones with the same batch key,
- * up to the provider's batch size.  Returns how many were put in out[].
+ * up to the provider's batch size.  Deferred messages (not composed, for
+ * the byte budget) are not sent.  Returns how many were put in out[].
  */
 static int
 next_request(BeIntegration *ig, BeMessage **msgs, int n, bool *taken, int *first,
@@ -306,7 +307,8 @@ next_request(BeIntegration *ig, BeMessage **msgs, int n, bool *taken, int *first
 		out[0] = solo[--(*nsolo)];
 		return 1;
 	}
-	while (*first < n && (taken[*first] || msgs[*first]->outcome != BE_OUT_NONE))
+	while (*first < n && (taken[*first] || msgs[*first]->outcome != BE_OUT_NONE ||
+						  msgs[*first]->deferred))
 		(*first)++;
 	if (*first >= n)
 		return 0;
@@ -315,7 +317,7 @@ next_request(BeIntegration *ig, BeMessage **msgs, int n, bool *taken, int *first
 	{
 		BeMessage  *m = msgs[i];
 
-		if (taken[i] || m->outcome != BE_OUT_NONE)
+		if (taken[i] || m->outcome != BE_OUT_NONE || m->deferred)
 			continue;
 		if (k > 0 && !((key == NULL && m->batch_key == NULL) ||
 					   (key && m->batch_key && strcmp(key, m->batch_key) == 0)))
@@ -360,6 +362,44 @@ start_more(BeFlight *f)
 	}
 }
 
+/*
+ * The provider reads its answer.  An error while it does (an answer it
+ * cannot parse, say) is that transfer's: its messages are retried with the
+ * error, and the other batches go on.  No transaction is open here.
+ */
+static void
+read_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		ig->ops->result(ig, x, rc, code);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		char	   *why;
+		int			i;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			be_error_is_process_level(edata->sqlerrcode))
+			ReThrowError(edata);
+		why = psprintf("could not read the answer of %s: %s", ig->provider, edata->message);
+		x->split = false;
+		for (i = 0; i < x->nmsgs; i++)
+		{
+			x->msgs[i]->outcome = BE_OUT_RETRY;
+			x->msgs[i]->provider_failure = true;
+			x->msgs[i]->error = why;
+		}
+	}
+	PG_END_TRY();
+}
+
 /* reads a finished transfer's outcome into its messages */
 static void
 finish_transfer(BeTransfer *x, CURLcode rc)
@@ -373,7 +413,7 @@ finish_transfer(BeTransfer *x, CURLcode rc)
 	int			i;
 
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-	ig->ops->result(ig, x, rc, code);
+	read_result(ig, x, rc, code);
 	if (x->blocked && rc != CURLE_OK)
 		refuse_blocked(ig, x);
 	for (i = 0; i < x->nmsgs; i++)
