@@ -9,8 +9,9 @@
  * or silent server never holds back another pair's mail.  A batch runs up
  * to broadcast_engine.max_connections_per_integration transfers, all
  * batches together up to broadcast_engine.max_connections, except that a
- * batch with nothing running may always start one: a pair never waits for
- * another pair's transfers, which may take up to request_timeout each.  A
+ * batch may always run its share of them (max_connections divided by the
+ * batches in flight, one at least): a pair never waits for another pair's
+ * transfers, which may take up to request_timeout each.  A
  * transfer carries one message, or up to the provider's batch_max messages
  * with equal batch keys; a batch the provider refused whole (without saying
  * which message was wrong) is sent again one message per request.  The
@@ -129,8 +130,9 @@ ensure_multi(void)
 {
 	/*
 	 * Connections opened while private targets were allowed must not be
-	 * reused once they are not: start over with an empty connection cache.
-	 * Only when no transfer is attached.
+	 * reused once they are not: start over with an empty connection cache
+	 * when no transfer is attached (until then start_transfer connects
+	 * afresh).
 	 */
 	if (multi != NULL && multi_private && !be_allow_private_endpoints && total_active == 0)
 	{
@@ -152,12 +154,16 @@ ensure_multi(void)
 	/*
 	 * The limits are ours (start_more): libcurl would queue a transfer over
 	 * its own per-host or total limit behind others, whoever they are for.
-	 * Every batch in flight may have one transfer beyond max_connections.
+	 * Every batch in flight may have its share of max_connections beyond
+	 * it.  The cache holds as many: were it smaller than what is open, each
+	 * finished transfer's connection would be closed (the oldest idle one
+	 * goes), and a pair next to a tarpit would connect afresh per message.
 	 */
 	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
 	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-					  (long) (be_max_connections + lengthof(flights)));
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) be_max_connections);
+					  (long) (2 * be_max_connections + lengthof(flights)));
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
+					  (long) (2 * be_max_connections + lengthof(flights)));
 }
 
 /* an idle transfer, made if none is free */
@@ -247,6 +253,13 @@ start_transfer(BeFlight *f, BeTransfer *x, BeMessage **ms, int n)
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x);
+	/*
+	 * Private targets were allowed when some cached connections were made,
+	 * and no longer are: until the cache is emptied (when nothing is in
+	 * flight), connect afresh, so that open_socket() checks the address.
+	 */
+	if (multi_private && !be_allow_private_endpoints)
+		curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "broadcast_engine/" BE_EXTVERSION);
 	if (ig->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, ig->ca_file);
@@ -338,17 +351,19 @@ may_start(BeFlight *f)
 
 /*
  * Starts the batch's next requests: up to max_connections_per_integration
- * of its own, within the sender's max_connections, except that a batch
- * with nothing running may always start one, so that no pair waits for
- * another pair's slow transfers to end.
+ * of its own, within the sender's max_connections, except that a batch may
+ * always run its share of max_connections (one at least), so that no pair
+ * waits for other pairs' slow transfers to end: a tarpit holds only its
+ * own connections, never another batch's share.
  */
 static void
 start_more(BeFlight *f)
 {
 	BeMessage  *batch[BE_BATCH_MAX];
+	int			share = Max(1, be_max_connections / Max(nflights, 1));
 
 	while (may_start(f) && f->active < be_max_connections_per_integration &&
-		   (total_active < be_max_connections || f->active == 0))
+		   (total_active < be_max_connections || f->active < share))
 	{
 		int			k = next_request(f->ig, f->msgs, f->nmsgs, f->taken, &f->first,
 									 f->solo, &f->nsolo, batch);
