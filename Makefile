@@ -15,6 +15,7 @@ OBJS = \
 	src/events_sql.o \
 	src/esp_json.o \
 	src/exec.o \
+	src/isolation.o \
 	src/provider_common.o \
 	src/provider_mailgun.o \
 	src/provider_mailjet.o \
@@ -26,6 +27,7 @@ OBJS = \
 	src/provider_sparkpost.o \
 	src/ratelimit.o \
 	src/sender.o \
+	src/sender_record.o \
 	src/status.o \
 	src/transport.o \
 	src/mime.o \

@@ -92,6 +92,7 @@ typedef struct BeMessage
 	char	   *batch_key;		/* only messages with equal keys share a request */
 	/* result */
 	BeOutcome	outcome;
+	bool		deferred;		/* left unsent for want of time or budget: due again at once */
 	bool		provider_failure;	/* counts toward the circuit breaker */
 	int			retry_after_s;	/* from the provider, 0 = none */
 	char	   *provider_message_id;
@@ -106,9 +107,12 @@ typedef struct BeMessage
  * the single-message APIs, up to the provider's batch_max otherwise), and
  * its capture buffers (transport.c owns them).
  */
+struct BeFlight;
+
 typedef struct BeTransfer
 {
 	CURL	   *easy;
+	struct BeFlight *flight;	/* the batch it belongs to, NULL when idle */
 	BeMessage  *msg;			/* msgs[0] */
 	BeMessage **msgs;
 	int			nmsgs;
@@ -128,6 +132,70 @@ typedef struct BeTransfer
 	const char *blocked;
 	char		blocked_addr[64];
 } BeTransfer;
+
+/*
+ * One pair's batch in flight on the sender's multi handle (transport.c).
+ * The sender fills ig, msgs, nmsgs, cxt and start_by; the transport runs
+ * its transfers next to other pairs' and sets done when every message has
+ * an outcome or was never started (BE_OUT_NONE).
+ */
+typedef struct BeFlight
+{
+	BeIntegration *ig;
+	BeMessage **msgs;
+	int			nmsgs;
+	MemoryContext cxt;			/* results and request bodies are allocated here */
+	TimestampTz start_by;		/* no transfer starts after this (the lease) */
+	/* the transport's own */
+	bool	   *taken;
+	BeMessage **solo;			/* refused whole: to send again one by one */
+	int			nsolo;
+	int			first;
+	bool		more;
+	int			failures;		/* transfers in a row that the provider failed */
+	bool		paused;
+	int			active;			/* transfers running */
+	bool		done;
+} BeFlight;
+
+struct BeExec;
+
+/*
+ * One pair's batch from its claim to its record.  Everything it holds is in
+ * cxt, a child of TopMemoryContext, freed once the batch is recorded: the
+ * batch outlives the cycle that claimed it while its transfers run next to
+ * other pairs'.  Its integration is a copy, since the cache may reload the
+ * pair's entry meanwhile.
+ */
+typedef struct BeSendBatch
+{
+	MemoryContext cxt;
+	char	   *workspace_id;
+	char	   *integration_id;
+	BeIntegration *ig;
+	BeMessage **msgs;
+	int			nmsgs;
+	int			want;
+	int			nudged;
+	size_t		bytes;			/* held against sender_batch_bytes */
+	BeFlight	flight;
+	TimestampTz t_claim;
+	TimestampTz t_claimed;
+	TimestampTz t_composed;
+} BeSendBatch;
+
+/* sender_record.c: batches in flight and their record */
+extern bool be_run_pair_unit(struct BeExec *ex, void (*fn) (void *), void *arg, const char *ws,
+							 const char *integ, const char *what, bool *abandoned);
+extern BeIntegration *be_copy_integration(const BeIntegration *src);
+extern double be_batch_lease_s(int want);
+extern void be_batch_launch(BeSendBatch *b);
+extern BeSendBatch *be_batch_in_flight(const char *ws, const char *integ);
+extern int	be_batches_in_flight(void);
+extern size_t be_batch_bytes_in_flight(void);
+extern int	be_batches_record_done(struct BeExec *ex, long wait_ms);
+extern bool be_batches_wait(struct BeExec *ex, long wait_ms);
+extern void be_batches_abort(void);
 
 struct ComposeBroadcast;
 struct ComposeCtx;
@@ -171,10 +239,22 @@ extern void be_request_failed(BeIntegration *ig, BeTransfer *x, CURLcode rc, lon
 extern char *be_json_quote(const char *s);
 
 /* transport.c */
-extern void be_transport_send(BeIntegration *ig, BeMessage **msgs, int n);
+extern void be_transport_start(BeFlight *f);
+extern void be_transport_pump(long timeout_ms);
+extern int	be_transport_active(void);
+extern void be_transport_abort(void);
 extern void be_classify_http(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code);
 extern char *be_header_value(const BeBuf *headers, const char *name);
 extern int	be_retry_after_seconds(const BeBuf *headers);
+
+/* isolation.c: pairs whose work keeps failing, backed off */
+extern Size be_isolation_shmem_size(void);
+extern void be_isolation_shmem_init(void);
+extern TimestampTz be_pair_isolated_until(const char *ws, const char *integ);
+extern bool be_error_is_process_level(int sqlstate);
+extern TimestampTz be_pair_failed(const char *ws, const char *integ, int sqlstate,
+								  const char *what, const char *error);
+extern void be_pair_succeeded(const char *ws, const char *integ);
 
 /* ratelimit.c */
 extern Size be_ratelimit_shmem_size(void);
@@ -187,6 +267,9 @@ extern void be_rate_keys(BeIntegration *ig);
 /* guc.c (sender parameters) */
 extern int	be_sender_batch_size;
 extern int	be_max_connections;
+extern int	be_max_connections_per_integration;
+extern int	be_sender_max_batches;
+extern int	be_sender_batch_bytes_kb;
 extern int	be_connect_timeout_ms;
 extern int	be_request_timeout_ms;
 extern int	be_max_attempts;

@@ -33,6 +33,9 @@ int			be_lock_timeout_ms = 2000;
 
 int			be_sender_batch_size = 1000;
 int			be_max_connections = 64;
+int			be_max_connections_per_integration = 32;
+int			be_sender_max_batches = 16;
+int			be_sender_batch_bytes_kb = 64 * 1024;
 int			be_connect_timeout_ms = 5000;
 int			be_request_timeout_ms = 30000;
 int			be_max_attempts = 5;
@@ -174,6 +177,23 @@ be_define_sighup_gucs(void)
 							"Transfers a sender runs at once (HTTP requests or SMTP sessions).",
 							NULL, &be_max_connections, 64, 1, 1024,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("broadcast_engine.max_connections_per_integration",
+							"Transfers one integration's batch may run at once in a sender.",
+							"A slow or silent server then holds only these, never the other pairs' connections.",
+							&be_max_connections_per_integration, 32, 1, 1024,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("broadcast_engine.sender_max_batches",
+							"Batches (of different pairs) a sender keeps in flight at once.",
+							NULL, &be_sender_max_batches, 16, 1, 256,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("broadcast_engine.sender_batch_bytes",
+							"Composed message bytes a sender holds at once, across its batches in flight.",
+							"A claim takes no more rows than the rest of this budget holds at the broadcast's rendered size.",
+							&be_sender_batch_bytes_kb, 64 * 1024, 1024, 16 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("broadcast_engine.connect_timeout",
 							"Longest wait to connect to a provider.",

@@ -7,18 +7,24 @@
  *	1. find the (workspace, integration) pairs that have queued rows, by a
  *	   loose index scan of email_queue_due_idx: its cost follows the number
  *	   of active pairs, not the number of workspaces;
- *	2. for each pair in turn (the starting pair rotates), take tokens from
+ *	2. for each pair in turn (the starting pair rotates) that is not
+ *	   isolated (isolation.c) and has no batch in flight, take tokens from
  *	   the rate limiter, then claim that many due rows in a short
- *	   transaction (FOR UPDATE SKIP LOCKED, marked in flight with a lease);
+ *	   transaction (FOR UPDATE SKIP LOCKED, marked in flight with a lease),
+ *	   no more than the rest of the byte budget (sender_batch_bytes) holds;
  *	3. with no transaction open, render each message from the compiled
- *	   templates of its broadcast (cached per worker) and send the batch on
- *	   the libcurl multi handle;
- *	4. in one short transaction, write message_history for the whole batch,
- *	   delete sent rows, reschedule or dead-letter failed ones and move the
- *	   broadcast counters, all in one statement.
+ *	   templates of its broadcast (cached per worker) and launch the batch
+ *	   on the libcurl multi handle, where it runs next to other pairs'
+ *	   batches while the cycle goes on (sender_record.c);
+ *	4. when a batch's transfers are done, in one short transaction, write
+ *	   message_history for the whole batch, delete sent rows, reschedule or
+ *	   dead-letter failed ones and move the broadcast counters, all in one
+ *	   statement.
  *
  * A crash between 2 and 4 loses nothing: the rows come due again when
- * their lease ends and are sent again with the same message id.
+ * their lease ends and are sent again with the same message id
+ * (sender_record.c states the lease argument).  An error in 2, 3 or 4 is
+ * the pair's: the pair is isolated and backed off, and the others go on.
  *
  * Caches.  Integrations and compiled broadcasts (templates, workspace
  * settings, list names) are cached per worker, keyed by ids.  Every entry
@@ -87,6 +93,8 @@ typedef struct IntegEntry
 	/* where this pair's next claim starts in email_queue_due_idx (see claim_unit) */
 	TimestampTz claim_from;
 	TimestampTz claim_from_set;
+	/* bytes one message of this pair held in its last batch (0: not known yet) */
+	size_t		msg_bytes;
 } IntegEntry;
 
 /* how long a claim cursor is trusted before a claim scans from the start */
@@ -210,98 +218,6 @@ static BePlan broadcast_plan = {
 	" WHERE v.workspace_id = $1 AND v.broadcast_id = $2"
 	" ORDER BY v.variation",
 	2, {TEXTOID, TEXTOID}
-};
-
-/*
- * The whole batch's outcome in one statement: history rows, queue rows
- * deleted / rescheduled / dead-lettered, broadcast counters.  Queue rows are
- * found by the ctid the claim returned (a TID scan, no index probe), and
- * only if they still carry our message id and lease; counters move by the
- * rows actually changed, so a row whose lease ran out and was claimed again
- * elsewhere is not counted twice.  A row that stays in the queue takes its
- * broadcast's integration: update_broadcast(integration_id => ...) moves
- * the rows that were not in flight (the 1.3 trigger in 50_endpoints.sql),
- * and the broadcasts are locked before this runs, so the rows that were in
- * flight follow here.
- */
-static BePlan complete_plan = {
-	"WITH r AS ("
-	"  SELECT * FROM unnest($4::tid[], $5::text[], $6::text[], $7::text[], $8::int4[], $9::text[],"
-	"                       $10::text[], $11::int4[], $12::text[], $13::text[], $14::text[],"
-	"                       $15::int4[], $16::int4[])"
-	"    AS r(tid, broadcast_id, email, message_id, variation, list_id, template_id,"
-	"         template_version, outcome, provider_message_id, error, retry_ms, attempts)"
-	"), hist AS ("
-	"  INSERT INTO broadcast.message_history AS h"
-	"         (workspace_id, message_id, broadcast_id, template_id, template_version, variation,"
-	"          list_id, email, integration_id, provider, provider_message_id, status, attempts,"
-	"          error, sent_at, failed_at)"
-	"  SELECT $1, r.message_id::uuid, r.broadcast_id, r.template_id, r.template_version,"
-	"         r.variation::int2, r.list_id, r.email, $2, $3, r.provider_message_id,"
-	"         CASE r.outcome WHEN 'sent' THEN 'sent' ELSE 'failed' END, r.attempts::int2, r.error,"
-	"         CASE WHEN r.outcome = 'sent' THEN now() END,"
-	"         CASE WHEN r.outcome = 'dead' THEN now() END"
-	"    FROM r WHERE r.outcome IN ('sent', 'dead')"
-	"  ON CONFLICT (workspace_id, message_id) DO UPDATE"
-	"     SET status = EXCLUDED.status, provider_message_id = EXCLUDED.provider_message_id,"
-	"         attempts = EXCLUDED.attempts, error = EXCLUDED.error,"
-	"         sent_at = EXCLUDED.sent_at, failed_at = EXCLUDED.failed_at"
-	"  RETURNING 1"
-	"), del AS ("
-	"  DELETE FROM broadcast.email_queue q USING r"
-	"   WHERE q.ctid = r.tid AND q.message_id = r.message_id::uuid AND q.lease_until IS NOT NULL"
-	"     AND r.outcome = 'sent'"
-	"  RETURNING q.broadcast_id"
-	"), upd AS ("
-	"  UPDATE broadcast.email_queue q"
-	"     SET status = CASE r.outcome WHEN 'dead' THEN 'dead' ELSE 'pending' END,"
-	"         next_attempt_at = CASE r.outcome WHEN 'dead' THEN q.next_attempt_at"
-	"                                ELSE now() + make_interval(secs => r.retry_ms / 1000.0) END,"
-	"         attempts = CASE r.outcome WHEN 'unsent' THEN q.attempts - 1 ELSE q.attempts END,"
-	"         last_error = coalesce(r.error, q.last_error), lease_until = NULL,"
-	"         integration_id = coalesce((SELECT b.integration_id FROM broadcast.broadcasts b"
-	"                                     WHERE b.workspace_id = q.workspace_id"
-	"                                       AND b.broadcast_id = q.broadcast_id), q.integration_id)"
-	"    FROM r"
-	"   WHERE q.ctid = r.tid AND q.message_id = r.message_id::uuid AND q.lease_until IS NOT NULL"
-	"     AND r.outcome IN ('retry', 'dead', 'unsent')"
-	"  RETURNING q.broadcast_id, q.status"
-	"), counts AS ("
-	"  SELECT x.broadcast_id, sum(x.sent) AS sent, sum(x.failed) AS failed FROM ("
-	"    SELECT d.broadcast_id, 1 AS sent, 0 AS failed FROM del d"
-	"    UNION ALL"
-	"    SELECT u.broadcast_id, 0, 1 FROM upd u WHERE u.status = 'dead') x"
-	"   GROUP BY x.broadcast_id"
-	")"
-	"UPDATE broadcast.broadcasts b"
-	"   SET sent_count = b.sent_count + c.sent, failed_count = b.failed_count + c.failed,"
-	"       updated_at = now()"
-	"  FROM counts c"
-	" WHERE b.workspace_id = $1 AND b.broadcast_id = c.broadcast_id"
-	"   AND (SELECT count(*) FROM hist) >= 0",
-	16, {TEXTOID, TEXTOID, TEXTOID, TIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-		INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID},
-	NULL, true, true
-};
-
-/* the broadcasts whose counters a batch moves, locked in one order */
-static BePlan lock_broadcasts_plan = {
-	"SELECT 1 FROM broadcast.broadcasts b"
-	" WHERE b.workspace_id = $1 AND b.broadcast_id = ANY ($2)"
-	" ORDER BY b.broadcast_id FOR NO KEY UPDATE",
-	2, {TEXTOID, TEXTARRAYOID}
-};
-
-/* a broadcast waiting for its queue to drain is looked at as soon as it has */
-static BePlan nudge_plan = {
-	"UPDATE broadcast.tasks t SET run_at = now(), updated_at = now()"
-	" WHERE t.workspace_id = $1 AND t.broadcast_id = ANY ($2) AND t.status = 'pending'"
-	"   AND t.phase IN ('drain', 'wait_test') AND t.run_at > now()"
-	"   AND NOT EXISTS (SELECT 1 FROM broadcast.email_queue q"
-	"                    WHERE q.workspace_id = $1 AND q.broadcast_id = t.broadcast_id"
-	"                      AND q.status IN ('pending', 'sending'))",
-	2, {TEXTOID, TEXTARRAYOID}, NULL, false, true
 };
 
 static char *
@@ -588,12 +504,9 @@ typedef struct Cycle
 	MemoryContext cxt;
 	TimestampTz started;
 	List	   *pairs;
-	/* the pair being served */
+	/* the pair being served, and its batch */
 	Pair	   *pair;
-	int			want;
-	BeMessage **msgs;
-	int			nmsgs;
-	int			nudged;
+	BeSendBatch  *b;
 	bool		abandoned;		/* the claim was undone: its integration is gone */
 } Cycle;
 
@@ -713,6 +626,7 @@ static void
 claim_unit(void *arg)
 {
 	Cycle	   *cy = (Cycle *) arg;
+	BeSendBatch  *b = cy->b;
 	Datum		args[5];
 	char		key[BE_KEY_LEN];
 	IntegEntry *cursor;
@@ -725,9 +639,7 @@ claim_unit(void *arg)
 	uint64		check;
 	BeIntegration *ig;
 
-	/* long enough for the whole batch to time out, connection by connection */
-	lease_s = ((cy->want + be_max_connections - 1) / be_max_connections + 1) *
-		(be_request_timeout_ms / 1000.0) + 5.0;
+	lease_s = be_batch_lease_s(b->want);
 	/*
 	 * The claim need not wait for its commit record to reach disk: the
 	 * results commit synchronously and flush it with them, and a claim lost
@@ -738,7 +650,7 @@ claim_unit(void *arg)
 							 GUC_ACTION_LOCAL, true, 0, false);
 	args[0] = CStringGetTextDatum(cy->pair->workspace_id);
 	args[1] = CStringGetTextDatum(cy->pair->integration_id);
-	args[2] = Int32GetDatum(cy->want);
+	args[2] = Int32GetDatum(b->want);
 	args[3] = Float8GetDatum(lease_s);
 
 	/*
@@ -763,8 +675,8 @@ claim_unit(void *arg)
 	 * snapshot, which sees at least what the claim saw).
 	 */
 	check = be_cache_generation_started();
-	old = MemoryContextSwitchTo(cy->cxt);
-	cy->msgs = palloc0(sizeof(BeMessage *) * Max(n, 1));
+	old = MemoryContextSwitchTo(b->cxt);
+	b->msgs = palloc0(sizeof(BeMessage *) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -780,13 +692,13 @@ claim_unit(void *arg)
 		m->message_id = col_text(tup, desc, 6);
 		m->attempts = atoi(col_text(tup, desc, 7));
 		m->contact_json = contact_json(tup, desc, m->email);
-		cy->msgs[i] = m;
+		b->msgs[i] = m;
 		last = Max(last, DatumGetTimestampTz(SPI_getbinval(tup, desc, 13, &isnull)));
 	}
-	cy->nmsgs = n;
+	b->nmsgs = n;
 	if (cursor)
 	{
-		if (n < cy->want)
+		if (n < b->want)
 			cursor->claim_from = DT_NOBEGIN;	/* ran dry past it: look behind next time */
 		else
 		{
@@ -811,20 +723,32 @@ claim_unit(void *arg)
 		}
 	}
 	for (i = 0; i < n; i++)
-		(void) get_broadcast(cy->pair->workspace_id, cy->msgs[i]->broadcast_id, check);
+		(void) get_broadcast(cy->pair->workspace_id, b->msgs[i]->broadcast_id, check);
 }
 
-/* renders every message of the batch; no transaction is open */
+/*
+ * What a composed message holds: its body, and about as much again for the
+ * request an HTTP provider builds from it (JSON or form encoding).
+ */
+#define MESSAGE_BYTES(m) (2 * (m)->body_len + 1024)
+
+/*
+ * Renders the batch's messages; no transaction is open.  It stops when the
+ * batch holds avail bytes (after one message at least): the rest are left
+ * unsent and deferred, due again at once without an attempt spent, so a
+ * sender's memory follows sender_batch_bytes whatever the template size.
+ */
 static void
-compose_batch(Cycle *cy)
+compose_batch(BeSendBatch *b, TimestampTz started, size_t avail)
 {
-	BeIntegration *ig = cy->pair->ig;
+	BeIntegration *ig = b->ig;
 	int			i;
 	time_t		now = time(NULL);
 
-	for (i = 0; i < cy->nmsgs; i++)
+	b->bytes = 0;
+	for (i = 0; i < b->nmsgs; i++)
 	{
-		BeMessage  *m = cy->msgs[i];
+		BeMessage  *m = b->msgs[i];
 		char		key[BE_KEY_LEN];
 		BroadcastEntry *e;
 		ComposeInput in;
@@ -845,10 +769,16 @@ compose_batch(Cycle *cy)
 								ig->provider, ig->integration_id);
 			continue;
 		}
-		make_key(key, cy->pair->workspace_id, m->broadcast_id);
+		if (b->bytes > 0 && b->bytes >= avail)
+		{
+			m->outcome = BE_OUT_NONE;
+			m->deferred = true;
+			continue;
+		}
+		make_key(key, b->workspace_id, m->broadcast_id);
 		e = hash_search(broadcast_cache, key, HASH_FIND, NULL);
 		if (e)
-			e->used_at = cy->started;
+			e->used_at = started;
 		if (e == NULL || e->cb == NULL)
 		{
 			m->outcome = BE_OUT_DEAD;
@@ -878,175 +808,181 @@ compose_batch(Cycle *cy)
 		m->template_id = pstrdup(out.template_id);
 		m->template_version = out.template_version;
 		m->batch_key = out.batch_key ? pstrdup(out.batch_key) : NULL;
+		b->bytes += MESSAGE_BYTES(m);
 	}
-}
-
-static int
-retry_delay_ms(BeMessage *m)
-{
-	double		base = be_retry_base_ms * pow(2.0, Max(m->attempts - 1, 0));
-	double		jitter = 0.5 + pg_prng_double(&pg_global_prng_state);
-
-	if (m->retry_after_s > 0)
-		return m->retry_after_s * 1000;
-	return (int) Min(base * jitter, 3600.0 * 1000);
-}
-
-static Datum
-text_array(Datum *elems, bool *nulls, int n)
-{
-	int			dims[1];
-	int			lbs[1];
-
-	dims[0] = n;
-	lbs[0] = 1;
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-static Datum
-int_array(Datum *elems, int n)
-{
-	return PointerGetDatum(construct_array(elems, n, INT4OID, 4, true, TYPALIGN_INT));
-}
-
-static void
-complete_unit(void *arg)
-{
-	Cycle	   *cy = (Cycle *) arg;
-	BeIntegration *ig = cy->pair->ig;
-	int			n = cy->nmsgs;
-	Datum		args[16];
-	Datum	   *a[12];
-	bool	   *nn[12];
-	int			i;
-	int			k;
-	Datum	   *bids;
-	Datum	   *tids = palloc(sizeof(Datum) * n);
-	Datum		lock_args[2];
-
-	for (k = 0; k < 12; k++)
-	{
-		a[k] = palloc(sizeof(Datum) * n);
-		nn[k] = palloc0(sizeof(bool) * n);
-	}
-	for (i = 0; i < n; i++)
-	{
-		BeMessage  *m = cy->msgs[i];
-		const char *outcome;
-
-		if (m->outcome == BE_OUT_RETRY && m->attempts >= be_max_attempts)
-		{
-			m->outcome = BE_OUT_DEAD;
-			m->error = psprintf("gave up after %d attempts: %s", m->attempts,
-								m->error ? m->error : "unknown error");
-		}
-		/* never started (the breaker tripped mid-batch): no attempt spent */
-		if (m->outcome == BE_OUT_NONE)
-			outcome = "unsent";
-		else
-			outcome = m->outcome == BE_OUT_SENT ? "sent" : m->outcome == BE_OUT_DEAD ? "dead" : "retry";
-		tids[i] = PointerGetDatum(&m->tid);
-		a[0][i] = CStringGetTextDatum(m->broadcast_id);
-		a[1][i] = CStringGetTextDatum(m->email);
-		a[2][i] = CStringGetTextDatum(m->message_id);
-		a[3][i] = Int32GetDatum(m->variation);
-		a[4][i] = CStringGetTextDatum(m->list_id);
-		a[5][i] = m->template_id ? CStringGetTextDatum(m->template_id) : (Datum) 0;
-		nn[5][i] = (m->template_id == NULL);
-		a[6][i] = Int32GetDatum(m->template_version);
-		a[7][i] = CStringGetTextDatum(outcome);
-		a[8][i] = m->provider_message_id ? CStringGetTextDatum(m->provider_message_id) : (Datum) 0;
-		nn[8][i] = (m->provider_message_id == NULL);
-		a[9][i] = m->error ? CStringGetTextDatum(m->error) : (Datum) 0;
-		nn[9][i] = (m->error == NULL);
-		a[10][i] = Int32GetDatum(m->outcome == BE_OUT_RETRY ? retry_delay_ms(m) :
-								 m->outcome == BE_OUT_NONE ? be_breaker_cooldown_ms : 0);
-		a[11][i] = Int32GetDatum(m->attempts);
-	}
-	args[0] = CStringGetTextDatum(cy->pair->workspace_id);
-	args[1] = CStringGetTextDatum(cy->pair->integration_id);
-	args[2] = CStringGetTextDatum(ig->provider);
-	args[3] = PointerGetDatum(construct_array(tids, n, TIDOID, sizeof(ItemPointerData),
-											  false, TYPALIGN_SHORT));
-	args[4] = text_array(a[0], nn[0], n);
-	args[5] = text_array(a[1], nn[1], n);
-	args[6] = text_array(a[2], nn[2], n);
-	args[7] = int_array(a[3], n);
-	args[8] = text_array(a[4], nn[4], n);
-	args[9] = text_array(a[5], nn[5], n);
-	args[10] = int_array(a[6], n);
-	args[11] = text_array(a[7], nn[7], n);
-	args[12] = text_array(a[8], nn[8], n);
-	args[13] = text_array(a[9], nn[9], n);
-	args[14] = int_array(a[10], n);
-	args[15] = int_array(a[11], n);
-	/*
-	 * The batch's broadcasts first, in a fixed order: cancel_broadcast locks
-	 * the broadcast and then deletes its queue rows, so taking the queue
-	 * rows first and the counters last would deadlock with it.
-	 */
-	lock_args[0] = args[0];
-	lock_args[1] = args[4];
-	be_plan_exec(&lock_broadcasts_plan, lock_args, NULL, SPI_OK_SELECT);
-	be_plan_exec(&complete_plan, args, NULL, SPI_OK_UPDATE);
-
-	/*
-	 * Wake the scheduler for broadcasts whose queue just emptied; only a
-	 * short batch can have emptied it (the drain poll catches the rest), and
-	 * the check is not free.
-	 */
-	if (cy->nmsgs >= cy->want)
-		return;
-	bids = palloc(sizeof(Datum) * n);
-	for (i = 0; i < n; i++)
-		bids[i] = a[0][i];
-	args[1] = text_array(bids, nn[0], n);
-	cy->nudged = be_plan_exec(&nudge_plan, args, NULL, SPI_OK_UPDATE);
-	if (cy->nudged > 0)
-		be_wake_scheduler_at_commit();
-}
-
-static bool
-run_unit_or_raise(BeExec *ex, BeUnitFn fn, void *arg, const char *what)
-{
-	char	   *err = NULL;
-
-	be_exec_begin(ex);
-	if (!be_exec_unit(ex, fn, arg, &err))
-	{
-		be_exec_commit(ex);
-		elog(ERROR, "broadcast_engine sender could not %s: %s", what, err);
-	}
-	be_exec_commit(ex);
-	return true;
 }
 
 /*
- * Runs claim_unit.  False when the claim was undone because the pair's
- * integration no longer exists; any other error is raised.
+ * Composes a claimed batch, outside any transaction.  An error here (a
+ * template the composer chokes on) is the pair's: the messages go back
+ * unsent, and the pair is isolated.
  */
 static bool
-claim_or_abandon(BeExec *ex, Cycle *cy)
+compose_or_isolate(BeSendBatch *b, TimestampTz started, size_t avail)
 {
-	char	   *err = NULL;
+	MemoryContext old = MemoryContextSwitchTo(b->cxt);
+	volatile bool ok = true;
+	ErrorData  *volatile edata = NULL;
+	int			i;
 
-	be_exec_begin(ex);
-	if (!be_exec_unit(ex, claim_unit, cy, &err))
+	PG_TRY();
 	{
-		be_exec_commit(ex);
-		if (!cy->abandoned)
-			elog(ERROR, "broadcast_engine sender could not claim queue rows: %s", err);
-		cy->nmsgs = 0;
-		cy->pair->ig = NULL;
-		return false;
+		compose_batch(b, started, avail);
 	}
-	be_exec_commit(ex);
-	return true;
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(b->cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	if (ok)
+		return true;
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || be_error_is_process_level(edata->sqlerrcode))
+		ReThrowError(edata);
+	for (i = 0; i < b->nmsgs; i++)
+	{
+		BeMessage  *m = b->msgs[i];
+
+		m->outcome = BE_OUT_NONE;
+		m->deferred = true;
+		m->body = NULL;
+		m->body_len = 0;
+	}
+	b->bytes = 0;
+	(void) be_pair_failed(b->workspace_id, b->integration_id, edata->sqlerrcode,
+						  "compose", edata->message);
+	return false;
 }
 
 /*
- * Serves every active pair once.  Returns the number of messages handled;
- * *next_wake is when something may next be due.
+ * Serves one pair: rate tokens, claim, compose, and its batch joins those in
+ * flight.  Returns the number of rows claimed; *next_wake moves to when the
+ * pair may next have something to do.
+ */
+static int
+serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next_ok;
+	TimestampTz until;
+	size_t		budget = (size_t) be_sender_batch_bytes_kb * 1024;
+	size_t		avail;
+	size_t		est = 0;
+	char		key[BE_KEY_LEN];
+	IntegEntry *ie;
+	BeSendBatch  *b;
+	int			granted;
+	int			want;
+
+	if (p->ig == NULL)
+		return 0;				/* the integration was dropped meanwhile */
+	if (p->next_due > now)
+	{
+		*next_wake = Min(*next_wake, p->next_due);
+		return 0;
+	}
+	until = be_pair_isolated_until(p->workspace_id, p->integration_id);
+	if (until > now)
+	{
+		*next_wake = Min(*next_wake, until);
+		return 0;
+	}
+	/* one batch per pair at a time; its end wakes the loop */
+	if (be_batch_in_flight(p->workspace_id, p->integration_id) != NULL ||
+		be_batches_in_flight() >= be_sender_max_batches)
+		return 0;
+
+	/* as many rows as the rest of the byte budget holds at this pair's size */
+	make_key(key, p->workspace_id, p->integration_id);
+	ie = hash_search(integ_cache, key, HASH_FIND, NULL);
+	if (ie)
+		est = ie->msg_bytes;
+	avail = budget > be_batch_bytes_in_flight() ? budget - be_batch_bytes_in_flight() : 0;
+	if (be_batches_in_flight() > 0 && (avail == 0 || avail < est))
+		return 0;				/* when a batch in flight ends */
+	avail = Max(avail, 1);
+	want = be_sender_batch_size;
+	if (est > 0)
+		want = (int) Max(1, Min((size_t) want, avail / est));
+
+	granted = be_rate_acquire(p->ig, want, p->fair_share, &next_ok);
+	if (granted == 0)
+	{
+		*next_wake = Min(*next_wake, next_ok);
+		return 0;
+	}
+
+	{
+		MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "broadcast_engine batch",
+												  ALLOCSET_DEFAULT_SIZES);
+
+		b = MemoryContextAllocZero(cxt, sizeof(BeSendBatch));
+		b->cxt = cxt;
+	}
+	b->workspace_id = MemoryContextStrdup(b->cxt, p->workspace_id);
+	b->integration_id = MemoryContextStrdup(b->cxt, p->integration_id);
+	b->want = granted;
+	cy->pair = p;
+	cy->b = b;
+	cy->abandoned = false;
+	b->t_claim = GetCurrentTimestamp();
+	begin_cache_unit();
+	if (!be_run_pair_unit(ex, claim_unit, cy, p->workspace_id, p->integration_id,
+					   "claim queue rows", &cy->abandoned))
+	{
+		/* undone: the integration went away, or the pair is isolated */
+		if (ie)
+			ie->claim_from = DT_NOBEGIN;
+		if (p->ig)
+			be_rate_refund(p->ig, granted);
+		p->ig = NULL;
+		MemoryContextDelete(b->cxt);
+		return 0;
+	}
+	b->t_claimed = GetCurrentTimestamp();
+	be_rate_refund(p->ig, granted - b->nmsgs);
+	if (b->nmsgs == 0)
+	{
+		/* due rows exist but all belong to paused broadcasts, or are locked */
+		*next_wake = Min(*next_wake, TimestampTzPlusMilliseconds(now, 1000));
+		MemoryContextDelete(b->cxt);
+		return 0;
+	}
+
+	pgstat_report_activity(STATE_RUNNING, "sending");
+	{
+		MemoryContext old = MemoryContextSwitchTo(b->cxt);
+
+		b->ig = be_copy_integration(p->ig);
+		MemoryContextSwitchTo(old);
+	}
+	(void) compose_or_isolate(b, cy->started, avail);
+	b->t_composed = GetCurrentTimestamp();
+	if (ie == NULL)
+		ie = hash_search(integ_cache, key, HASH_FIND, NULL);
+	if (ie && b->bytes > 0)
+	{
+		int			i;
+		size_t		most = 0;
+
+		for (i = 0; i < b->nmsgs; i++)
+			if (b->msgs[i]->body)
+				most = Max(most, MESSAGE_BYTES(b->msgs[i]));
+		ie->msg_bytes = most;
+	}
+
+	/* into flight: the transfers start now and run while other pairs are served */
+	be_batch_launch(b);
+	return b->nmsgs;
+}
+
+/*
+ * Serves every active pair once, recording the batches in flight that end
+ * meanwhile.  Returns the number of rows claimed; *next_wake is when
+ * something may next be due.
  */
 static int
 sender_cycle(BeExec *ex, TimestampTz *next_wake)
@@ -1067,105 +1003,44 @@ sender_cycle(BeExec *ex, TimestampTz *next_wake)
 	cycle_old_cxt = MemoryContextSwitchTo(cy.cxt);
 	PG_TRY();
 	{
+		char	   *err = NULL;
+
+		(void) be_batches_record_done(ex, 0);
 		begin_cache_unit();
 		if (unit_load_gen != flushed_generation)
 			flush_caches(unit_load_gen, false);
-		run_unit_or_raise(ex, pairs_unit, &cy, "list the queue");
+		be_exec_begin(ex);
+		if (!be_exec_unit(ex, pairs_unit, &cy, &err))
+		{
+			be_exec_commit(ex);
+			elog(ERROR, "broadcast_engine sender could not list the queue: %s", err);
+		}
+		be_exec_commit(ex);
 		npairs = list_length(cy.pairs);
 		rotation++;
 		for (j = 0; j < npairs; j++)
 		{
 			Pair	   *p = (Pair *) list_nth(cy.pairs, (j + rotation) % npairs);
-			TimestampTz now = GetCurrentTimestamp();
-			TimestampTz next_ok;
-			int			granted;
-			int			i;
-			int			ok = 0;
-			int			failed = 0;
-			int			retry_after = 0;
-			MemoryContext old_cxt;
-			TimestampTz t0,
-						t1,
-						t2,
-						t3;
+			int			n;
 
-			if (p->ig == NULL)
-				continue;		/* the integration was dropped meanwhile */
-			if (p->next_due > now)
-			{
-				*next_wake = Min(*next_wake, p->next_due);
-				continue;
-			}
-			granted = be_rate_acquire(p->ig, be_sender_batch_size, p->fair_share, &next_ok);
-			if (granted == 0)
-			{
-				*next_wake = Min(*next_wake, next_ok);
-				continue;
-			}
-			cy.pair = p;
-			cy.want = granted;
-			cy.nmsgs = 0;
-			cy.abandoned = false;
-			t0 = GetCurrentTimestamp();
-			begin_cache_unit();
-			if (!claim_or_abandon(ex, &cy))
-				continue;		/* the integration went away meanwhile */
-			t1 = GetCurrentTimestamp();
-			be_rate_refund(p->ig, granted - cy.nmsgs);
-			if (cy.nmsgs == 0)
-			{
-				/* due rows exist but all belong to paused broadcasts, or are locked */
-				*next_wake = Min(*next_wake, TimestampTzPlusMilliseconds(now, 1000));
-				continue;
-			}
-
-			pgstat_report_activity(STATE_RUNNING, "sending");
-
-			/*
-			 * Bodies, URLs and headers live in the cycle's context, which goes
-			 * away with the cycle (a commit leaves us in TopMemoryContext).
-			 */
-			old_cxt = MemoryContextSwitchTo(cy.cxt);
-			compose_batch(&cy);
-			t2 = GetCurrentTimestamp();
-			be_transport_send(p->ig, cy.msgs, cy.nmsgs);
-			t3 = GetCurrentTimestamp();
-			MemoryContextSwitchTo(old_cxt);
-			for (i = 0; i < cy.nmsgs; i++)
-			{
-				BeMessage  *m = cy.msgs[i];
-
-				if (m->outcome == BE_OUT_SENT)
-					ok++;
-				else if (m->provider_failure)
-					failed++;
-				retry_after = Max(retry_after, m->retry_after_s);
-			}
-			be_rate_report(p->ig, ok, failed, retry_after);
-
-			run_unit_or_raise(ex, complete_unit, &cy, "record the results");
-			if (ex->slot)
-			{
-				BeWorkerSlot *slot = ex->slot;
-
-				pg_atomic_fetch_add_u64(&slot->messages, cy.nmsgs);
-				pg_atomic_fetch_add_u64(&slot->batches, 1);
-				pg_atomic_fetch_add_u64(&slot->claim_us, t1 - t0);
-				pg_atomic_fetch_add_u64(&slot->render_us, t2 - t1);
-				pg_atomic_fetch_add_u64(&slot->send_us, t3 - t2);
-				pg_atomic_fetch_add_u64(&slot->record_us, GetCurrentTimestamp() - t3);
-			}
-			handled += cy.nmsgs;
-			/* this pair may have more due at once */
-			*next_wake = Min(*next_wake, GetCurrentTimestamp());
+			n = serve_pair(ex, &cy, p, next_wake);
+			handled += n;
+			if (n > 0)
+				*next_wake = Min(*next_wake, GetCurrentTimestamp());	/* it may have more due */
+			/* the others' transfers go on between claims */
+			(void) be_batches_record_done(ex, 0);
 		}
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		MemoryContextSwitchTo(cycle_old_cxt);
 		MemoryContextDelete(cy.cxt);
+		be_batches_abort();
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	MemoryContextSwitchTo(cycle_old_cxt);
+	MemoryContextDelete(cy.cxt);
 	return handled;
 }
 
@@ -1216,6 +1091,9 @@ be_sender_main(Datum main_arg)
 			TimestampDifference(GetCurrentTimestamp(), next_wake, &secs, &usecs);
 			sleep_ms = Min(sleep_ms, secs * 1000 + usecs / 1000 + 1);
 		}
+		/* batches in flight: their transfers go on meanwhile */
+		if (be_batches_wait(&ex, sleep_ms))
+			continue;
 		pgstat_report_activity(STATE_IDLE, NULL);
 		if (sleep_ms > 0)
 		{
@@ -1256,12 +1134,17 @@ be_send_queue(PG_FUNCTION_ARGS)
 
 		if (sender_cycle(&ex, &next_wake) > 0)
 			continue;
+		if (be_batches_wait(&ex, 200))
+			continue;
 		/* wait a little for retries that come due soon; otherwise stop */
 		if (next_wake == DT_NOEND || next_wake > deadline ||
 			TimestampDifferenceExceeds(GetCurrentTimestamp(), next_wake, 2000))
 			break;
 		pg_usleep(Min(200000L, Max(1000L, (long) (next_wake - GetCurrentTimestamp()))));
 	}
+	/* the time is up: what is in flight ends within a request timeout */
+	while (be_batches_wait(&ex, 1000))
+		;
 	be_exec_finish(&ex);
 	ereport(DEBUG1,
 			(errmsg("send_queue handled " UINT64_FORMAT " messages in " UINT64_FORMAT " batches",

@@ -74,7 +74,9 @@ be_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(BeSharedState)));
 	RequestAddinShmemSpace(be_ratelimit_shmem_size());
-	RequestNamedLWLockTranche("broadcast_engine", 2);
+	RequestAddinShmemSpace(be_isolation_shmem_size());
+	/* the slots' lock, the rate-limit table's, the isolated pairs' */
+	RequestNamedLWLockTranche("broadcast_engine", 3);
 }
 
 static void
@@ -117,6 +119,7 @@ be_shmem_startup(void)
 			be_init_slot(&be_shared->senders[i]);
 	}
 	be_ratelimit_shmem_init();
+	be_isolation_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

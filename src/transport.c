@@ -1,16 +1,28 @@
 /*-------------------------------------------------------------------------
  *
  * transport.c
- *	  Sending a batch of messages over one libcurl multi handle.
+ *	  Sending the batches of several pairs at once over one libcurl multi
+ *	  handle.
  *
- * Up to broadcast_engine.max_connections transfers run at once and the
- * next one starts as soon as one finishes, so one slow request never holds
- * back the batch.  A transfer carries one message, or up to the provider's
- * batch_max messages with equal batch keys; a batch the provider refused
- * whole (without saying which message was wrong) is sent again one message
- * per request.  The multi handle lives as long as the process, so
- * connections (HTTP keep-alive, SMTP sessions) are reused from one batch
+ * The sender hands over each pair's batch (a BeFlight) and moves all of
+ * them on with be_transport_pump() between its claims, so one pair's slow
+ * or silent server never holds back another pair's mail.  A batch runs up
+ * to broadcast_engine.max_connections_per_integration transfers, all
+ * batches together up to broadcast_engine.max_connections, except that a
+ * batch may always run its share of them (max_connections divided by the
+ * batches in flight, one at least): a pair never waits for another pair's
+ * transfers, which may take up to request_timeout each.  A
+ * transfer carries one message, or up to the provider's batch_max messages
+ * with equal batch keys; a batch the provider refused whole (without saying
+ * which message was wrong) is sent again one message per request.  The
+ * multi handle and the transfers' easy handles live as long as the process,
+ * so connections (HTTP keep-alive, SMTP sessions) are reused from one batch
  * to the next.  No transaction is open while this runs.
+ *
+ * A batch starts no request after its start_by time, which the sender sets
+ * a request timeout (and a margin) before its rows' lease ends: every
+ * transfer has ended, and the batch is recorded, before another sender may
+ * claim the rows again.  Untried messages go back without an attempt spent.
  *
  * libcurl callbacks only copy bytes into buffers, or refuse a socket:
  * nothing in them can raise an error.  Unless a superuser allows private
@@ -32,6 +44,7 @@
 #include "storage/latch.h"
 #include "storage/pmsignal.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "broadcast_engine.h"
 #include "be_sender.h"
@@ -41,8 +54,14 @@
 #define RESP_HEADERS_MAX (16 * 1024)
 
 static CURLM *multi = NULL;
-static BeTransfer *pool = NULL;
+/* transfers, made as needed and kept with their easy handles (connection reuse) */
+static BeTransfer **pool = NULL;
 static int	pool_size = 0;
+static int	pool_alloc = 0;
+static int	total_active = 0;
+/* the batches in flight */
+static BeFlight *flights[256];
+static int	nflights = 0;
 
 /* whether the multi handle's cached connections were made while private targets were allowed */
 static bool multi_private = false;
@@ -109,19 +128,17 @@ read_body(char *buffer, size_t size, size_t nitems, void *userdata)
 static void
 ensure_multi(void)
 {
-	int			i;
-
 	/*
 	 * Connections opened while private targets were allowed must not be
-	 * reused once they are not: start over with an empty connection cache.
-	 * No transfer is attached between batches.
+	 * reused once they are not: start over with an empty connection cache
+	 * when no transfer is attached (until then start_transfer connects
+	 * afresh).
 	 */
-	if (multi != NULL && multi_private && !be_allow_private_endpoints)
+	if (multi != NULL && multi_private && !be_allow_private_endpoints && total_active == 0)
 	{
 		curl_multi_cleanup(multi);
 		multi = NULL;
 	}
-	multi_private = be_allow_private_endpoints;
 	if (multi == NULL)
 	{
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -130,40 +147,65 @@ ensure_multi(void)
 		if (multi == NULL)
 			elog(ERROR, "could not create a libcurl multi handle");
 	}
-	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) be_max_connections);
-	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) be_max_connections);
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) be_max_connections);
+	multi_private = multi_private || be_allow_private_endpoints;
+	if (total_active == 0)
+		multi_private = be_allow_private_endpoints;
 
-	if (pool_size < be_max_connections)
+	/*
+	 * The limits are ours (start_more): libcurl would queue a transfer over
+	 * its own per-host or total limit behind others, whoever they are for.
+	 * Every batch in flight may have its share of max_connections beyond
+	 * it.  The cache holds as many: were it smaller than what is open, each
+	 * finished transfer's connection would be closed (the oldest idle one
+	 * goes), and a pair next to a tarpit would connect afresh per message.
+	 */
+	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+					  (long) (2 * be_max_connections + lengthof(flights)));
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
+					  (long) (2 * be_max_connections + lengthof(flights)));
+}
+
+/* an idle transfer, made if none is free */
+static BeTransfer *
+idle_transfer(void)
+{
+	BeTransfer *x;
+	int			i;
+
+	for (i = 0; i < pool_size; i++)
+		if (pool[i]->flight == NULL)
+			return pool[i];
+	if (pool_size == pool_alloc)
 	{
-		BeTransfer *np = MemoryContextAllocZero(TopMemoryContext,
-												sizeof(BeTransfer) * be_max_connections);
+		int			n = Max(16, pool_alloc * 2);
 
-		if (pool != NULL)
-		{
-			memcpy(np, pool, sizeof(BeTransfer) * pool_size);
-			pfree(pool);
-		}
-		pool = np;
-		for (i = pool_size; i < be_max_connections; i++)
-		{
-			pool[i].msgs = MemoryContextAlloc(TopMemoryContext, sizeof(BeMessage *) * BE_BATCH_MAX);
-			pool[i].easy = curl_easy_init();
-			if (pool[i].easy == NULL)
-				elog(ERROR, "could not create a libcurl handle");
-			be_buf_init(&pool[i].resp_headers);
-			be_buf_init(&pool[i].resp_body);
-		}
-		pool_size = be_max_connections;
+		if (pool == NULL)
+			pool = MemoryContextAlloc(TopMemoryContext, sizeof(BeTransfer *) * n);
+		else
+			pool = repalloc(pool, sizeof(BeTransfer *) * n);
+		pool_alloc = n;
 	}
+	x = MemoryContextAllocZero(TopMemoryContext, sizeof(BeTransfer));
+	x->msgs = MemoryContextAlloc(TopMemoryContext, sizeof(BeMessage *) * BE_BATCH_MAX);
+	x->easy = curl_easy_init();
+	if (x->easy == NULL)
+		elog(ERROR, "could not create a libcurl handle");
+	be_buf_init(&x->resp_headers);
+	be_buf_init(&x->resp_body);
+	pool[pool_size++] = x;
+	return x;
 }
 
 static void
 release_transfer(BeTransfer *x)
 {
-	if (x->msg == NULL)
+	if (x->flight == NULL)
 		return;
 	curl_multi_remove_handle(multi, x->easy);
+	x->flight->active--;
+	total_active--;
+	x->flight = NULL;
 	curl_slist_free_all(x->headers);
 	curl_slist_free_all(x->rcpt);
 	if (x->form)
@@ -178,9 +220,11 @@ release_transfer(BeTransfer *x)
 }
 
 static void
-start_transfer(BeIntegration *ig, BeTransfer *x, BeMessage **ms, int n)
+start_transfer(BeFlight *f, BeTransfer *x, BeMessage **ms, int n)
 {
+	BeIntegration *ig = f->ig;
 	CURL	   *h = x->easy;
+	MemoryContext old;
 
 	curl_easy_reset(h);
 	memcpy(x->msgs, ms, sizeof(BeMessage *) * n);
@@ -209,10 +253,23 @@ start_transfer(BeIntegration *ig, BeTransfer *x, BeMessage **ms, int n)
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x);
+	/*
+	 * Private targets were allowed when some cached connections were made,
+	 * and no longer are: until the cache is emptied (when nothing is in
+	 * flight), connect afresh, so that open_socket() checks the address.
+	 */
+	if (multi_private && !be_allow_private_endpoints)
+		curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "broadcast_engine/" BE_EXTVERSION);
 	if (ig->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, ig->ca_file);
+	/* request bodies live as long as the batch */
+	old = MemoryContextSwitchTo(f->cxt);
 	ig->ops->setup(ig, x);
+	MemoryContextSwitchTo(old);
+	x->flight = f;
+	f->active++;
+	total_active++;
 	curl_multi_add_handle(multi, h);
 }
 
@@ -246,7 +303,8 @@ refuse_blocked(BeIntegration *ig, BeTransfer *x)
 /*
  * The next request's messages: one message that must go alone, or the
  * first untried message and the following ones with the same batch key,
- * up to the provider's batch size.  Returns how many were put in out[].
+ * up to the provider's batch size.  Deferred messages (not composed, for
+ * the byte budget) are not sent.  Returns how many were put in out[].
  */
 static int
 next_request(BeIntegration *ig, BeMessage **msgs, int n, bool *taken, int *first,
@@ -262,7 +320,8 @@ next_request(BeIntegration *ig, BeMessage **msgs, int n, bool *taken, int *first
 		out[0] = solo[--(*nsolo)];
 		return 1;
 	}
-	while (*first < n && (taken[*first] || msgs[*first]->outcome != BE_OUT_NONE))
+	while (*first < n && (taken[*first] || msgs[*first]->outcome != BE_OUT_NONE ||
+						  msgs[*first]->deferred))
 		(*first)++;
 	if (*first >= n)
 		return 0;
@@ -271,7 +330,7 @@ next_request(BeIntegration *ig, BeMessage **msgs, int n, bool *taken, int *first
 	{
 		BeMessage  *m = msgs[i];
 
-		if (taken[i] || m->outcome != BE_OUT_NONE)
+		if (taken[i] || m->outcome != BE_OUT_NONE || m->deferred)
 			continue;
 		if (k > 0 && !((key == NULL && m->batch_key == NULL) ||
 					   (key && m->batch_key && strcmp(key, m->batch_key) == 0)))
@@ -282,128 +341,242 @@ next_request(BeIntegration *ig, BeMessage **msgs, int n, bool *taken, int *first
 	return k;
 }
 
-/*
- * Sends msgs[0..n) through the integration; every message comes back with
- * an outcome, or BE_OUT_NONE when it was never tried (the breaker opened,
- * or the provider paused the account).  Messages that already have one
- * (composition failed) are skipped.
- */
-void
-be_transport_send(BeIntegration *ig, BeMessage **msgs, int n)
+/* whether the batch may start another request */
+static bool
+may_start(BeFlight *f)
 {
-	volatile int active = 0;
-	volatile int failures = 0;
-	volatile bool paused = false;
-	bool	   *taken = palloc0(sizeof(bool) * Max(n, 1));
-	BeMessage **solo = palloc(sizeof(BeMessage *) * Max(n, 1));
-	BeMessage **batch = palloc(sizeof(BeMessage *) * BE_BATCH_MAX);
-	int			nsolo = 0;
-	int			first = 0;
-	bool		more = true;
+	return f->more && f->failures < be_breaker_threshold && !f->paused &&
+		GetCurrentTimestamp() < f->start_by;
+}
 
-	ensure_multi();
+/*
+ * Starts the batch's next requests: up to max_connections_per_integration
+ * of its own, within the sender's max_connections, except that a batch may
+ * always run its share of max_connections (one at least), so that no pair
+ * waits for other pairs' slow transfers to end: a tarpit holds only its
+ * own connections, never another batch's share.
+ */
+static void
+start_more(BeFlight *f)
+{
+	BeMessage  *batch[BE_BATCH_MAX];
+	int			share = Max(1, be_max_connections / Max(nflights, 1));
+
+	while (may_start(f) && f->active < be_max_connections_per_integration &&
+		   (total_active < be_max_connections || f->active < share))
+	{
+		int			k = next_request(f->ig, f->msgs, f->nmsgs, f->taken, &f->first,
+									 f->solo, &f->nsolo, batch);
+
+		if (k == 0)
+		{
+			f->more = false;
+			break;
+		}
+		start_transfer(f, idle_transfer(), batch, k);
+	}
+}
+
+/*
+ * The provider reads its answer.  An error while it does (an answer it
+ * cannot parse, say) is that transfer's: its messages are retried with the
+ * error, and the other batches go on.  No transaction is open here.
+ */
+static void
+read_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
+{
+	MemoryContext cxt = CurrentMemoryContext;
 
 	PG_TRY();
 	{
-		while ((more && failures < be_breaker_threshold && !paused) || active > 0)
-		{
-			int			running;
-			CURLMsg    *info;
-			int			queued;
-			int			i;
-
-			/*
-			 * Keep every connection busy, unless the provider keeps failing
-			 * or asked us to pause: then start nothing more (the untried
-			 * rows go back to the queue without spending an attempt).
-			 */
-			for (i = 0; i < be_max_connections && more && failures < be_breaker_threshold && !paused; i++)
-			{
-				int			k;
-
-				if (pool[i].msg != NULL)
-					continue;
-				k = next_request(ig, msgs, n, taken, &first, solo, &nsolo, batch);
-				if (k == 0)
-				{
-					more = false;
-					break;
-				}
-				start_transfer(ig, &pool[i], batch, k);
-				active++;
-			}
-
-			curl_multi_perform(multi, &running);
-			while ((info = curl_multi_info_read(multi, &queued)) != NULL)
-			{
-				BeTransfer *x;
-				long		code = 0;
-				bool		any_failure = false;
-				bool		any_sent = false;
-
-				if (info->msg != CURLMSG_DONE)
-					continue;
-				curl_easy_getinfo(info->easy_handle, CURLINFO_PRIVATE, (char **) &x);
-				curl_easy_getinfo(info->easy_handle, CURLINFO_RESPONSE_CODE, &code);
-				ig->ops->result(ig, x, info->data.result, code);
-				if (x->blocked && info->data.result != CURLE_OK)
-					refuse_blocked(ig, x);
-				for (i = 0; i < x->nmsgs; i++)
-				{
-					/* the provider's words reach the tenant bounded and printable */
-					x->msgs[i]->error = be_sanitize_text(x->msgs[i]->error);
-					x->msgs[i]->provider_message_id = be_sanitize_text(x->msgs[i]->provider_message_id);
-				}
-				if (x->split && x->nmsgs > 1)
-				{
-					/* refused whole: each message goes again on its own */
-					for (i = 0; i < x->nmsgs; i++)
-					{
-						BeMessage  *m = x->msgs[i];
-
-						m->outcome = BE_OUT_NONE;
-						m->error = NULL;
-						m->provider_failure = false;
-						m->retry_after_s = 0;
-						m->provider_message_id = NULL;
-						solo[nsolo++] = m;
-					}
-					more = true;
-				}
-				for (i = 0; i < x->nmsgs; i++)
-				{
-					any_failure |= x->msgs[i]->provider_failure;
-					any_sent |= (x->msgs[i]->outcome == BE_OUT_SENT);
-				}
-				if (any_failure)
-					failures++;
-				else if (any_sent)
-					failures = 0;
-				if (x->pause)
-					paused = true;
-				release_transfer(x);
-				active--;
-			}
-
-			if (active > 0)
-				curl_multi_poll(multi, NULL, 0, 100, NULL);
-			CHECK_FOR_INTERRUPTS();
-			if (IsBackgroundWorker && !PostmasterIsAlive())
-				proc_exit(1);
-		}
+		ig->ops->result(ig, x, rc, code);
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+		char	   *why;
 		int			i;
 
-		for (i = 0; i < pool_size; i++)
-			release_transfer(&pool[i]);
-		PG_RE_THROW();
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			be_error_is_process_level(edata->sqlerrcode))
+			ReThrowError(edata);
+		why = psprintf("could not read the answer of %s: %s", ig->provider, edata->message);
+		x->split = false;
+		for (i = 0; i < x->nmsgs; i++)
+		{
+			x->msgs[i]->outcome = BE_OUT_RETRY;
+			x->msgs[i]->provider_failure = true;
+			x->msgs[i]->error = why;
+		}
 	}
 	PG_END_TRY();
-	pfree(taken);
-	pfree(solo);
-	pfree(batch);
+}
+
+/* reads a finished transfer's outcome into its messages */
+static void
+finish_transfer(BeTransfer *x, CURLcode rc)
+{
+	BeFlight   *f = x->flight;
+	BeIntegration *ig = f->ig;
+	MemoryContext old = MemoryContextSwitchTo(f->cxt);
+	long		code = 0;
+	bool		any_failure = false;
+	bool		any_sent = false;
+	int			i;
+
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+	read_result(ig, x, rc, code);
+	if (x->blocked && rc != CURLE_OK)
+		refuse_blocked(ig, x);
+	for (i = 0; i < x->nmsgs; i++)
+	{
+		/* the provider's words reach the tenant bounded and printable */
+		x->msgs[i]->error = be_sanitize_text(x->msgs[i]->error);
+		x->msgs[i]->provider_message_id = be_sanitize_text(x->msgs[i]->provider_message_id);
+	}
+	if (x->split && x->nmsgs > 1)
+	{
+		/* refused whole: each message goes again on its own */
+		for (i = 0; i < x->nmsgs; i++)
+		{
+			BeMessage  *m = x->msgs[i];
+
+			m->outcome = BE_OUT_NONE;
+			m->error = NULL;
+			m->provider_failure = false;
+			m->retry_after_s = 0;
+			m->provider_message_id = NULL;
+			f->solo[f->nsolo++] = m;
+		}
+		f->more = true;
+	}
+	for (i = 0; i < x->nmsgs; i++)
+	{
+		any_failure |= x->msgs[i]->provider_failure;
+		any_sent |= (x->msgs[i]->outcome == BE_OUT_SENT);
+	}
+	if (any_failure)
+		f->failures++;
+	else if (any_sent)
+		f->failures = 0;
+	if (x->pause)
+		f->paused = true;
+	MemoryContextSwitchTo(old);
+	release_transfer(x);
+}
+
+/*
+ * Adds a batch: msgs[0..nmsgs) through ig.  Messages that already have an
+ * outcome (composition failed) are skipped.  Its transfers start at once
+ * and run from be_transport_pump, next to the other batches'.
+ */
+void
+be_transport_start(BeFlight *f)
+{
+	MemoryContext old;
+
+	if (nflights >= lengthof(flights))
+		elog(ERROR, "too many batches in flight");
+	ensure_multi();
+	old = MemoryContextSwitchTo(f->cxt);
+	f->taken = palloc0(sizeof(bool) * Max(f->nmsgs, 1));
+	f->solo = palloc(sizeof(BeMessage *) * Max(f->nmsgs, 1));
+	MemoryContextSwitchTo(old);
+	f->nsolo = 0;
+	f->first = 0;
+	f->more = true;
+	f->failures = 0;
+	f->paused = false;
+	f->active = 0;
+	f->done = false;
+	flights[nflights++] = f;
+	start_more(f);
+	if (f->active == 0)
+	{
+		/* nothing to send (every message failed to compose, or none left) */
+		f->done = true;
+		flights[--nflights] = NULL;
+	}
+}
+
+/*
+ * Moves every batch in flight on: runs the transfers, reads the finished
+ * ones, starts the next requests.  Waits up to timeout_ms for network
+ * activity.  A batch whose messages all have their outcome (or that may
+ * start nothing more: the breaker opened, the provider paused the account,
+ * its lease is running out) is marked done and leaves the list; its
+ * untried messages stay BE_OUT_NONE.  Interrupts and postmaster death are
+ * checked on every call.
+ */
+void
+be_transport_pump(long timeout_ms)
+{
+	int			running;
+	CURLMsg    *info;
+	int			queued;
+	int			i;
+
+	if (nflights == 0)
+		return;
+	for (i = 0; i < nflights; i++)
+		start_more(flights[i]);
+	curl_multi_perform(multi, &running);
+	while ((info = curl_multi_info_read(multi, &queued)) != NULL)
+	{
+		BeTransfer *x;
+
+		if (info->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(info->easy_handle, CURLINFO_PRIVATE, (char **) &x);
+		finish_transfer(x, info->data.result);
+	}
+	for (i = 0; i < nflights; i++)
+		start_more(flights[i]);
+	for (i = 0; i < nflights;)
+	{
+		BeFlight   *f = flights[i];
+
+		if (f->active == 0 && !may_start(f))
+		{
+			f->done = true;
+			flights[i] = flights[--nflights];
+			flights[nflights] = NULL;
+			continue;
+		}
+		i++;
+	}
+	if (timeout_ms > 0 && total_active > 0)
+		curl_multi_poll(multi, NULL, 0, Min(timeout_ms, 100), NULL);
+	CHECK_FOR_INTERRUPTS();
+	if (IsBackgroundWorker && !PostmasterIsAlive())
+		proc_exit(1);
+}
+
+/* the batches in flight */
+int
+be_transport_active(void)
+{
+	return nflights;
+}
+
+/*
+ * Drops every batch in flight (an error is ending the sender's loop): their
+ * claimed rows come back when their lease ends.
+ */
+void
+be_transport_abort(void)
+{
+	int			i;
+
+	for (i = 0; i < pool_size; i++)
+		release_transfer(pool[i]);
+	for (i = 0; i < nflights; i++)
+		flights[i] = NULL;
+	nflights = 0;
+	total_active = 0;
 }
 
 /* a response header's value (case-insensitive name), palloc'd, or NULL */

@@ -98,10 +98,11 @@ def crash_test(r, state):
     mock, api = start_mock()
     state["mock"] = mock
     # 50 transfers at once: a batch of 100 goes in 2 rounds, so its lease is
-    # (2 + 1) x request_timeout (2 s) + 5 s = 11 s (sender.c, claim_unit)
+    # (2 + 1) x request_timeout (2 s) + 15 s = 21 s (sender.c, batch_lease_s)
     conns = 50
-    lease_s = ((BATCH + conns - 1) // conns + 1) * 2 + 5
+    lease_s = ((BATCH + conns - 1) // conns + 1) * 2 + 15
     c, db = new_cluster(54361, {"broadcast_engine.max_connections": str(conns),
+                                "broadcast_engine.max_connections_per_integration": str(conns),
                                 "broadcast_engine.task_lease": "5"})
     state["cluster"] = c
     # every request answered 300 ms late: a batch is in flight for 0.6 s or more
