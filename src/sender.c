@@ -890,10 +890,13 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 		*next_wake = Min(*next_wake, until);
 		return 0;
 	}
-	/* one batch per pair at a time; its end wakes the loop */
+	/* one batch per pair at a time; look again soon (a batch's end also wakes the loop) */
 	if (be_batch_in_flight(p->workspace_id, p->integration_id) != NULL ||
 		be_batches_in_flight() >= be_sender_max_batches)
+	{
+		*next_wake = Min(*next_wake, TimestampTzPlusMilliseconds(now, 100));
 		return 0;
+	}
 
 	/* as many rows as the rest of the byte budget holds at this pair's size */
 	make_key(key, p->workspace_id, p->integration_id);
@@ -902,7 +905,11 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 		est = ie->msg_bytes;
 	avail = budget > be_batch_bytes_in_flight() ? budget - be_batch_bytes_in_flight() : 0;
 	if (be_batches_in_flight() > 0 && (avail == 0 || avail < est))
-		return 0;				/* when a batch in flight ends */
+	{
+		/* when a batch in flight ends */
+		*next_wake = Min(*next_wake, TimestampTzPlusMilliseconds(now, 100));
+		return 0;
+	}
 	avail = Max(avail, 1);
 	want = be_sender_batch_size;
 	if (est > 0)
