@@ -136,12 +136,8 @@ def one(db, api, smtp_port, p, n, base):
         problems.append("%d sent without a provider message id" % (sent - with_id))
     if recorded != n:
         problems.append("fastmock counted %d messages" % recorded)
-    # Since 1.3's multiplexed sender one claim can come back short at the
-    # queue's tail and cost one more request (seen: 6 calls for 5 full
-    # batches); more than that means batching broke.  Tracked in the 1.3
-    # closing note to be brought back to the exact bound.
-    if calls > bound + 1:
-        problems.append("%d calls > bound %d + 1" % (calls, bound))
+    if calls > bound:
+        problems.append("%d calls > bound %d" % (calls, bound))
     print("providers_%s: %d emails in %.1f s = %.0f emails/s (%.2fx SendGrid); %d API calls for %d messages "
           "(batch limit %d, bound ceil(%d/%d) = %d; %.1f calls per 1,000 emails, unbatched: %d); "
           "%d distinct provider ids%s"

@@ -276,8 +276,13 @@ get_integration(const char *ws, const char *integ, uint64 check)
 		!TimestampDifferenceExceeds(e->ig->loaded_at, GetCurrentTimestamp(), CACHE_TTL_MS))
 		return e->ig;
 	if (!found)
+	{
+		/* hash_search leaves all but the key uninitialised */
+		StaticAssertStmt(offsetof(IntegEntry, key) == 0, "the key leads the entry");
+		memset((char *) e + sizeof(e->key), 0, sizeof(IntegEntry) - sizeof(e->key));
 		e->cxt = AllocSetContextCreate(TopMemoryContext, "broadcast_engine integration",
 									   ALLOCSET_SMALL_SIZES);
+	}
 	else
 		MemoryContextReset(e->cxt);
 	e->ig = NULL;
