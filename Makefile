@@ -48,12 +48,16 @@ OBJS = \
 	src/edge/edge.o \
 	src/edge/routes.o
 
-# The upgrade script of the version under work is built from one file per
-# concern in sql/broadcast_engine--1.2--1.3/, applied in file-name order.
-UPGRADE_NEXT = sql/broadcast_engine--1.2--1.3.sql
-UPGRADE_PARTS = $(sort $(wildcard sql/broadcast_engine--1.2--1.3/*.sql))
-DATA = $(sort $(wildcard sql/broadcast_engine--*.sql) $(UPGRADE_NEXT))
-EXTRA_CLEAN = $(UPGRADE_NEXT)
+# The scripts of the version under work are built by scripts/build_sql.py:
+# the complete install script from sql/objects/ (one SQL object per file),
+# and the upgrade from the previous version from the parts in
+# sql/broadcast_engine--1.2--1.3/ plus every function of sql/objects/functions/.
+# Released scripts are plain files, frozen (sql/released.sha256).
+UPGRADE_FROM = 1.2
+INSTALL_NEXT = sql/$(EXTENSION)--$(EXTVERSION).sql
+UPGRADE_NEXT = sql/$(EXTENSION)--$(UPGRADE_FROM)--$(EXTVERSION).sql
+DATA = $(sort $(wildcard sql/broadcast_engine--*.sql) $(INSTALL_NEXT) $(UPGRADE_NEXT))
+EXTRA_CLEAN = $(INSTALL_NEXT) $(UPGRADE_NEXT)
 
 PG_CONFIG ?= pg_config
 
@@ -81,13 +85,15 @@ override autodepend = yes
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-all: $(UPGRADE_NEXT)
+all: $(INSTALL_NEXT) $(UPGRADE_NEXT)
 
-# rebuilt on every make: a part renamed or removed must not leave a stale script
-$(UPGRADE_NEXT): $(UPGRADE_PARTS) FORCE
-	( echo '/* $(notdir $@): built by make from the files of $(basename $@)/; edit those */'; \
-	  echo; printf '%s\n' '\echo Use "ALTER EXTENSION broadcast_engine UPDATE" to load this file. \quit'; \
-	  for f in $(UPGRADE_PARTS); do echo; echo "/* ---- $$(basename $$f) ---- */"; cat $$f; done ) > $@
+# rebuilt on every make: an object or part renamed or removed must not leave a stale script
+$(INSTALL_NEXT): FORCE
+	python3 $(srcdir)/scripts/build_sql.py check
+	python3 $(srcdir)/scripts/build_sql.py install > $@.tmp && mv $@.tmp $@
+
+$(UPGRADE_NEXT): FORCE
+	python3 $(srcdir)/scripts/build_sql.py upgrade $(UPGRADE_FROM)--$(EXTVERSION) > $@.tmp && mv $@.tmp $@
 
 FORCE:
 .PHONY: FORCE

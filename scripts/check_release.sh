@@ -5,7 +5,8 @@
 #  - a released script is never edited again: every tracked
 #    sql/broadcast_engine--*.sql (and part of a sql/broadcast_engine--A--B/
 #    folder) whose target version is below default_version is listed in
-#    sql/released.sha256 and still has the content it was released with.
+#    sql/released.sha256 and still has the content it was released with;
+#  - each function's body lives in exactly one file (scripts/build_sql.py).
 # Last line: "release: N passed, N failed".
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -112,6 +113,29 @@ rc=$?
 rm -rf "$tmp"
 [ $rc != 0 ]
 check "an edit to a released script ($first) is caught" $?
+
+# 4. one SQL object per file: each function's body in exactly one file of
+#    sql/objects/functions/, none in the parts of the version under work
+out=$(python3 scripts/build_sql.py check 2>&1)
+rc=$?
+[ $rc = 0 ] || printf '#   %s\n' "$out"
+check "each function's body lives in exactly one file (scripts/build_sql.py check)" $rc
+
+# 5. the checker itself catches a function body left in an upgrade part
+tmp=$(mktemp -d /tmp/be-release.XXXXXX)
+cp -r broadcast_engine.control scripts sql "$tmp/"
+part=$(ls -d "$tmp"/sql/broadcast_engine--*--"$ver" 2>/dev/null | head -1)
+if [ -n "$part" ]; then
+	printf 'CREATE OR REPLACE FUNCTION broadcast.is_valid_id(id text) RETURNS boolean\nLANGUAGE sql AS $$ SELECT true $$;\n' \
+		> "$part/99_stray.sql"
+	python3 "$tmp/scripts/build_sql.py" check >/dev/null 2>&1
+	rc=$?
+else
+	rc=1	# no parts folder: nothing to catch
+fi
+rm -rf "$tmp"
+[ $rc != 0 ]
+check "a function body left in an upgrade part is caught" $?
 
 echo "release: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -50,6 +50,8 @@ if [ -n "$deb" ]; then
 	upgrade=$(dpkg -L postgresql-15-broadcast-engine | grep -c "broadcast_engine--.*--$ver.sql")
 	[ "$upgrade" -ge 1 ]
 	check "the package ships the upgrade script to $ver (built from its parts)" $?
+	dpkg -L postgresql-15-broadcast-engine | grep -q "/broadcast_engine--$ver.sql$"
+	check "the package ships the complete install script of $ver (built from sql/objects)" $?
 fi
 # make installcheck against what the package installed
 "$ROOT/scripts/run_regress.sh" > "$WORK/regress.log" 2>&1

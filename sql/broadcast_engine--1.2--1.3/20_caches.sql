@@ -24,12 +24,6 @@ ALTER TABLE broadcast.shared_integrations
 COMMENT ON COLUMN broadcast.shared_integrations.incarnation IS
 	'Set when the row is created; keeps rate-limit and breaker state of a re-created integration apart';
 
-/* the senders reload what they cached from this table after the transaction commits */
-CREATE FUNCTION broadcast._bump_generation()
-RETURNS trigger
-LANGUAGE C
-SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'be_bump_generation';
 REVOKE ALL ON FUNCTION broadcast._bump_generation() FROM PUBLIC;
 
 CREATE TRIGGER cache_generation

@@ -1,13 +1,8 @@
 /*
- * The shared rate-limit table reports how full it is.  Since 1.3 it evicts
- * idle buckets and fails closed when full (src/ratelimit.c): a pair that
- * finds no slot is held back, never sent without a limit or a breaker.
+ * 65_rate_table: the shared rate-limit table reports how full it is
+ * (functions/rate_limit_usage.sql).  Since 1.3 it evicts idle buckets and
+ * fails closed when full (src/ratelimit.c).
  */
-CREATE FUNCTION broadcast.rate_limit_usage(
-	OUT buckets integer, OUT in_use integer, OUT idle integer, OUT refused bigint)
-RETURNS record
-LANGUAGE C VOLATILE STRICT
-AS 'MODULE_PATHNAME', 'be_rate_limit_usage';
 REVOKE ALL ON FUNCTION broadcast.rate_limit_usage() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION broadcast.rate_limit_usage() TO broadcast_admin;
 COMMENT ON FUNCTION broadcast.rate_limit_usage() IS

@@ -1,0 +1,5 @@
+/* C helpers (src/events_sql.c) */
+
+CREATE OR REPLACE FUNCTION broadcast._hmac_sha256(key bytea, data bytea) RETURNS bytea
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS '$libdir/broadcast_engine', 'be_hmac_sha256';

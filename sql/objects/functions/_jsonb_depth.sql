@@ -1,0 +1,7 @@
+/* ------------------------------------------------------------------------
+ * Contact properties: nested at most 28 levels
+ * ------------------------------------------------------------------------ */
+
+CREATE OR REPLACE FUNCTION broadcast._jsonb_depth(value jsonb) RETURNS integer
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS '$libdir/broadcast_engine', 'be_jsonb_depth';

@@ -1,0 +1,5 @@
+/* raises a syntax error naming the field, line and column */
+
+CREATE OR REPLACE FUNCTION broadcast._template_check(source text, field text) RETURNS void
+    LANGUAGE c IMMUTABLE
+    AS '$libdir/broadcast_engine', 'be_template_check';

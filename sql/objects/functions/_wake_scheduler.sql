@@ -1,0 +1,5 @@
+/* wakes the scheduler worker when the calling transaction commits */
+
+CREATE OR REPLACE FUNCTION broadcast._wake_scheduler() RETURNS void
+    LANGUAGE c
+    AS '$libdir/broadcast_engine', 'be_sql_wake_scheduler';

@@ -1,0 +1,5 @@
+/* wakes the sender workers when the calling transaction commits */
+
+CREATE OR REPLACE FUNCTION broadcast._wake_senders() RETURNS void
+    LANGUAGE c
+    AS '$libdir/broadcast_engine', 'be_sql_wake_senders';
