@@ -330,7 +330,7 @@ SEG_SOURCE " ORDER BY c.email LIMIT $14"
 static const Oid seg_chunk_types[14] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, TEXTOID,
 	TEXTOID, TEXTOID, INT2OID, TIMESTAMPOID, TEXTOID, INT8OID, TEXTOID, INT8OID, INT4OID};
 
-/* the A/B sample of a segment audience: test_plan with SEG_SOURCE as "a" */
+/* the A/B sample of a segment audience: test_plan with SEG_SOURCE as "a" (a format: %% is %) */
 static const char *seg_test_sql =
 "WITH a AS (" SEG_SOURCE "), sample AS MATERIALIZED ("
 "  SELECT a.email, a.list_id, hashtextextended(a.email, $8) AS h,"
@@ -341,7 +341,7 @@ static const char *seg_test_sql =
 "  INSERT INTO broadcast.email_queue"
 "         (workspace_id, broadcast_id, email, integration_id, list_id, variation, message_id,"
 "          next_attempt_at)"
-"  SELECT $1, $5, a.email, $6, a.list_id, (a.rn % $7)::int2, broadcast._uuid_v7()," SEND_AT_EXPR
+"  SELECT $1, $5, a.email, $6, a.list_id, (a.rn %% $7)::int2, broadcast._uuid_v7()," SEND_AT_EXPR
 "    FROM sample a"
 "  ON CONFLICT DO NOTHING"
 "  RETURNING 1"

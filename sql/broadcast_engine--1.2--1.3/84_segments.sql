@@ -39,6 +39,8 @@ CREATE POLICY workspace_isolation ON broadcast.segments
 	USING (broadcast.has_workspace_access(workspace_id));
 GRANT SELECT ON broadcast.segments TO broadcast_user;
 GRANT SELECT, INSERT, UPDATE, DELETE ON broadcast.segments TO broadcast_admin;
+/* tenant data: pg_dump carries it (10_backup.sql) */
+SELECT pg_catalog.pg_extension_config_dump('broadcast.segments', '');
 
 ALTER TABLE broadcast.broadcasts
 	ADD COLUMN segments text[] NOT NULL DEFAULT '{}',
@@ -652,7 +654,7 @@ BEGIN
 	PERFORM broadcast._authorize_caller(preview_segment.workspace_id);
 	IF (d IS NULL) = (preview_segment.segment_id IS NULL) THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = 'pass either definition or segment_id, not both';
+			MESSAGE = 'pass exactly one of definition and segment_id';
 	END IF;
 	IF preview_segment.sample IS NULL OR preview_segment.sample NOT BETWEEN 0 AND 100 THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
