@@ -58,6 +58,8 @@ SELECT pg_temp.pv('{"field": "properties.tags", "op": "contains", "value": "vip"
 SELECT pg_temp.pv('{"field": "properties.note", "op": "contains", "value": "50%"}');
 SELECT pg_temp.pv('{"field": "properties.address.city", "op": "eq", "value": "Lyon"}');
 SELECT pg_temp.pv('{"field": "properties.address", "op": "exists"}');
+SELECT pg_temp.pv('{"field": "properties.plan", "op": "starts_with", "value": "te"}');
+SELECT pg_temp.pv('{"field": "properties.plan", "op": "starts_with", "value": 1}');
 SELECT pg_temp.pv('{"field": "properties.age", "op": "gte", "value": 30}');
 SELECT pg_temp.pv('{"field": "properties.age", "op": "lt", "value": 30}');
 SELECT pg_temp.pv('{"field": "properties.signup", "op": "gt", "value": "2025-01-01"}');

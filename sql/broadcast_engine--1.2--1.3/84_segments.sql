@@ -375,6 +375,7 @@ BEGIN
 					   broadcast._segment_time(v, p_path || '.value'))
 			WHEN op = 'within' THEN format('broadcast._try_timestamptz(%s #>> ''{}'') >= now() - %L::interval',
 										   col, broadcast._segment_interval(v, p_path || '.value'))
+			WHEN op = 'starts_with' THEN NULL	/* below */
 			ELSE format('broadcast._try_timestamptz(%s #>> ''{}'') < now() - %L::interval',
 						col, broadcast._segment_interval(v, p_path || '.value'))
 			END;

@@ -5,12 +5,14 @@ scheduler worker in small chunks and sent by a sender worker, each matching
 reachable contact exactly once and nobody else; a follow-up to those who did
 not open it, with a new subject, each once; a test send rendered with a
 sample contact's data that leaves the original's counters and statistics as
-they were.
+they were; the scheduler killed with SIGKILL while it expands a segment
+broadcast, which afterwards holds each matching contact exactly once.
 """
 import email
 import email.policy
 import json
 import os
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -54,6 +56,72 @@ def status(db, b):
 
 
 def run(r):
+    run_send(r)
+    run_kill(r)
+
+
+def new_scheduler(c, old_pid):
+    conn = c.connect()
+    pid = DB(conn).one("SELECT pid FROM pg_stat_activity WHERE backend_type = 'broadcast_engine scheduler'")
+    if pid and pid != old_pid:
+        return conn
+    conn.close()
+    return None
+
+
+def run_kill(r):
+    """SIGKILL of the scheduler mid-expansion of a segment: exactly once afterwards."""
+    big = int(os.environ.get("BE_IT_SEGMENT_BIG", "30000"))
+    c = Cluster(56201, conf={
+        "broadcast_engine.sender_workers": "0",
+        "broadcast_engine.chunk_size": "100",
+        "broadcast_engine.scheduler_tick": "'60s'",
+    })
+    try:
+        c.start()
+        DB(c.connect("postgres")).q("CREATE DATABASE be_test")
+        db = DB(c.connect())
+        db.q("CREATE EXTENSION broadcast_engine")
+        db.q("""SELECT broadcast.create_workspace('k9', 'K9', 'UTC', '{"default_from_email": "news@k9.test"}')""")
+        db.q("""SELECT broadcast.create_integration('k9', 'mail', 'smtp', '{"host": "127.0.0.1"}')""")
+        db.q("SELECT broadcast.create_template('k9', 't', 'Hello', '<p>hi</p>')")
+        db.q("SELECT broadcast.create_list('k9', 'news', 'News')")
+        db.q("""INSERT INTO broadcast.contacts (workspace_id, email, properties)
+                SELECT 'k9', 'k' || lpad(i::text, 6, '0') || '@x.test', jsonb_build_object('score', i %% 10)
+                  FROM generate_series(1, %s) i""", big)
+        db.q("""INSERT INTO broadcast.list_members (workspace_id, list_id, email)
+                SELECT 'k9', 'news', email FROM broadcast.contacts WHERE workspace_id = 'k9'""")
+        db.q("""SELECT broadcast.create_segment('k9', 'high', 'High',
+                '{"field": "properties.score", "op": "gte", "value": 3}')""")
+        want = len([i for i in range(1, big + 1) if i % 10 >= 3])
+        db.q("SELECT broadcast.create_broadcast('k9', 'k', 'K', '{}', 'mail', 't', segments => '{high}')")
+        db.q("SELECT broadcast.schedule_broadcast('k9', 'k')")
+        wait_for("expansion under way", lambda: db.one(
+            "SELECT enqueued_count FROM broadcast.broadcasts WHERE workspace_id = 'k9'") > 500, 60)
+        pid = db.one("SELECT pid FROM pg_stat_activity WHERE backend_type = 'broadcast_engine scheduler'")
+        db.close()
+        os.kill(pid, signal.SIGKILL)
+        db = DB(wait_for("crash restart and a new scheduler", lambda: new_scheduler(c, pid), 90))
+        mid = db.one("SELECT enqueued_count FROM broadcast.broadcasts WHERE workspace_id = 'k9'")
+        wait_for("expansion finished after SIGKILL", lambda: db.one(
+            "SELECT phase FROM broadcast.tasks WHERE workspace_id = 'k9' AND broadcast_id = 'k'") == "drain", 180)
+        total, enq = db.row("SELECT total_recipients, enqueued_count FROM broadcast.broadcasts"
+                            " WHERE workspace_id = 'k9' AND broadcast_id = 'k'")
+        rows, distinct, wrong = db.row("""SELECT count(*), count(DISTINCT q.email),
+                count(*) FILTER (WHERE (c.properties->>'score')::int < 3)
+                FROM broadcast.email_queue q JOIN broadcast.contacts c USING (workspace_id, email)
+                WHERE q.workspace_id = 'k9' AND q.broadcast_id = 'k'""")
+        r.check("segment expansion killed part way (%d of %d)" % (mid, want), 0 < mid < want, mid)
+        r.check("after SIGKILL: queue rows = enqueued_count = total_recipients = %d, nobody twice or wrongly"
+                % want, rows == distinct == enq == total == want and wrong == 0, (rows, distinct, enq, total, wrong))
+    except Exception:
+        print("# server log:\n" + "\n".join("#   " + l for l in c.tail_log(30).splitlines()))
+        raise
+    finally:
+        c.destroy()
+
+
+def run_send(r):
     sink, sinkf = start_sink()
     sink_http = "http://127.0.0.1:%s" % sinkf["http"]
     c = Cluster(56200, conf={
