@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 """Expansion benchmark: a broadcast's audience into broadcast.email_queue.
 
-    bench/expand.py [small|full] [--port P] [--runs R] [--keep]
+    bench/expand.py [small|full] [--segment] [--port P] [--runs R] [--keep]
 
 full:  1,000,000 distinct recipients (two overlapping lists of 700,000:
        1,400,000 memberships), 3 runs of each measurement, medians.
 small: 50,000 recipients, 1 run (a smoke test: no speed assertions).
+--segment: the broadcast sends to a segment ({"field": "properties.plan",
+       "op": "eq", "value": "pro"}, 70% of the contacts) instead of the two
+       lists; the baselines insert the same rows with the same audience
+       query (contacts matching the property, each with an active list).
 
 One throw-away cluster (as the postgres OS user, on a loopback port, in a
 temporary folder removed at the end) preloaded with broadcast_engine; its
@@ -55,6 +59,7 @@ IS_ROOT = os.geteuid() == 0
 WS = "bench"
 DB = "bench"
 CHUNK = 10000
+SEGMENT = False
 
 
 def log(msg):
@@ -175,8 +180,10 @@ def setup(s, n):
         '{"sending_domain": "news.bench.test", "unsubscribe_base_url": "https://bench.test/unsubscribe"}')
     s.q("SELECT broadcast.create_list(%s, 'a', 'List A')", WS)
     s.q("SELECT broadcast.create_list(%s, 'b', 'List B')", WS)
-    s.q("INSERT INTO broadcast.contacts (workspace_id, email, first_name)"
-        " SELECT %s, " + email + ", 'User ' || i FROM generate_series(1, %s) i", WS, n)
+    s.q("INSERT INTO broadcast.contacts (workspace_id, email, first_name, properties)"
+        " SELECT %s, " + email + ", 'User ' || i,"
+        "        jsonb_build_object('plan', CASE WHEN i %% 10 < 7 THEN 'pro' ELSE 'free' END)"
+        "   FROM generate_series(1, %s) i", WS, n)
     s.q("INSERT INTO broadcast.list_members (workspace_id, list_id, email)"
         " SELECT %s, 'a', " + email + " FROM generate_series(1, %s) i", WS, a_hi)
     s.q("INSERT INTO broadcast.list_members (workspace_id, list_id, email)"
@@ -189,6 +196,8 @@ def setup(s, n):
     s.q("SELECT broadcast.create_template(%s, 't', 'Hello {{ contact.first_name }}', '<p>Hi</p>',"
         " from_email => 'news@bench.test', from_name => 'Bench')", WS)
     s.q("SELECT broadcast.create_integration(%s, 'smtp', 'smtp', '{\"host\": \"127.0.0.1\"}')", WS)
+    s.q("SELECT broadcast.create_segment(%s, 'pros', 'Pro plan',"
+        " '{\"field\": \"properties.plan\", \"op\": \"eq\", \"value\": \"pro\"}')", WS)
     # the baseline's target: email_queue's columns, defaults, checks, indexes and storage options
     relopts = s.one("SELECT array_to_string(reloptions, ', ') FROM pg_class"
                     " WHERE oid = 'broadcast.email_queue'::regclass")
@@ -204,6 +213,18 @@ AUDIENCE = """
           FROM broadcast.list_members m
          WHERE m.workspace_id = 'bench' AND m.list_id = ANY ('{{a,b}}') AND m.status = 'active' {range}
          ORDER BY m.email) a
+ WHERE NOT EXISTS (SELECT 1 FROM broadcast.suppressions s
+                    WHERE s.workspace_id = 'bench' AND s.email = a.email)"""
+
+# the segment's audience, as a bare query would write it (the compiled
+# condition, and the first active list of each contact)
+AUDIENCE_SEG = """
+  FROM (SELECT c.email, l.list_id FROM broadcast.contacts c
+         CROSS JOIN LATERAL (SELECT m.list_id FROM broadcast.list_members m
+                              WHERE m.workspace_id = 'bench' AND m.email = c.email AND m.status = 'active'
+                              ORDER BY m.list_id LIMIT 1) l
+         WHERE c.workspace_id = 'bench' AND c.properties @> '{{"plan": "pro"}}'
+           AND (c.properties #> '{{plan}}') = '"pro"' {range}) a
  WHERE NOT EXISTS (SELECT 1 FROM broadcast.suppressions s
                     WHERE s.workspace_id = 'bench' AND s.email = a.email)"""
 
@@ -232,8 +253,12 @@ class Failed(Exception):
 
 
 def run_orchestrator(s, n, bid, before_call=None):
-    s.q("SELECT broadcast.create_broadcast(%s, %s, %s, ARRAY['a', 'b'], 'smtp', template_id => 't')",
-        WS, bid, "Bench " + bid)
+    if SEGMENT:
+        s.q("SELECT broadcast.create_broadcast(%s, %s, %s, '{}', 'smtp', template_id => 't',"
+            " segments => '{pros}')", WS, bid, "Bench " + bid)
+    else:
+        s.q("SELECT broadcast.create_broadcast(%s, %s, %s, ARRAY['a', 'b'], 'smtp', template_id => 't')",
+            WS, bid, "Bench " + bid)
     s.q("SELECT broadcast.schedule_broadcast(%s, %s)", WS, bid)
     if before_call:
         before_call()
@@ -282,7 +307,8 @@ def run_chunked(s, n, bounds):
     t0 = time.perf_counter()
     for hi in bounds:
         # autocommit: each statement is its own transaction
-        s.q(BARE_INSERT.format(range="AND m.email > %s AND m.email <= %s"), lo, hi)
+        s.q(BARE_INSERT.format(range=("AND c.email > %s AND c.email <= %s" if SEGMENT
+                                      else "AND m.email > %s AND m.email <= %s")), lo, hi)
         added += s.cur.rowcount
         lo = hi
     dt = time.perf_counter() - t0
@@ -317,6 +343,10 @@ def describe(query):
         return "count phase"
     if q.startswith("SELECT max(c.email), count(*)"):
         return "chunk bounds"
+    if q.startswith("WITH src AS MATERIALIZED"):
+        return "segment chunk"
+    if q.startswith("SELECT count(*) FROM ( SELECT c.email"):
+        return "count phase"
     if q.startswith("INSERT INTO broadcast.email_queue"):
         return "chunk insert"
     if q.startswith("UPDATE broadcast.broadcasts SET enqueued_count") or \
@@ -328,6 +358,7 @@ def describe(query):
 
 
 def main():
+    global SEGMENT, AUDIENCE, BARE_INSERT, COUNT_QUERY
     args = sys.argv[1:]
     mode = "full"
     port = 55999
@@ -343,6 +374,11 @@ def main():
             runs = int(args.pop(0))
         elif a == "--keep":
             keep = True
+        elif a == "--segment":
+            SEGMENT = True
+            BARE_INSERT = BARE_INSERT.replace(AUDIENCE, AUDIENCE_SEG)
+            AUDIENCE = AUDIENCE_SEG
+            COUNT_QUERY = "SELECT count(*)" + AUDIENCE.format(range="")
         else:
             print(__doc__)
             return 2
@@ -368,8 +404,10 @@ def main():
 
         t0 = time.perf_counter()
         memberships = setup(s, n)
-        log("audience: %d recipients, %d memberships, built in %.1fs"
-            % (n, memberships, time.perf_counter() - t0))
+        if SEGMENT:
+            n = s.one(COUNT_QUERY)
+        log("audience: %d recipients%s, %d memberships, built in %.1fs"
+            % (n, " (segment)" if SEGMENT else "", memberships, time.perf_counter() - t0))
         chunk = int(s.one("SHOW broadcast_engine.chunk_size"))
         t0 = time.perf_counter()
         bounds = chunk_bounds(s)
@@ -400,7 +438,8 @@ def main():
 
         mo, mb, mc = statistics.median(orch), statistics.median(bare), statistics.median(chunked)
         label = "median of %d" % runs if runs > 1 else "1 run"
-        print("expand: %d recipients (%d memberships), chunk_size %d, %s" % (n, memberships, chunk, label))
+        print("expand: %d recipients%s (%d memberships), chunk_size %d, %s"
+              % (n, " of a segment" if SEGMENT else "", memberships, chunk, label))
         def fig(name, secs):
             return "%-13s %7.2f s %8.0f rows/s" % (name, secs, n / secs)
         bar = ""

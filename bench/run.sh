@@ -65,6 +65,7 @@ echo "bench: $MODE mode on $(nproc) cores, $(uname -n), load average $(cut -d' '
 run render sh "$HERE/render.sh" $N
 run mime sh "$HERE/mime.sh" $N
 run expand $PY "$HERE/expand.py" "$MODE" --port "$PORT"
+run expand_segment $PY "$HERE/expand.py" "$MODE" --segment --port "$PORT"
 run send $PY "$HERE/send.py" "$MODE" --port "$((PORT - 1))"
 run providers $PY "$HERE/providers.py" "$MODE" --port "$((PORT - 2))"
 run events $PY "$HERE/events.py" "$MODE" --port "$((PORT - 3))"

@@ -60,6 +60,7 @@ typedef struct BeTask
 	int			nvariations;
 	int			winner_variation;	/* -1 until chosen */
 	int64		seed;
+	char	   *audience_pred;	/* segments/follow-up over contacts c, or NULL */
 } BeTask;
 
 /* tasks.c */

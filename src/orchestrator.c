@@ -27,6 +27,13 @@
  * still allow the phase).  If either update finds no row, the chunk is
  * rolled back and the task dropped.
  *
+ * A broadcast with segments (or a follow-up condition) has an audience
+ * predicate, compiled by broadcast._audience_predicate() once per step.  Its
+ * statements walk contacts in email order instead of list members, with the
+ * same keyset cursor and the same commit of cursor and rows together, so the
+ * exactly-once argument is unchanged; they are built per step around the
+ * predicate and planned with their values (SPI_execute_with_args).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -278,6 +285,107 @@ static BePlan complete_plan = {
 	2, {TEXTOID, TEXTOID}
 };
 
+/*
+ * The audience of a broadcast with segments: each contact of the workspace
+ * (in email order, on the primary key) that is active on some list and is
+ * on one of the broadcast's lists or matches the predicate.  The first %s
+ * takes the range on c.email, the second the predicate.  Its row names the
+ * list it came through: one of the broadcast's lists when it is on one,
+ * else the first list it is active on (the unsubscribe link's list).
+ */
+#define SEG_SOURCE \
+	"SELECT c.email, l.list_id FROM broadcast.contacts c" \
+	" CROSS JOIN LATERAL (SELECT m.list_id FROM broadcast.list_members m" \
+	"    WHERE m.workspace_id = $1 AND m.email = c.email AND m.status = 'active'" \
+	"    ORDER BY m.list_id = ANY ($2) DESC, m.list_id LIMIT 1) l" \
+	" WHERE c.workspace_id = $1%s AND (l.list_id = ANY ($2) OR %s)"
+
+/*
+ * The count needs no list per contact: a semi-join of contacts and their
+ * active memberships (the first %s is empty), three times cheaper than
+ * SEG_SOURCE's probe per contact.
+ */
+static const char *seg_count_sql =
+"SELECT count(*) FROM ("
+"  SELECT c.email FROM broadcast.contacts c"
+"   WHERE c.workspace_id = $1%s"
+"     AND EXISTS (SELECT 1 FROM broadcast.list_members m"
+"                  WHERE m.workspace_id = $1 AND m.email = c.email AND m.status = 'active'"
+"                    AND (m.list_id = ANY ($2) OR %s))) a"
+" WHERE" AUDIENCE_FILTER;
+
+/*
+ * A chunk in one statement: the next $3 audience contacts after the cursor
+ * (the predicate is evaluated once per contact), the filtered insert, and
+ * the bound the cursor moves to.  Same parameters as insert_plan, with $3
+ * the exclusion lists and $14 the chunk size.
+ */
+static const char *seg_chunk_sql =
+"WITH src AS MATERIALIZED ("
+SEG_SOURCE " ORDER BY c.email LIMIT $14"
+"), ins AS ("
+"  INSERT INTO broadcast.email_queue"
+"         (workspace_id, broadcast_id, email, integration_id, list_id, variation, message_id,"
+"          next_attempt_at)"
+"  SELECT $1, $6, a.email, $7, a.list_id, $8, broadcast._uuid_v7()," SEND_AT_EXPR
+"    FROM src a"
+"   WHERE NOT EXISTS (SELECT 1 FROM broadcast.suppressions s"
+"                      WHERE s.workspace_id = $1 AND s.email = a.email AND s.email > $4)"
+"     AND (cardinality($3::text[]) = 0 OR NOT EXISTS (SELECT 1 FROM broadcast.list_members x"
+"          WHERE x.workspace_id = $1 AND x.list_id = ANY ($3) AND x.email = a.email))"
+"     AND ($11::int8 IS NULL OR (hashtextextended(a.email, $13), a.email) > ($11, $12::text))"
+"  RETURNING 1"
+")"
+"SELECT (SELECT count(*) FROM ins), (SELECT max(email) FROM src), (SELECT count(*) FROM src)";
+
+static const Oid seg_chunk_types[14] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, INT2OID, TIMESTAMPOID, TEXTOID, INT8OID, TEXTOID, INT8OID, INT4OID};
+
+/* the A/B sample of a segment audience: test_plan with SEG_SOURCE as "a" (a format: %% is %) */
+static const char *seg_test_sql =
+"WITH a AS (" SEG_SOURCE "), sample AS MATERIALIZED ("
+"  SELECT a.email, a.list_id, hashtextextended(a.email, $8) AS h,"
+"         row_number() OVER (ORDER BY hashtextextended(a.email, $8), a.email) - 1 AS rn"
+"    FROM a WHERE" AUDIENCE_FILTER
+"   ORDER BY 3, 1 LIMIT $4"
+"), ins AS ("
+"  INSERT INTO broadcast.email_queue"
+"         (workspace_id, broadcast_id, email, integration_id, list_id, variation, message_id,"
+"          next_attempt_at)"
+"  SELECT $1, $5, a.email, $6, a.list_id, (a.rn %% $7)::int2, broadcast._uuid_v7()," SEND_AT_EXPR
+"    FROM sample a"
+"  ON CONFLICT DO NOTHING"
+"  RETURNING 1"
+")"
+"SELECT (SELECT count(*) FROM ins), l.h, l.email"
+"  FROM (SELECT 1) one LEFT JOIN (SELECT h, email FROM sample ORDER BY rn DESC LIMIT 1) l ON true";
+
+static BePlan predicate_plan = {
+	"SELECT broadcast._audience_predicate($1, $2)",
+	2, {TEXTOID, TEXTOID}
+};
+
+/* runs a segment statement, built around the predicate, planned with its values */
+static void
+seg_exec(const char *fmt, const char *range, BeTask *t, int nargs, const Oid *types,
+		 Datum *args, const char *nulls, int expected)
+{
+	char	   *sql;
+	int			rc;
+
+	Assert(t->audience_pred != NULL);
+	sql = psprintf(fmt, range, t->audience_pred);
+	if (SPI_tuptable != NULL)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		SPI_tuptable = NULL;
+	}
+	rc = SPI_execute_with_args(sql, nargs, (Oid *) types, args, nulls, false, 0);
+	if (rc != expected || SPI_processed != 1)
+		elog(ERROR, "segment audience statement failed: %s", SPI_result_code_string(rc));
+	pfree(sql);
+}
+
 static Datum
 getbin(int col, bool *isnull)
 {
@@ -339,6 +447,10 @@ be_orchestrator_load(void *arg)
 	t->winner_variation = DatumGetInt32(getbin(16, &isnull));
 	t->seed = DatumGetInt64(getbin(17, &isnull));
 	MemoryContextSwitchTo(old);
+	be_plan_exec(&predicate_plan, args, NULL, SPI_OK_SELECT);
+	t->audience_pred = gettext_copy(1);
+	if (t->audience_pred != NULL)
+		t->audience_pred = MemoryContextStrdup(t->step_cxt, t->audience_pred);
 	t->loaded = true;
 	t->result = BE_STEP_CONTINUE;
 
@@ -369,7 +481,10 @@ phase_count(BeTask *t)
 	args[0] = CStringGetTextDatum(t->workspace_id);
 	args[1] = t->lists;
 	args[2] = t->exclude_lists;
-	be_plan_exec(&count_plan, args, NULL, SPI_OK_SELECT);
+	if (t->audience_pred != NULL)
+		seg_exec(seg_count_sql, "", t, 3, count_plan.argtypes, args, NULL, SPI_OK_SELECT);
+	else
+		be_plan_exec(&count_plan, args, NULL, SPI_OK_SELECT);
 	total = DatumGetInt64(getbin(1, &isnull));
 
 	args[1] = CStringGetTextDatum(t->broadcast_id);
@@ -380,6 +495,74 @@ phase_count(BeTask *t)
 	be_task_advance(t, t->is_ab ? "test" : "expand", "");
 	t->phase = MemoryContextStrdup(t->cxt, t->is_ab ? "test" : "expand");
 	t->cursor = MemoryContextStrdup(t->cxt, "");
+	t->result = BE_STEP_CONTINUE;
+}
+
+/*
+ * One chunk of a segment audience: bound and insert in one statement, then
+ * the same bookkeeping as phase_chunk, in the same transaction.
+ */
+static void
+phase_seg_chunk(BeTask *t, bool remainder)
+{
+	Datum		args[14];
+	char		nulls[15] = "              ";
+	bool		isnull;
+	Datum		d;
+	char	   *bound;
+	int64		scanned;
+	int64		added;
+	bool		finished;
+	int			variation = remainder ? t->winner_variation : 0;
+
+	if (remainder && variation < 0)
+		elog(ERROR, "broadcast \"%s\" has no winner to send the remainder with", t->broadcast_id);
+
+	args[0] = CStringGetTextDatum(t->workspace_id);
+	args[1] = t->lists;
+	args[2] = t->exclude_lists;
+	args[3] = CStringGetTextDatum(t->cursor);
+	/* $5 (the upper bound) is not known before the statement runs: unused */
+	nulls[4] = 'n';
+	args[4] = (Datum) 0;
+	args[5] = CStringGetTextDatum(t->broadcast_id);
+	args[6] = CStringGetTextDatum(t->integration_id);
+	args[7] = Int16GetDatum((int16) variation);
+	args[8] = TimestampGetDatum(t->local_send_at);
+	args[9] = CStringGetTextDatum(t->ws_timezone);
+	args[10] = Int64GetDatum(t->cutoff_hash);
+	args[11] = t->cutoff_email ? CStringGetTextDatum(t->cutoff_email) : (Datum) 0;
+	args[12] = Int64GetDatum(t->seed);
+	args[13] = Int32GetDatum(be_chunk_size);
+	if (!t->has_local_time)
+		nulls[8] = 'n';
+	if (!remainder || !t->has_cutoff)
+		nulls[10] = 'n';
+	if (!remainder || t->cutoff_email == NULL)
+		nulls[11] = 'n';
+	if (!lock_audience_shared(t))
+		return;
+	seg_exec(seg_chunk_sql, " AND c.email > $4", t, 14, seg_chunk_types, args, nulls, SPI_OK_SELECT);
+	added = DatumGetInt64(getbin(1, &isnull));
+	d = getbin(2, &isnull);
+	bound = isnull ? pstrdup(t->cursor) : TextDatumGetCString(d);
+	scanned = DatumGetInt64(getbin(3, &isnull));
+	finished = scanned < be_chunk_size;
+
+	args[0] = CStringGetTextDatum(t->workspace_id);
+	args[1] = CStringGetTextDatum(t->broadcast_id);
+	args[2] = Int64GetDatum(added);
+	args[3] = BoolGetDatum(finished);
+	args[4] = CStringGetTextDatum(remainder ? "winner_selected" : "processing");
+	if (be_plan_exec(&enqueued_plan, args, NULL, SPI_OK_UPDATE) != 1)
+		be_task_lost(t, "the broadcast is no longer sending");
+
+	be_task_advance(t, finished ? "drain" : t->phase, bound);
+	t->cursor = MemoryContextStrdup(t->cxt, bound);
+	if (finished)
+		t->phase = MemoryContextStrdup(t->cxt, "drain");
+	if (added > 0)
+		be_wake_senders_at_commit();
 	t->result = BE_STEP_CONTINUE;
 }
 
@@ -397,6 +580,11 @@ phase_chunk(BeTask *t, bool remainder)
 	bool		finished;
 	int			variation = remainder ? t->winner_variation : 0;
 
+	if (t->audience_pred != NULL)
+	{
+		phase_seg_chunk(t, remainder);
+		return;
+	}
 	if (remainder && variation < 0)
 		elog(ERROR, "broadcast \"%s\" has no winner to send the remainder with", t->broadcast_id);
 
@@ -480,7 +668,10 @@ phase_test(BeTask *t)
 		nulls[8] = 'n';
 	if (!lock_audience_shared(t))
 		return;
-	be_plan_exec(&test_plan, args, nulls, SPI_OK_SELECT);
+	if (t->audience_pred != NULL)
+		seg_exec(seg_test_sql, "", t, 10, test_plan.argtypes, args, nulls, SPI_OK_SELECT);
+	else
+		be_plan_exec(&test_plan, args, nulls, SPI_OK_SELECT);
 	added = DatumGetInt64(getbin(1, &isnull));
 	d = getbin(2, &isnull);
 	t->has_cutoff = !isnull;

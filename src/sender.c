@@ -173,7 +173,8 @@ static BePlan integ_plan = {
  * the workspace's broadcasts); a correlated probe per candidate row made
  * the claim 25 times slower.  The lease is lease_until, which no index
  * covers, so the claim is a HOT update (see the 1.2 upgrade script);
- * status and next_attempt_at stay as they are.
+ * status and next_attempt_at stay as they are.  A test send (send_test)
+ * renders with the data of the contact its row names in data_email.
  */
 static BePlan claim_plan = {
 	"WITH c AS ("
@@ -192,11 +193,12 @@ static BePlan claim_plan = {
 	"          LIMIT $3"
 	"          FOR UPDATE SKIP LOCKED))"
 	"  RETURNING q.ctid, q.broadcast_id, q.email, q.list_id, q.variation, q.message_id, q.attempts,"
-	"            q.next_attempt_at"
+	"            q.next_attempt_at, q.data_email"
 	")"
 	"SELECT c.ctid, c.broadcast_id, c.email, c.list_id, c.variation::int4, c.message_id::text, c.attempts::int4,"
 	"       ct.properties::text, ct.first_name, ct.last_name, ct.language, ct.timezone, c.next_attempt_at"
-	"  FROM c LEFT JOIN broadcast.contacts ct ON ct.workspace_id = $1 AND ct.email = c.email",
+	"  FROM c LEFT JOIN broadcast.contacts ct"
+	"         ON ct.workspace_id = $1 AND ct.email = coalesce(c.data_email, c.email)",
 	5, {TEXTOID, TEXTOID, INT4OID, FLOAT8OID, TIMESTAMPTZOID}, NULL, false, true
 };
 

@@ -328,10 +328,13 @@ def run_from_12(r, sinkf):
         r.check("1.2: the broadcast waits for the update", bstatus(db, "b1")[0] == "scheduled")
         db.q("ALTER EXTENSION broadcast_engine UPDATE")
         after = table_counts(db)
-        # tables new in 1.3: the nonce, one audience lock row per workspace, no dropped events
+        # tables new in 1.3: the nonce, one audience lock row per workspace;
+        # every other one (dropped events, segments, ...) starts empty
         new = {t: after.pop(t) for t in set(after) - set(before)}
         r.check("1.2 -> 1.3: the new tables hold what they should (%s)" % new,
-                new == {"instance": 1, "audience_locks": 1, "pending_events_dropped": 0}, new)
+                new.get("instance") == 1 and new.get("audience_locks") == 1
+                and "pending_events_dropped" in new
+                and all(v == 0 for t, v in new.items() if t not in ("instance", "audience_locks")), new)
         r.check("1.2 -> 1.3: every row kept", after == before,
                 {t: (before.get(t), after.get(t)) for t in set(before) | set(after) if before.get(t) != after.get(t)})
         r.check("1.2 -> 1.3: every broadcast adopted, the grant kept by name",

@@ -1,16 +1,22 @@
-/* checks the audience, sender and content settings shared by create and update */
-
-CREATE OR REPLACE FUNCTION broadcast._check_broadcast_settings(p_workspace_id text, p_lists text[], p_exclude_lists text[], p_integration_id text, p_template_id text, p_variations text[], p_ab_sample_percent integer, p_ab_metric text, p_ab_duration interval) RETURNS void
-    LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
+/*
+ * Replaced from 1.0: the audience check (at least one list or segment) moved
+ * to the callers, which know the segments; everything else is as it was.
+ */
+CREATE OR REPLACE FUNCTION broadcast._check_broadcast_settings(
+	p_workspace_id text, p_lists text[], p_exclude_lists text[], p_integration_id text,
+	p_template_id text, p_variations text[], p_ab_sample_percent integer, p_ab_metric text,
+	p_ab_duration interval)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
 	l text;
 	t text;
 BEGIN
-	IF p_lists IS NULL OR cardinality(p_lists) = 0 THEN
-		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = 'a broadcast needs at least one list';
+	IF p_lists IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+			MESSAGE = 'lists must not be NULL';
 	END IF;
 	FOREACH l IN ARRAY p_lists || coalesce(p_exclude_lists, '{}') LOOP
 		PERFORM broadcast._require_list(p_workspace_id, l);

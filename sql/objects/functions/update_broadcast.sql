@@ -1,9 +1,22 @@
-/* NULL arguments leave a setting as it is */
-
-CREATE OR REPLACE FUNCTION broadcast.update_broadcast(workspace_id text, broadcast_id text, name text DEFAULT NULL::text, lists text[] DEFAULT NULL::text[], integration_id text DEFAULT NULL::text, template_id text DEFAULT NULL::text, variations text[] DEFAULT NULL::text[], ab_sample_percent integer DEFAULT NULL::integer, ab_metric text DEFAULT NULL::text, ab_duration interval DEFAULT NULL::interval, ab_auto boolean DEFAULT NULL::boolean, exclude_lists text[] DEFAULT NULL::text[]) RETURNS text
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
+CREATE OR REPLACE FUNCTION broadcast.update_broadcast(
+	workspace_id text,
+	broadcast_id text,
+	name text DEFAULT NULL,
+	lists text[] DEFAULT NULL,
+	integration_id text DEFAULT NULL,
+	template_id text DEFAULT NULL,
+	variations text[] DEFAULT NULL,
+	ab_sample_percent integer DEFAULT NULL,
+	ab_metric text DEFAULT NULL,
+	ab_duration interval DEFAULT NULL,
+	ab_auto boolean DEFAULT NULL,
+	exclude_lists text[] DEFAULT NULL,
+	segments text[] DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
 	b broadcast.broadcasts;
 	content_changed boolean;
@@ -20,7 +33,8 @@ BEGIN
 	content_changed := update_broadcast.lists IS NOT NULL OR update_broadcast.exclude_lists IS NOT NULL
 		OR update_broadcast.template_id IS NOT NULL OR update_broadcast.variations IS NOT NULL
 		OR update_broadcast.ab_sample_percent IS NOT NULL OR update_broadcast.ab_metric IS NOT NULL
-		OR update_broadcast.ab_duration IS NOT NULL OR update_broadcast.ab_auto IS NOT NULL;
+		OR update_broadcast.ab_duration IS NOT NULL OR update_broadcast.ab_auto IS NOT NULL
+		OR update_broadcast.segments IS NOT NULL;
 	/* once sending has started, only the name and the integration may change */
 	IF content_changed AND b.status = 'paused' AND b.paused_from <> 'scheduled' THEN
 		RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -33,6 +47,11 @@ BEGIN
 	IF update_broadcast.lists IS NOT NULL THEN
 		b.lists := ARRAY(SELECT DISTINCT l FROM unnest(update_broadcast.lists) l ORDER BY 1);
 	END IF;
+	IF update_broadcast.segments IS NOT NULL THEN
+		PERFORM broadcast._check_broadcast_audience(b.workspace_id, '{}', update_broadcast.segments, true);
+		b.segments := ARRAY(SELECT DISTINCT s FROM unnest(update_broadcast.segments) s ORDER BY 1);
+	END IF;
+	PERFORM broadcast._check_broadcast_audience(b.workspace_id, b.lists, b.segments, b.followup_of IS NOT NULL);
 	b.exclude_lists := coalesce(update_broadcast.exclude_lists, b.exclude_lists);
 	b.integration_id := coalesce(update_broadcast.integration_id, b.integration_id);
 	IF update_broadcast.template_id IS NOT NULL THEN
@@ -53,7 +72,8 @@ BEGIN
 	UPDATE broadcast.broadcasts x SET
 		name = b.name, lists = b.lists, exclude_lists = b.exclude_lists, integration_id = b.integration_id,
 		template_id = b.template_id, variations = b.variations, ab_sample_percent = b.ab_sample_percent,
-		ab_metric = b.ab_metric, ab_duration = b.ab_duration, ab_auto = b.ab_auto, updated_at = now()
+		ab_metric = b.ab_metric, ab_duration = b.ab_duration, ab_auto = b.ab_auto, segments = b.segments,
+		updated_at = now()
 	 WHERE x.workspace_id = b.workspace_id AND x.broadcast_id = b.broadcast_id;
 	/* a scheduled broadcast sends what was current when it was last changed */
 	IF b.status <> 'draft' AND content_changed THEN
@@ -62,3 +82,7 @@ BEGIN
 	RETURN b.broadcast_id;
 END
 $$;
+
+COMMENT ON FUNCTION broadcast.update_broadcast(text, text, text, text[], text, text, text[], integer, text,
+											   interval, boolean, text[], text[]) IS
+	'Changes a draft, scheduled or (before sending) paused broadcast; NULL leaves a setting as it is';

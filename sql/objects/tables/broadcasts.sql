@@ -77,3 +77,21 @@ GRANT SELECT ON TABLE broadcast.broadcasts TO broadcast_user;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE broadcast.broadcasts TO broadcast_admin;
 
 SELECT pg_catalog.pg_extension_config_dump('broadcast.broadcasts', '');
+
+ALTER TABLE broadcast.broadcasts
+	ADD COLUMN segments text[] NOT NULL DEFAULT '{}',
+	ADD COLUMN followup_of text,
+	ADD COLUMN followup_condition text
+		CHECK (followup_condition IN ('not_opened', 'not_clicked')),
+	ADD CONSTRAINT broadcasts_followup_check
+		CHECK ((followup_of IS NULL) = (followup_condition IS NULL));
+
+ALTER TABLE broadcast.broadcasts DROP CONSTRAINT broadcasts_lists_check;
+
+ALTER TABLE broadcast.broadcasts ADD CONSTRAINT broadcasts_audience_check
+	CHECK (cardinality(lists) >= 1 OR cardinality(segments) >= 1 OR followup_of IS NOT NULL);
+
+ALTER TABLE broadcast.broadcasts ADD COLUMN test_of text;
+
+COMMENT ON COLUMN broadcast.broadcasts.test_of IS
+	'For a test-send broadcast (send_test): the broadcast it tests';

@@ -21,3 +21,6 @@ GRANT SELECT ON TABLE broadcast.contacts TO broadcast_user;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE broadcast.contacts TO broadcast_admin;
 
 SELECT pg_catalog.pg_extension_config_dump('broadcast.contacts', '');
+
+CREATE INDEX contacts_properties_idx
+	ON broadcast.contacts USING gin (properties jsonb_path_ops);

@@ -36,3 +36,8 @@ GRANT SELECT ON TABLE broadcast.email_queue TO broadcast_user;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE broadcast.email_queue TO broadcast_admin;
 
 SELECT pg_catalog.pg_extension_config_dump('broadcast.email_queue', '');
+
+ALTER TABLE broadcast.email_queue ADD COLUMN data_email text;
+
+COMMENT ON COLUMN broadcast.email_queue.data_email IS
+	'For a test send: the contact whose data renders the message (the recipient is not a contact)';

@@ -42,3 +42,6 @@ GRANT SELECT ON TABLE broadcast.message_history TO broadcast_user;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE broadcast.message_history TO broadcast_admin;
 
 SELECT pg_catalog.pg_extension_config_dump('broadcast.message_history', '');
+
+CREATE INDEX message_history_contact_idx
+	ON broadcast.message_history (workspace_id, email);
