@@ -22,6 +22,7 @@
 #include "bounce.h"
 
 #include <ctype.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
