@@ -610,7 +610,9 @@ parse_dsn(Ctx *cx, const char *p, const char *end)
 				trim(rc->diagnostic);
 			}
 			rc->cls = bounce_classify(rc->action, rc->status, rc->diagnostic);
-			r->kind = BOUNCE_KIND_DSN;
+			/* a message with both kinds of report is what came first */
+			if (r->kind == BOUNCE_KIND_NONE)
+				r->kind = BOUNCE_KIND_DSN;
 		}
 		p = (bend < end) ? line_end(bend, end) + 1 : end;
 	}
@@ -624,7 +626,8 @@ parse_arf(Ctx *cx, const char *p, const char *end)
 	char		v[BOUNCE_TEXT_MAX];
 	BounceRcpt *rc;
 
-	r->kind = BOUNCE_KIND_ARF;
+	if (r->kind == BOUNCE_KIND_NONE)
+		r->kind = BOUNCE_KIND_ARF;
 	if (get_header(p, end, "Feedback-Type", v, sizeof(v)))
 	{
 		copy_trunc(r->feedback_type, sizeof(r->feedback_type), v, strcspn(v, " ;"));
@@ -659,7 +662,7 @@ parse_returned(Ctx *cx, const char *p, const char *end)
 		message_id_of(v, r->message_id, sizeof(r->message_id));
 	collect_header_tokens(r, p, hend, "Return-Path");
 	/* an ARF report that names no recipient: the complained-about message's To */
-	if (r->kind == BOUNCE_KIND_ARF && r->nrcpt > 0 && r->rcpt[0].email[0] == '\0' &&
+	if (r->nrcpt > 0 && strcmp(r->rcpt[0].action, "complaint") == 0 && r->rcpt[0].email[0] == '\0' &&
 		get_header(p, hend, "To", v, sizeof(v)) && strchr(v, ',') == NULL)
 		address_of(v, r->rcpt[0].email, sizeof(r->rcpt[0].email));
 }
