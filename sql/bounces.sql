@@ -70,6 +70,12 @@ UPDATE broadcast.message_history SET email = 'full@example.org'
 SELECT kind, bounce_class, message_id, email, attributed_by, applied, suppressed
   FROM broadcast.record_bounce_message('acme', convert_to(:'foreign', 'UTF8'));
 SELECT email, count(*) FROM broadcast.soft_bounces WHERE workspace_id = 'acme' GROUP BY email;
+-- a message sent through an HTTP provider: its bounces come by signed webhook, never by Message-ID here
+INSERT INTO broadcast.message_history (workspace_id, message_id, broadcast_id, template_id, list_id, email,
+	integration_id, provider, status, sent_at)
+VALUES ('acme', '0190f3a1-7c2e-7b4d-9a11-3c5e7f90aaaa', 'b', 't', 'l', 'full@example.org', 'sg', 'sendgrid', 'sent', now());
+SELECT kind, bounce_class, message_id, attributed_by, applied
+  FROM broadcast.record_bounce_message('acme', convert_to(replace(:'foreign', '3c5e7f909999', '3c5e7f90aaaa'), 'UTF8'));
 
 -- soft bounces of three messages reach the threshold (3) and suppress the address
 INSERT INTO broadcast.message_history (workspace_id, message_id, broadcast_id, template_id, list_id, email,

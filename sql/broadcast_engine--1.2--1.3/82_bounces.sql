@@ -275,14 +275,15 @@ BEGIN
 
 	/*
 	 * 2. else our Message-ID, <message_id@sending domain>, in the returned
-	 * headers: unsigned, so only a message of this workspace sent to the
-	 * address the report names counts
+	 * headers: unsigned, so only a message of this workspace sent through
+	 * SMTP (the HTTP providers' bounces come through their signed webhooks,
+	 * docs/events.md) to the address the report names counts
 	 */
 	IF message_id IS NULL AND kind <> 'none' THEN
 		cand := broadcast._uuid_or_null(split_part(rep->>'message_id', '@', 1));
 		IF cand IS NOT NULL THEN
 			SELECT h.message_id INTO message_id FROM broadcast.message_history h
-			 WHERE h.workspace_id = ws AND h.message_id = cand
+			 WHERE h.workspace_id = ws AND h.message_id = cand AND h.provider = 'smtp'
 			   AND (record_bounce_message.email IS NULL OR h.email = record_bounce_message.email);
 			IF message_id IS NOT NULL THEN
 				attributed_by := 'message-id';
@@ -304,7 +305,7 @@ BEGIN
 	IF kind = 'none' THEN
 		why := 'not a delivery status notification, feedback report or known bounce format';
 	ELSIF message_id IS NULL THEN
-		why := 'no valid VERP token and no Message-ID of a message sent by this workspace';
+		why := 'no valid VERP token and no Message-ID of a message this workspace sent by SMTP';
 	ELSIF integ IS NULL THEN
 		why := 'the message is neither in the history nor in the queue';
 	END IF;
