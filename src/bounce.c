@@ -387,7 +387,18 @@ collect_header_tokens(BounceReport *r, const char *h, const char *hend, const ch
 		collect_tokens(r, v);
 }
 
-/* the first enhanced status code (RFC 3463) in [p, end), e.g. "5.1.1" */
+/* how many digits (at most 4 are looked at) start at q */
+static int
+digits_at(const char *q, const char *end)
+{
+	int			n = 0;
+
+	while (q + n < end && n < 4 && isdigit((unsigned char) q[n]))
+		n++;
+	return n;
+}
+
+/* the first enhanced status code (RFC 3463) in [start, end), e.g. "5.1.1" */
 static bool
 find_enhanced(const char *start, const char *end, char *out, size_t cap)
 {
@@ -395,23 +406,26 @@ find_enhanced(const char *start, const char *end, char *out, size_t cap)
 
 	for (p = start; p + 5 <= end; p++)
 	{
-		const char *q = p;
-		int			d1 = 0,
-					d2 = 0;
+		const char *q;
+		int			n;
 
-		if (!(*q == '2' || *q == '4' || *q == '5') || q[1] != '.')
+		if (!(*p == '2' || *p == '4' || *p == '5') || p[1] != '.')
 			continue;
+		/* not the tail of a longer number or of an address */
 		if (p > start && (isalnum((unsigned char) p[-1]) || p[-1] == '.'))
 			continue;
-		q += 2;
-		while (q < end && isdigit((unsigned char) *q) && d1 < 4)
-			q++, d1++;
-		if (d1 == 0 || d1 > 3 || q >= end || *q != '.')
+		q = p + 2;
+		n = digits_at(q, end);
+		if (n == 0 || n > 3 || q + n >= end || q[n] != '.')
 			continue;
-		q++;
-		while (q < end && isdigit((unsigned char) *q) && d2 < 4)
-			q++, d2++;
-		if (d2 == 0 || d2 > 3 || (q < end && (isalnum((unsigned char) *q) || (*q == '.' && q + 1 < end && isdigit((unsigned char) q[1])))))
+		q += n + 1;
+		n = digits_at(q, end);
+		if (n == 0 || n > 3)
+			continue;
+		q += n;
+		/* not the head of an IP address (192.0.2.1) or a longer token */
+		if (q < end && (isalnum((unsigned char) *q) ||
+						(*q == '.' && q + 1 < end && isdigit((unsigned char) q[1]))))
 			continue;
 		copy_trunc(out, cap, p, q - p);
 		return true;
@@ -419,7 +433,7 @@ find_enhanced(const char *start, const char *end, char *out, size_t cap)
 	return false;
 }
 
-/* the first basic SMTP reply code (4xx or 5xx) standing alone in [p, end) */
+/* the first basic SMTP reply code (4xx or 5xx) standing alone in [start, end) */
 static bool
 find_basic(const char *start, const char *end, char *out, size_t cap)
 {
