@@ -8,8 +8,13 @@ with 550 5.1.1, so Postfix itself writes a real DSN to the message's VERP
 return path.  transport_maps sends the bounce domain to a pipe(8) service
 that runs scripts/bounce-pipe.sh, which calls
 broadcast.record_bounce_message() as a role that is only broadcast_webhook.
-Checked: the envelope sender is the VERP address, the address ends up
-suppressed as a hard bounce, and the next broadcast leaves it out.  Every
+A second address is refused with 452 4.2.2 and Postfix, allowed one
+attempt, returns it at once: a soft bounce.  A feedback-loop complaint
+(ARF) mailed through Postfix to a message's VERP address is the third
+returned message.  Checked: the envelope sender is the VERP address, the
+refused address ends up suppressed as a hard bounce, the full mailbox
+counts a soft bounce, the complainer is suppressed, and the next
+broadcast leaves both suppressed addresses out.  Every
 wait polls for a state with a deadline.
 
 Runs as root (Postfix's master must), as CI does.
@@ -23,6 +28,39 @@ import tempfile
 from belib import DB, IS_ROOT, PGBIN, ROOT, Cluster, wait_for
 
 BASE_PORT = 56150
+
+# RFC 5965 feedback report, as a mailbox provider's feedback loop sends it
+ARF = """\
+From: <fbl@isp.example.net>
+To: <{verp}>
+Subject: FW: Hello
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="arf"
+
+--arf
+Content-Type: text/plain
+
+This is an email abuse report.
+
+--arf
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: FBL/1.0
+Version: 1
+Original-Mail-From: <{verp}>
+Original-Rcpt-To: <r1@ok.example.test>
+
+--arf
+Content-Type: text/rfc822-headers
+
+From: News <news@example.test>
+To: r1@ok.example.test
+Subject: Hello
+Message-ID: <{mid}@news.example.test>
+
+--arf--
+"""
 
 
 def write(path, text):
@@ -46,7 +84,8 @@ class Postfix:
         shutil.chown(os.path.join(d, "data"), "postfix")
         write(os.path.join(d, "reject_rcpt"),
               "nobody@dead.example.test 550 5.1.1 <nobody@dead.example.test>: Recipient address rejected:"
-              " User unknown in virtual mailbox table\n")
+              " User unknown in virtual mailbox table\n"
+              "full@dead.example.test 452 4.2.2 <full@dead.example.test>: Mailbox full\n")
         write(os.path.join(d, "main.cf"), """\
 compatibility_level = 3.6
 queue_directory = {d}/queue
@@ -66,6 +105,9 @@ smtputf8_enable = no
 disable_dns_lookups = yes
 smtp_host_lookup = native
 notify_classes =
+# one delivery attempt: a temporary refusal is returned at once (a soft bounce)
+maximal_queue_lifetime = 0
+bounce_queue_lifetime = 0
 maillog_file = {d}/maillog
 maillog_file_prefixes = {d}
 # the refusing server, a sink for everyone else, and the bounce domain's pipe
@@ -147,7 +189,7 @@ def run(r):
         db.q("""SELECT broadcast.create_workspace('pf', 'Postfix', 'UTC', '{"sending_domain": "news.example.test",
                 "default_from_email": "news@example.test", "default_from_name": "News"}')""")
         db.q("SELECT broadcast.create_list('pf', 'l', 'Readers')")
-        people = ["nobody@dead.example.test"] + ["r%d@ok.example.test" % i for i in range(1, 4)]
+        people = ["nobody@dead.example.test", "full@dead.example.test"] + ["r%d@ok.example.test" % i for i in range(1, 4)]
         for e in people:
             db.q("INSERT INTO broadcast.contacts (workspace_id, email) VALUES ('pf', %s)", e)
             db.q("INSERT INTO broadcast.list_members (workspace_id, list_id, email) VALUES ('pf', 'l', %s)", e)
@@ -163,13 +205,13 @@ def run(r):
         db.q("SELECT broadcast.create_broadcast('pf', 'b1', 'b1', '{l}', 'mail', 't')")
         db.q("SELECT broadcast.schedule_broadcast('pf', 'b1')")
         wait_for("first broadcast completed", lambda: status("b1")[0] == "completed", 60)
-        r.check("postfix: Postfix accepted all 4 messages (%s)" % (status("b1"),), status("b1")[1:] == (4, 0, 4))
+        r.check("postfix: Postfix accepted all 5 messages (%s)" % (status("b1"),), status("b1")[1:] == (5, 0, 5))
 
         # the envelope sender Postfix saw: bounces+<42-character token>@bounce.example.test
         froms = [f for f in re.findall(r"from=<([^>]*)>, size=", pf.log()) if f]
         verp = [f for f in froms if re.fullmatch(r"bounces\+[a-z2-7]{42}@bounce\.example\.test", f)]
         r.check("postfix: every message's MAIL FROM is a VERP address (%d of %d)" % (len(verp), len(froms)),
-                len(verp) == 4 and len(set(verp)) == 4, froms)
+                len(verp) == 5 and len(set(verp)) == 5, froms)
 
         wait_for("the DSN recorded and the address suppressed", lambda: db.one(
             "SELECT count(*) FROM broadcast.suppressions WHERE workspace_id = 'pf'"
@@ -185,9 +227,36 @@ def run(r):
                       " WHERE workspace_id = 'pf' AND broadcast_id = 'b1' AND email = 'nobody@dead.example.test'")
         r.check("postfix: a hard bounce (%s, %s) on the message's history %s" % (sup[0], sup[1], hist),
                 sup[0] == "hard_bounce" and "5.1.1" in (sup[1] or "") and hist == ("hard", True), (sup, hist))
+        # 452 4.2.2 with one delivery attempt: Postfix returns it at once, a soft bounce
+        wait_for("the soft bounce recorded", lambda: db.one(
+            "SELECT count(*) FROM broadcast.soft_bounces WHERE workspace_id = 'pf'"
+            " AND email = 'full@dead.example.test'") == 1, 60)
+        soft = db.row("SELECT bounce_type, (SELECT count(*) FROM broadcast.suppressions s WHERE s.workspace_id = 'pf'"
+                      " AND s.email = 'full@dead.example.test') FROM broadcast.message_history"
+                      " WHERE workspace_id = 'pf' AND broadcast_id = 'b1' AND email = 'full@dead.example.test'")
+        r.check("postfix: a 4.2.2 refusal is a soft bounce, below the threshold not suppressed (%s)" % (soft,),
+                soft == ("soft", 0), soft)
         intake = db.row("SELECT received, attributed, unattributed FROM broadcast.bounce_intake"
                         " WHERE workspace_id = 'pf'")
-        r.check("postfix: one returned message, attributed (%s)" % (intake,), intake == (1, 1, 0), intake)
+        r.check("postfix: two returned messages, both attributed (%s)" % (intake,), intake == (2, 2, 0), intake)
+
+        # a complaint (RFC 5965) about r1's message, mailed to that message's VERP address
+        mid = db.one("SELECT message_id::text FROM broadcast.message_history WHERE workspace_id = 'pf'"
+                     " AND broadcast_id = 'b1' AND email = 'r1@ok.example.test'")
+        queue_id = db.one("SELECT provider_message_id FROM broadcast.message_history WHERE workspace_id = 'pf'"
+                          " AND message_id = %s", mid)
+        ret = re.search(r"%s: from=<(bounces\+[a-z2-7]{42}@bounce\.example\.test)>" % re.escape(queue_id), pf.log())
+        arf = ARF.format(verp=ret.group(1) if ret else "none@bounce.example.test", mid=mid)
+        swaks = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % pf.port, "--from", "<>",
+                                "--to", ret.group(1) if ret else "none@bounce.example.test",
+                                "--data", "-"], input=arf, capture_output=True, text=True)
+        r.check("postfix: swaks handed Postfix the complaint", swaks.returncode == 0, swaks.stdout[-500:])
+        wait_for("the complaint recorded", lambda: db.one(
+            "SELECT reason FROM broadcast.suppressions WHERE workspace_id = 'pf'"
+            " AND email = 'r1@ok.example.test'") == "complaint", 60)
+        r.check("postfix: the complaint is on r1's message", db.one(
+            "SELECT complained_at IS NOT NULL FROM broadcast.message_history WHERE workspace_id = 'pf'"
+            " AND message_id = %s", mid) is True)
         member = db.one("SELECT status FROM broadcast.list_members WHERE workspace_id = 'pf'"
                         " AND email = 'nobody@dead.example.test'")
         r.check("postfix: the list member is marked bounced (%s)" % member, member == "bounced")
@@ -198,12 +267,15 @@ def run(r):
         wait_for("second broadcast completed", lambda: status("b2")[0] == "completed", 60)
         sent_to = [row[0] for row in db.q("SELECT email FROM broadcast.message_history WHERE workspace_id = 'pf'"
                                           " AND broadcast_id = 'b2' ORDER BY email")]
-        r.check("postfix: the next broadcast goes to the 3 others only (%s)" % (status("b2"),),
-                status("b2")[1:] == (3, 0, 3) and "nobody@dead.example.test" not in sent_to, sent_to)
-        wait_for("the second broadcast's messages relayed", lambda: len(re.findall(
-            r"to=<r\d@ok\.example\.test>, relay=none.*status=sent", pf.log())) == 6, 60)
-        r.check("postfix: no further bounce arrived", db.one(
-            "SELECT received FROM broadcast.bounce_intake WHERE workspace_id = 'pf'") == 1)
+        r.check("postfix: the next broadcast leaves out the bounced and the complainer (%s)" % (status("b2"),),
+                status("b2")[1:] == (3, 0, 3) and sent_to == ["full@dead.example.test", "r2@ok.example.test",
+                                                              "r3@ok.example.test"], sent_to)
+        wait_for("the second broadcast's messages relayed or returned", lambda: db.one(
+            "SELECT received FROM broadcast.bounce_intake WHERE workspace_id = 'pf'") == 4, 60)
+        r.check("postfix: the second soft bounce counted, still below the threshold of 3", db.row(
+            "SELECT (SELECT count(*) FROM broadcast.soft_bounces WHERE workspace_id = 'pf'"
+            "         AND email = 'full@dead.example.test'),"
+            "       (SELECT count(*) FROM broadcast.suppressions WHERE workspace_id = 'pf')") == (2, 2))
     except Exception:
         print("# postfix log:\n" + "\n".join("#   " + line for line in pf.log().splitlines()[-40:]))
         print("# server log:\n" + "\n".join("#   " + line for line in c.tail_log(30).splitlines()))
