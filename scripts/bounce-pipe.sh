@@ -4,11 +4,12 @@
 # Feeds one returned message (on standard input, as an MTA's pipe delivers
 # it) to broadcast.record_bounce_message().  For Postfix, in master.cf:
 #
-#   bounces unix - n n - - pipe flags=DORq user=nobody
-#     argv=/usr/share/broadcast_engine/bounce-pipe.sh host=db.internal\040dbname=app\040user=bounces acme
+#   bouncepipe unix - n n - - pipe flags=DORq user=nobody
+#     argv=/usr/local/bin/bounce-pipe.sh postgresql://bounces@db.internal/app acme
 #
-# (\040 is a space inside a master.cf argument) and route the bounce domain to it in
-# transport_maps (docs/providers/smtp.md).  Exit codes follow sysexits(3):
+# (a URI needs no spaces, which master.cf arguments cannot hold) and route the
+# bounce domain to it in transport_maps (docs/providers/smtp.md).  The role
+# should be a member of broadcast_webhook and nothing else.  Exit codes follow sysexits(3):
 # 75 (EX_TEMPFAIL) when the database cannot be reached or refuses the call, so
 # the MTA keeps the message and tries again later; 0 once it is recorded (an
 # unattributed message is counted in broadcast.bounce_intake, not refused).
