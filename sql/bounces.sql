@@ -98,6 +98,27 @@ just a note', 'UTF8'));
 SELECT kind FROM broadcast.record_bounce_message('acme', '');
 SELECT received, attributed, unattributed, last_unattributed_reason FROM broadcast.bounce_intake WHERE workspace_id = 'acme';
 
+-- a bounce that overtakes the sender's record: found by its queue row, parked,
+-- and applied when the history row is written
+DELETE FROM broadcast.suppressions WHERE workspace_id = 'acme' AND email = 'nobody@dead.example.test';
+UPDATE broadcast.list_members SET status = 'active' WHERE workspace_id = 'acme' AND email = 'nobody@dead.example.test';
+DELETE FROM broadcast.message_history WHERE workspace_id = 'acme' AND message_id = '0190f3a1-7c2e-7b4d-9a11-3c5e7f901234';
+SELECT broadcast.create_template('acme', 't', 'T', '<p>t</p>', from_email => 'news@example.test');
+INSERT INTO broadcast.broadcasts (workspace_id, broadcast_id, name, lists, integration_id, template_id, status)
+VALUES ('acme', 'inflight', 'F', '{l}', 'mail', 't', 'processing');
+INSERT INTO broadcast.email_queue (workspace_id, broadcast_id, email, integration_id, list_id, message_id, lease_until)
+VALUES ('acme', 'inflight', 'nobody@dead.example.test', 'mail', 'l', '0190f3a1-7c2e-7b4d-9a11-3c5e7f901234',
+		now() + interval '1 minute');
+SELECT kind, bounce_class, email, attributed_by, applied, pending, suppressed
+  FROM broadcast.record_bounce_message('acme', convert_to(:'verp_dsn', 'UTF8'));
+SELECT event, bounce_type, integration_id FROM broadcast.pending_events WHERE workspace_id = 'acme';
+INSERT INTO broadcast.message_history (workspace_id, message_id, broadcast_id, template_id, list_id, email,
+	integration_id, provider, status, sent_at)
+VALUES ('acme', '0190f3a1-7c2e-7b4d-9a11-3c5e7f901234', 'inflight', 't', 'l', 'nobody@dead.example.test', 'mail',
+		'smtp', 'sent', now());
+SELECT count(*) AS still_parked FROM broadcast.pending_events WHERE workspace_id = 'acme';
+SELECT email, reason FROM broadcast.suppressions WHERE workspace_id = 'acme' AND email = 'nobody@dead.example.test';
+
 -- bounded input, NULL, unknown workspace
 SELECT * FROM broadcast.record_bounce_message('acme', convert_to(repeat('x', 2097153), 'UTF8'));
 SELECT * FROM broadcast.record_bounce_message('acme', NULL);

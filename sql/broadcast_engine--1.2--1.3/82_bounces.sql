@@ -235,6 +235,7 @@ DECLARE
 	tok text;
 	secret bytea;
 	cand uuid;
+	cand_email text;
 	integ text;
 	ev text;
 	occurred timestamptz;
@@ -291,15 +292,27 @@ BEGIN
 		END IF;
 	END IF;
 
-	/* the integration it went through: its history row, or its queue row while in flight */
+	/*
+	 * The integration it went through: its history row, or while a sender
+	 * has not recorded it yet, its queue row.  The queue has no index on
+	 * message_id: it is probed by its key, once per broadcast that may be
+	 * sending, with the address the report names.
+	 */
 	IF message_id IS NOT NULL THEN
-		SELECT h.integration_id, h.email INTO integ, email FROM broadcast.message_history h
+		SELECT h.integration_id, h.email INTO integ, cand_email FROM broadcast.message_history h
 		 WHERE h.workspace_id = ws AND h.message_id = record_bounce_message.message_id;
-		IF NOT FOUND THEN
-			SELECT q.integration_id, q.email INTO integ, email FROM broadcast.email_queue q
-			 WHERE q.workspace_id = ws AND q.message_id = record_bounce_message.message_id
+		IF NOT FOUND AND email IS NOT NULL THEN
+			SELECT q.integration_id, q.email INTO integ, cand_email
+			  FROM broadcast.broadcasts b
+			  JOIN broadcast.email_queue q
+				ON q.workspace_id = b.workspace_id AND q.broadcast_id = b.broadcast_id
+			   AND q.email = record_bounce_message.email
+			 WHERE b.workspace_id = ws
+			   AND b.status IN ('processing', 'testing', 'test_completed', 'winner_selected', 'paused')
+			   AND q.message_id = record_bounce_message.message_id
 			 LIMIT 1;
 		END IF;
+		email := coalesce(cand_email, email);
 	END IF;
 
 	IF kind = 'none' THEN
