@@ -131,3 +131,7 @@ SELECT * FROM broadcast.record_bounce_message('acme', convert_to(:'verp_dsn', 'U
 SELECT * FROM broadcast._bounce_parse('x');
 RESET ROLE;
 DROP ROLE bounce_tenant;
+
+-- leave no broadcast in flight for the suites after this one
+SELECT broadcast.drop_workspace('acme');
+SELECT count(*) AS left_behind FROM broadcast.bounce_intake WHERE workspace_id = 'acme';
