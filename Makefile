@@ -9,6 +9,8 @@ MODULE_big = broadcast_engine
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 
 OBJS = \
+	src/bounce.o \
+	src/bounce_sql.o \
 	src/caller.o \
 	src/compose.o \
 	src/endpoint.o \

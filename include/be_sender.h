@@ -61,6 +61,10 @@ typedef struct BeIntegration
 	char	   *session_token;	/* ses: STS credentials, or NULL */
 	char	   *configuration_set;	/* ses */
 	char	   *api_key;		/* mailjet: the public key (secret is the private one) */
+	char	   *bounce_domain;	/* smtp: VERP return path domain, or NULL (off) */
+	char	   *bounce_local;	/* smtp: its local part before "+token" */
+	char	   *verp_secret;	/* the workspace's secret that signs VERP tokens */
+	size_t		verp_secret_len;
 	double		rate;			/* this workspace's limit, 0 = none */
 	double		account_rate;	/* a shared account's limit, 0 = none */
 	char		account_key[BE_KEY_LEN];	/* the provider account (breaker) */

@@ -7,10 +7,11 @@ PKGS=(build-essential pkg-config postgresql-15 postgresql-server-dev-15 postgres
 	  postgresql-15-pgtap libpq-dev libcurl4-openssl-dev libjson-c-dev libssl-dev libipc-run-perl
 	  python3 python3-psycopg2 python3-aiosmtpd openssl curl valgrind clang libclang-rt-14-dev
 	  debhelper postgresql-server-dev-all dpkg-dev fakeroot git
-	  libmicrohttpd-dev chromium prometheus pgbouncer)
+	  libmicrohttpd-dev chromium prometheus pgbouncer postfix swaks)
 # libmicrohttpd-dev: the HTTP edge (src/edge/); chromium: its browser test; prometheus:
 # promtool, which checks the edge's /metrics (test/integration/test_edge.py); pgbouncer:
-# the API through a transaction pooler (test/integration/test_pgbouncer.py)
+# the API through a transaction pooler (test/integration/test_pgbouncer.py); postfix, swaks:
+# real DSNs to VERP addresses (test/integration/test_postfix.py)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -24,6 +25,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# the tests run their own Postfix instances (postfix -c DIR): the system one stays off
+if command -v postfix >/dev/null && [ -d /etc/postfix ]; then
+	postfix stop >/dev/null 2>&1 || true
+	command -v systemctl >/dev/null && systemctl disable --now postfix >/dev/null 2>&1 || true
 fi
 # the Debian package starts a cluster on 5432 that the tests do not use
 if [ -d /etc/postgresql/15/main ] && command -v pg_ctlcluster >/dev/null; then

@@ -7,14 +7,43 @@
  * EHLO name from the config (libcurl takes it from the URL's path).  The
  * multi handle keeps the session open, so one connection carries many
  * messages.  The server's queue id is read from its final reply; a 4xx
- * reply is retried and a 5xx reply is permanent.
+ * reply is retried and a 5xx reply is permanent.  With the config key
+ * bounce_domain, each message's envelope sender is a VERP address that
+ * names the message (see verp_return_path).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "be_sender.h"
+#include "bounce.h"
 #include "compose.h"
+
+/*
+ * With a bounce domain, the envelope sender is <local>+<token>@<domain>: a
+ * bounce names the message it is about, signed with the workspace's secret
+ * (src/bounce.c), so record_bounce_message() needs no guesswork.  NULL when
+ * VERP is off.
+ */
+static char *
+verp_return_path(BeIntegration *ig, BeMessage *m)
+{
+	uint8_t		id[16];
+	char		token[BOUNCE_TOKEN_LEN + 1];
+
+	if (ig->bounce_domain == NULL || ig->verp_secret == NULL || ig->verp_secret_len == 0)
+		return NULL;
+	/* queue rows' message ids are uuids (the column's type) */
+	if (!bounce_uuid_parse(m->message_id, id))
+	{
+		Assert(false);
+		return NULL;
+	}
+	bounce_verp_token((const uint8_t *) ig->verp_secret, ig->verp_secret_len, ig->workspace_id,
+					  id, token);
+	return psprintf("<%s+%s@%s>", ig->bounce_local ? ig->bounce_local : "bounces", token,
+					ig->bounce_domain);
+}
 
 static void
 smtp_setup(BeIntegration *ig, BeTransfer *x)
@@ -37,7 +66,9 @@ smtp_setup(BeIntegration *ig, BeTransfer *x)
 		curl_easy_setopt(h, CURLOPT_USERNAME, ig->username);
 		curl_easy_setopt(h, CURLOPT_PASSWORD, ig->secret ? ig->secret : "");
 	}
-	from = psprintf("<%s>", x->msg->from_email);
+	from = verp_return_path(ig, x->msg);
+	if (from == NULL)
+		from = psprintf("<%s>", x->msg->from_email);
 	to = psprintf("<%s>", x->msg->email);
 	curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
 	x->rcpt = curl_slist_append(NULL, to);

@@ -153,12 +153,16 @@ static BePlan integ_plan = {
 	"       c->>'endpoint', c->>'host', (c->>'port')::int4, coalesce(c->>'tls', 'starttls'),"
 	"       c->>'username', c->>'ehlo_name', c->>'ca_file',"
 	"       c->>'domain', c->>'region', c->>'message_stream', c->>'access_key_id',"
-	"       c->>'configuration_set', c->>'api_key', i.incarnation::text, sh.incarnation::text"
+	"       c->>'configuration_set', c->>'api_key', i.incarnation::text, sh.incarnation::text,"
+	/* VERP (smtp): the bounce address, and the workspace's secret that signs its tokens */
+	"       c->>'bounce_domain', coalesce(c->>'bounce_local', 'bounces'),"
+	"       CASE WHEN c ? 'bounce_domain' THEN ws.unsubscribe_secret END"
 	"  FROM broadcast.integrations i"
 	"  LEFT JOIN broadcast.integration_secrets s"
 	"         ON s.workspace_id = i.workspace_id AND s.integration_id = i.integration_id"
 	"  LEFT JOIN broadcast.shared_integrations sh ON sh.shared_id = i.shared_id"
 	"  CROSS JOIN LATERAL (SELECT coalesce(sh.config, i.config) AS c) cfg"
+	"  LEFT JOIN broadcast.workspace_secrets ws ON ws.workspace_id = i.workspace_id"
 	" WHERE i.workspace_id = $1 AND i.integration_id = $2",
 	2, {TEXTOID, TEXTOID}
 };
@@ -324,6 +328,21 @@ get_integration(const char *ws, const char *integ, uint64 check)
 	ig->api_key = col_text(tup, desc, 18);
 	ig->incarnation = col_text(tup, desc, 19);
 	ig->shared_incarnation = col_text(tup, desc, 20);
+	ig->bounce_domain = col_text(tup, desc, 21);
+	ig->bounce_local = col_text(tup, desc, 22);
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(tup, desc, 23, &isnull);
+
+		if (!isnull && ig->bounce_domain)
+		{
+			bytea	   *b = DatumGetByteaPP(d);
+
+			ig->verp_secret_len = VARSIZE_ANY_EXHDR(b);
+			ig->verp_secret = palloc(ig->verp_secret_len);
+			memcpy(ig->verp_secret, VARDATA_ANY(b), ig->verp_secret_len);
+		}
+	}
 	be_rate_keys(ig);
 	ig->ops = be_provider_for(ig->provider);
 	if (ig->ops && ig->ops->load)

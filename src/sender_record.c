@@ -336,7 +336,7 @@ be_copy_integration(const BeIntegration *src)
 		&ig->incarnation, &ig->shared_incarnation, &ig->secret, &ig->endpoint, &ig->host,
 		&ig->tls, &ig->username, &ig->ehlo_name, &ig->ca_file, &ig->domain, &ig->region,
 		&ig->message_stream, &ig->access_key_id, &ig->session_token,
-		&ig->configuration_set, &ig->api_key, &ig->refused
+		&ig->configuration_set, &ig->api_key, &ig->refused, &ig->bounce_domain, &ig->bounce_local
 	};
 	int			i;
 
@@ -344,6 +344,11 @@ be_copy_integration(const BeIntegration *src)
 	for (i = 0; i < lengthof(fields); i++)
 		if (*fields[i] != NULL)
 			*fields[i] = pstrdup(*fields[i]);
+	if (src->verp_secret != NULL)
+	{
+		ig->verp_secret = palloc(src->verp_secret_len);
+		memcpy(ig->verp_secret, src->verp_secret, src->verp_secret_len);
+	}
 	return ig;
 }
 

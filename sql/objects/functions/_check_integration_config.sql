@@ -1,9 +1,13 @@
-/* the topic: an optional SES config key, required before SNS messages are accepted */
-
-CREATE OR REPLACE FUNCTION broadcast._check_integration_config(provider text, config jsonb, secret text) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $_$
+/*
+ * An integration's config keys, per provider: which are required and
+ * allowed, and the values each may take (the SES topic, an optional key
+ * required before SNS messages are accepted; the VERP keys of smtp).
+ */
+CREATE OR REPLACE FUNCTION broadcast._check_integration_config(provider text, config jsonb, secret text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
 	allowed text[];
 	required text[];
@@ -23,7 +27,8 @@ BEGIN
 	CASE provider
 		WHEN 'smtp' THEN
 			required := ARRAY['host'];
-			allowed := ARRAY['host', 'port', 'tls', 'username', 'ehlo_name', 'ca_file'];
+			allowed := ARRAY['host', 'port', 'tls', 'username', 'ehlo_name', 'ca_file',
+							 'bounce_domain', 'bounce_local'];
 		WHEN 'sendgrid' THEN
 			required := '{}';
 			allowed := ARRAY['endpoint'];
@@ -110,6 +115,28 @@ BEGIN
 			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 				MESSAGE = format('invalid EHLO name %s', config->'ehlo_name');
 		END IF;
+		/* VERP: <bounce_local>+<42-character token>@<bounce_domain> fits a 64-byte local part */
+		IF config ? 'bounce_domain'
+		   AND (jsonb_typeof(config->'bounce_domain') <> 'string'
+				OR length(config->>'bounce_domain') > 200
+				OR config->>'bounce_domain' !~ '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$') THEN
+			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+				MESSAGE = format('invalid bounce domain %s', config->'bounce_domain'),
+				HINT = 'Use a domain name whose mail reaches the pipe that calls broadcast.record_bounce_message(), such as "bounces.example.com".';
+		END IF;
+		IF config ? 'bounce_local' AND NOT config ? 'bounce_domain' THEN
+			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+				MESSAGE = 'bounce_local given without bounce_domain',
+				HINT = 'VERP return paths need both; bounce_local defaults to "bounces".';
+		END IF;
+		IF config ? 'bounce_local'
+		   AND (jsonb_typeof(config->'bounce_local') <> 'string'
+				OR config->>'bounce_local' !~ '^[a-z0-9]([a-z0-9._-]{0,18}[a-z0-9])?$'
+				OR config->>'bounce_local' ~ '\.\.') THEN
+			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+				MESSAGE = format('invalid bounce local part %s', config->'bounce_local'),
+				DETAIL = 'It must be 1 to 20 lower-case letters, digits, dots, hyphens or underscores, starting and ending with a letter or digit; the token follows a "+".';
+		END IF;
 	ELSIF secret IS NULL OR secret = '' THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 			MESSAGE = format('%s integration requires a secret', provider),
@@ -123,4 +150,4 @@ BEGIN
 			MESSAGE = 'integration secret must not contain control characters';
 	END IF;
 END
-$_$;
+$$;
