@@ -174,3 +174,25 @@ SELECT broadcast_id, waiting_for, waiting_until = (SELECT hour_end FROM periods)
 CALL broadcast.send_queue(2);
 SELECT email, attempts, lease_until IS NULL AS not_leased FROM broadcast.email_queue WHERE workspace_id = 'wc' ORDER BY email;
 SELECT broadcast.cancel_broadcast('wc', 'b');
+-- a finished broadcast's window no longer changes
+SELECT pg_temp.err($q$SELECT broadcast.set_sending_window('wc', 'b', NULL)$q$);
+
+-- tenants: their own workspace only; they read their counts and caps, never write them
+CREATE ROLE wc_tenant NOLOGIN IN ROLE broadcast_user;
+CREATE ROLE wc_other NOLOGIN IN ROLE broadcast_user;
+SELECT broadcast.grant_workspace('wc', 'wc_tenant');
+SELECT (broadcast._cap_reserve('wc', 'esp', 1)).granted;
+SET ROLE wc_other;
+SELECT pg_temp.err($q$SELECT broadcast.set_integration_caps('wc', 'esp', hourly_cap => 5)$q$);
+SELECT pg_temp.err($q$SELECT broadcast.set_sending_window('wc', 'b', NULL)$q$);
+SELECT count(*) AS others_counts FROM broadcast.send_counts;
+SELECT count(*) AS others_caps FROM broadcast.sending_caps;
+SET ROLE wc_tenant;
+SELECT broadcast.set_integration_caps('wc', 'esp', hourly_cap => 5);
+SELECT integration_id, hourly_cap, sent_this_hour FROM broadcast.sending_caps;
+SELECT pg_temp.err($q$UPDATE broadcast.send_counts SET sent = 0$q$);
+SELECT pg_temp.err($q$SELECT broadcast._cap_reserve('wc', 'esp', 1)$q$);
+RESET ROLE;
+SELECT broadcast.revoke_workspace('wc', 'wc_tenant');
+DROP ROLE wc_tenant;
+DROP ROLE wc_other;
