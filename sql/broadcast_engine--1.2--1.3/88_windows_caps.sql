@@ -347,6 +347,44 @@ GRANT SELECT ON broadcast.sending_caps TO broadcast_user, broadcast_admin;
 COMMENT ON VIEW broadcast.sending_caps IS
 	'Integrations with caps or warm-up: the limits, what was sent this hour and today, and what mail waits for';
 
+/*
+ * rate_limits(), as before, with two columns at the end: for a workspace
+ * pair's bucket, what its caps hold its mail back for and until when
+ * (sending_caps).  The buckets are read from shared memory by
+ * _rate_buckets(), the C function rate_limits() was until 1.3.
+ */
+CREATE FUNCTION broadcast._rate_buckets(
+	OUT scope text, OUT workspace_id text, OUT integration_id text,
+	OUT rate_per_second float8, OUT tokens float8, OUT paused_until timestamptz,
+	OUT breaker text, OUT consecutive_failures integer, OUT granted bigint, OUT throttled bigint)
+RETURNS SETOF record
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'be_rate_limits';
+REVOKE ALL ON FUNCTION broadcast._rate_buckets() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION broadcast._rate_buckets() TO broadcast_admin;
+
+DROP FUNCTION broadcast.rate_limits();
+CREATE FUNCTION broadcast.rate_limits(
+	OUT scope text, OUT workspace_id text, OUT integration_id text,
+	OUT rate_per_second float8, OUT tokens float8, OUT paused_until timestamptz,
+	OUT breaker text, OUT consecutive_failures integer, OUT granted bigint, OUT throttled bigint,
+	OUT waiting_for text, OUT waiting_until timestamptz)
+RETURNS SETOF record
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT r.scope, r.workspace_id, r.integration_id, r.rate_per_second, r.tokens, r.paused_until,
+		   r.breaker, r.consecutive_failures, r.granted, r.throttled, c.waiting_for, c.waiting_until
+	  FROM broadcast._rate_buckets() r
+	  LEFT JOIN broadcast.sending_caps c
+			 ON r.scope = 'workspace' AND c.workspace_id = r.workspace_id
+			AND c.integration_id = r.integration_id
+$$;
+REVOKE ALL ON FUNCTION broadcast.rate_limits() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION broadcast.rate_limits() TO broadcast_admin;
+COMMENT ON FUNCTION broadcast.rate_limits() IS
+	'Token buckets, Retry-After pauses and circuit breakers (shared memory), and what a pair''s caps hold its mail back for';
+
 /* ---- windows ---- */
 
 /* a sending window, checked and normalised; NULL stays NULL */

@@ -100,6 +100,10 @@ def caps(r, c, sink_http, smtp_port):
                 " FROM broadcast.sending_caps WHERE workspace_id = %s", ws)
     r.check("caps: sending_caps reports the figures (%s)" % (sc,),
             sc == (20, 20, 50, 20, "hourly cap", hour_end), sc)
+    rl = db.row("SELECT waiting_for, waiting_until, granted > 0 FROM broadcast.rate_limits()"
+                " WHERE scope = 'workspace' AND workspace_id = %s", ws)
+    r.check("caps: rate_limits() says the pair waits for its hourly cap (%s)" % (rl,),
+            rl == ("hourly cap", hour_end, True), rl)
 
     # a restart; the counts are kept, then the hour ends
     c.stop("fast")
