@@ -11,7 +11,10 @@
  *	   isolated (isolation.c) and has no batch in flight, take tokens from
  *	   the rate limiter, then claim that many due rows in a short
  *	   transaction (FOR UPDATE SKIP LOCKED, marked in flight with a lease),
- *	   no more than the rest of the byte budget (sender_batch_bytes) holds;
+ *	   no more than the rest of the byte budget (sender_batch_bytes) holds
+ *	   and than the pair's hourly and daily caps have left (reserved in the
+ *	   same transaction); rows outside their broadcast's sending window are
+ *	   moved to its opening instead (88_windows_caps.sql);
  *	3. with no transaction open, render each message from the compiled
  *	   templates of its broadcast (cached per worker) and launch the batch
  *	   on the libcurl multi handle, where it runs next to other pairs'

@@ -20,6 +20,12 @@
  * the rows come due when their lease ends and are sent again with the same
  * message id.  No transaction is open while transfers run.
  *
+ * Caps.  The claim reserved its rows against the pair's hourly and daily
+ * counts; the record gives back, in the same transaction, what was not
+ * sent.  A crash before the record keeps the reservation: a period's count
+ * may exceed what was sent in it, never the other way round, so the caps
+ * hold across crashes.
+ *
  * An error recording one pair's batch is that pair's: it is isolated
  * (isolation.c), its rows come back when their lease ends, and the other
  * pairs go on.

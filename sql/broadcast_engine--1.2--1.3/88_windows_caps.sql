@@ -263,14 +263,13 @@ RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-	/* day row first: the order _cap_reserve locks them in */
+	/* the day row first: the order _cap_reserve locks them in */
 	UPDATE broadcast.send_counts c SET sent = greatest(c.sent + n, 0)
-	  FROM (SELECT x.ctid AS tid FROM broadcast.send_counts x
-			 WHERE x.workspace_id = p_workspace_id AND x.integration_id = p_integration_id
-			   AND ((x.period = 'day' AND x.starts_at = p_day_start)
-					OR (x.period = 'hour' AND x.starts_at = p_hour_start))
-			 ORDER BY x.period FOR UPDATE) o
-	 WHERE c.ctid = o.tid
+	 WHERE c.workspace_id = p_workspace_id AND c.integration_id = p_integration_id
+	   AND c.period = 'day' AND c.starts_at = p_day_start;
+	UPDATE broadcast.send_counts c SET sent = greatest(c.sent + n, 0)
+	 WHERE c.workspace_id = p_workspace_id AND c.integration_id = p_integration_id
+	   AND c.period = 'hour' AND c.starts_at = p_hour_start;
 $$;
 
 REVOKE ALL ON FUNCTION broadcast._cap_reserve(text, text, integer),
