@@ -174,6 +174,13 @@ SELECT broadcast_id, waiting_for, waiting_until = (SELECT hour_end FROM periods)
 CALL broadcast.send_queue(2);
 SELECT email, attempts, lease_until IS NULL AS not_leased FROM broadcast.email_queue WHERE workspace_id = 'wc' ORDER BY email;
 SELECT broadcast.cancel_broadcast('wc', 'b');
+-- an administrator's direct writes are checked and normalised too
+SELECT pg_temp.err($q$UPDATE broadcast.integrations SET warmup = '{"start": 0, "ceiling": 5, "started_on": "2026-01-01"}' WHERE workspace_id = 'wc'$q$);
+SELECT pg_temp.err($q$UPDATE broadcast.broadcasts SET send_window = '{"from": "09:00"}' WHERE workspace_id = 'wc'$q$);
+UPDATE broadcast.integrations SET warmup = '{"start": 5, "ceiling": 50, "started_on": "2026-01-01"}' WHERE workspace_id = 'wc';
+SELECT warmup FROM broadcast.integrations WHERE workspace_id = 'wc';
+UPDATE broadcast.integrations SET warmup = NULL WHERE workspace_id = 'wc';
+
 -- a finished broadcast's window no longer changes
 SELECT pg_temp.err($q$SELECT broadcast.set_sending_window('wc', 'b', NULL)$q$);
 

@@ -149,6 +149,20 @@ AS $$
 							   least(greatest(today - (w->>'started_on')::date, 0), 400))))::bigint
 $$;
 
+/* an administrator's direct writes pass the same checks, and are normalised */
+CREATE FUNCTION broadcast._warmup_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.warmup := broadcast._check_warmup(NEW.warmup);
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER integrations_warmup_check BEFORE INSERT OR UPDATE OF warmup ON broadcast.integrations
+	FOR EACH ROW EXECUTE FUNCTION broadcast._warmup_check();
+
 /*
  * A pair's caps as they stand now: the limits, the periods (hour and day of
  * the workspace's time zone) and what was claimed in them.  No row when the
@@ -454,6 +468,20 @@ BEGIN
 	RETURN jsonb_build_object('from', v_from, 'to', v_to, 'days', to_jsonb(days), 'zone', v_zone);
 END
 $$;
+
+/* an administrator's direct writes pass the same checks, and are normalised */
+CREATE FUNCTION broadcast._send_window_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.send_window := broadcast._check_send_window(NEW.send_window);
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER broadcasts_send_window_check BEFORE INSERT OR UPDATE OF send_window ON broadcast.broadcasts
+	FOR EACH ROW EXECUTE FUNCTION broadcast._send_window_check();
 
 /*
  * NULL when the (normalised) window w is open at time at in zone tz;
