@@ -182,6 +182,12 @@ typedef struct BeSendBatch
 	int			want;
 	int			nudged;
 	size_t		bytes;			/* held against sender_batch_bytes */
+	/* caps (88_windows_caps.sql): the periods the claim reserved in */
+	bool		capped;
+	TimestampTz cap_hour;
+	TimestampTz cap_day;
+	TimestampTz cap_until;		/* nothing granted: the pair waits until then */
+	int			parked;			/* due rows moved to their window's opening */
 	BeFlight	flight;
 	TimestampTz t_claim;
 	TimestampTz t_claimed;
@@ -193,6 +199,7 @@ extern bool be_run_pair_unit(struct BeExec *ex, void (*fn) (void *), void *arg, 
 							 const char *integ, const char *what, bool *abandoned);
 extern BeIntegration *be_copy_integration(const BeIntegration *src);
 extern double be_batch_lease_s(int want);
+extern void be_cap_add(BeSendBatch *b, int n);
 extern void be_batch_launch(BeSendBatch *b);
 extern BeSendBatch *be_batch_in_flight(const char *ws, const char *integ);
 extern int	be_batches_in_flight(void);

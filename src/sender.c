@@ -11,7 +11,10 @@
  *	   isolated (isolation.c) and has no batch in flight, take tokens from
  *	   the rate limiter, then claim that many due rows in a short
  *	   transaction (FOR UPDATE SKIP LOCKED, marked in flight with a lease),
- *	   no more than the rest of the byte budget (sender_batch_bytes) holds;
+ *	   no more than the rest of the byte budget (sender_batch_bytes) holds
+ *	   and than the pair's hourly and daily caps have left (reserved in the
+ *	   same transaction); rows outside their broadcast's sending window are
+ *	   moved to its opening instead (88_windows_caps.sql);
  *	3. with no transaction open, render each message from the compiled
  *	   templates of its broadcast (cached per worker) and launch the batch
  *	   on the libcurl multi handle, where it runs next to other pairs'
@@ -95,6 +98,8 @@ typedef struct IntegEntry
 	TimestampTz claim_from_set;
 	/* bytes one message of this pair held in its last batch (0: not known yet) */
 	size_t		msg_bytes;
+	/* over a cap: no claim before this (a changed integration clears it) */
+	TimestampTz cap_until;
 } IntegEntry;
 
 /* how long a claim cursor is trusted before a claim scans from the start */
@@ -179,31 +184,67 @@ static BePlan integ_plan = {
  * covers, so the claim is a HOT update (see the 1.2 upgrade script);
  * status and next_attempt_at stay as they are.  A test send (send_test)
  * renders with the data of the contact its row names in data_email.
+ *
+ * A candidate of a broadcast with a sending window that is closed for it
+ * now (in its contact's or the workspace's zone) is not claimed: its
+ * next_attempt_at moves to the window's opening, no attempt spent
+ * (88_windows_caps.sql).  The broadcasts with a window are listed once per
+ * claim too, so a row of a broadcast without one costs a test against an
+ * (almost always empty) array.  The last row of the result is not a
+ * message: its ctid is NULL and its last column counts the rows moved.
  */
 static BePlan claim_plan = {
-	"WITH c AS ("
+	"WITH cand AS MATERIALIZED ("
+	"  SELECT d.ctid AS tid, d.broadcast_id, d.email FROM broadcast.email_queue d"
+	"   WHERE d.workspace_id = $1 AND d.integration_id = $2"
+	"     AND d.status IN ('pending', 'sending') AND d.next_attempt_at <= now()"
+	"     AND d.next_attempt_at >= $5"
+	"     AND (d.lease_until IS NULL OR d.lease_until <= now())"
+	"     AND d.broadcast_id = ANY (ARRAY(SELECT b.broadcast_id FROM broadcast.broadcasts b"
+	"          WHERE b.workspace_id = $1 AND b.status NOT IN ('paused', 'cancelled')"
+	"            AND b.instance_nonce = (SELECT i.nonce FROM broadcast.instance i)))"
+	"   ORDER BY d.next_attempt_at"
+	"   LIMIT $3"
+	"   FOR UPDATE SKIP LOCKED"
+	"), w AS MATERIALIZED ("
+	"  SELECT cand.tid,"
+	"         CASE WHEN cand.broadcast_id = ANY (ARRAY(SELECT b.broadcast_id FROM broadcast.broadcasts b"
+	"                   WHERE b.workspace_id = $1 AND b.send_window IS NOT NULL))"
+	"              THEN broadcast._window_wait($1, cand.broadcast_id, cand.email) END AS opens"
+	"    FROM cand"
+	"), park AS ("
+	"  UPDATE broadcast.email_queue q"
+	"     SET next_attempt_at = (SELECT w.opens FROM w WHERE w.tid = q.ctid)"
+	"   WHERE q.ctid = ANY (ARRAY(SELECT w.tid FROM w WHERE w.opens IS NOT NULL))"
+	"  RETURNING 1"
+	"), c AS ("
 	"  UPDATE broadcast.email_queue q"
 	"     SET attempts = q.attempts + 1, lease_until = now() + make_interval(secs => $4)"
-	"   WHERE q.ctid = ANY (ARRAY("
-	"         SELECT d.ctid FROM broadcast.email_queue d"
-	"          WHERE d.workspace_id = $1 AND d.integration_id = $2"
-	"            AND d.status IN ('pending', 'sending') AND d.next_attempt_at <= now()"
-	"            AND d.next_attempt_at >= $5"
-	"            AND (d.lease_until IS NULL OR d.lease_until <= now())"
-	"            AND d.broadcast_id = ANY (ARRAY(SELECT b.broadcast_id FROM broadcast.broadcasts b"
-	"                 WHERE b.workspace_id = $1 AND b.status NOT IN ('paused', 'cancelled')"
-	"                   AND b.instance_nonce = (SELECT i.nonce FROM broadcast.instance i)))"
-	"          ORDER BY d.next_attempt_at"
-	"          LIMIT $3"
-	"          FOR UPDATE SKIP LOCKED))"
+	"   WHERE q.ctid = ANY (ARRAY(SELECT w.tid FROM w WHERE w.opens IS NULL))"
 	"  RETURNING q.ctid, q.broadcast_id, q.email, q.list_id, q.variation, q.message_id, q.attempts,"
 	"            q.next_attempt_at, q.data_email"
 	")"
 	"SELECT c.ctid, c.broadcast_id, c.email, c.list_id, c.variation::int4, c.message_id::text, c.attempts::int4,"
-	"       ct.properties::text, ct.first_name, ct.last_name, ct.language, ct.timezone, c.next_attempt_at"
+	"       ct.properties::text, ct.first_name, ct.last_name, ct.language, ct.timezone, c.next_attempt_at,"
+	"       NULL::int4"
 	"  FROM c LEFT JOIN broadcast.contacts ct"
-	"         ON ct.workspace_id = $1 AND ct.email = coalesce(c.data_email, c.email)",
+	"         ON ct.workspace_id = $1 AND ct.email = coalesce(c.data_email, c.email)"
+	" UNION ALL "
+	"SELECT NULL::tid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+	"       (SELECT count(*) FROM park)::int4",
 	5, {TEXTOID, TEXTOID, INT4OID, FLOAT8OID, TIMESTAMPTZOID}, NULL, false, true
+};
+
+/*
+ * The pair's caps, in the claim's transaction: how many of want it may
+ * claim, reserved against its hourly and daily counts with the counter
+ * rows locked (88_windows_caps.sql); be_cap_add gives back what the
+ * claim did not use.
+ */
+static BePlan cap_reserve_plan = {
+	"SELECT granted, reason, wait_until, hour_start, day_start"
+	"  FROM broadcast._cap_reserve($1, $2, $3)",
+	3, {TEXTOID, TEXTOID, INT4OID}
 };
 
 /* a broadcast and every variation's pinned template, in one query */
@@ -295,6 +336,8 @@ get_integration(const char *ws, const char *integ, uint64 check)
 	/* the claim cursor follows the queue of what is loaded now */
 	e->claim_from = DT_NOBEGIN;
 	e->claim_from_set = 0;
+	/* and new caps are judged at the next claim */
+	e->cap_until = 0;
 
 	args[0] = CStringGetTextDatum(ws);
 	args[1] = CStringGetTextDatum(integ);
@@ -519,6 +562,7 @@ flush_caches(uint64 gen, bool everything)
 		i->ig = NULL;
 		i->claim_from = DT_NOBEGIN;
 		i->claim_from_set = 0;
+		i->cap_until = 0;
 	}
 	flushed_generation = gen;
 }
@@ -659,6 +703,7 @@ claim_unit(void *arg)
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz last = DT_NOBEGIN;
 	int			n;
+	int			nrows;
 	int			i;
 	double		lease_s;
 	MemoryContext old;
@@ -678,6 +723,40 @@ claim_unit(void *arg)
 	args[1] = CStringGetTextDatum(cy->pair->integration_id);
 	args[2] = Int32GetDatum(b->want);
 	args[3] = Float8GetDatum(lease_s);
+
+	/*
+	 * Caps first: the counter rows stay locked until this transaction ends,
+	 * so no other sender can reserve what this claim reserved.
+	 */
+	if (be_plan_exec(&cap_reserve_plan, args, NULL, SPI_OK_SELECT) == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+		int			granted;
+
+		granted = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		d = SPI_getbinval(tup, desc, 4, &isnull);
+		if (!isnull)
+		{
+			b->capped = true;
+			b->cap_hour = DatumGetTimestampTz(d);
+			b->cap_day = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+		}
+		if (granted <= 0)
+		{
+			/* over a cap: nothing is claimed, the rows wait unclaimed */
+			d = SPI_getbinval(tup, desc, 3, &isnull);
+			b->cap_until = isnull ? TimestampTzPlusMilliseconds(now, 60000) : DatumGetTimestampTz(d);
+			b->capped = false;
+			b->nmsgs = 0;
+			return;
+		}
+		Assert(granted <= b->want);
+		b->want = granted;
+		args[2] = Int32GetDatum(granted);
+	}
 
 	/*
 	 * Sent rows leave dead entries at the front of email_queue_due_idx
@@ -703,14 +782,25 @@ claim_unit(void *arg)
 	check = be_cache_generation_started();
 	old = MemoryContextSwitchTo(b->cxt);
 	b->msgs = palloc0(sizeof(BeMessage *) * Max(n, 1));
-	for (i = 0; i < n; i++)
+	nrows = n;
+	n = 0;
+	for (i = 0; i < nrows; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		BeMessage  *m = palloc0(sizeof(BeMessage));
+		BeMessage  *m;
 		bool		isnull;
+		Datum		tid;
 
-		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 1, &isnull)), &m->tid);
+		tid = SPI_getbinval(tup, desc, 1, &isnull);
+		if (isnull)
+		{
+			/* not a message: the rows moved to their window's opening */
+			b->parked = DatumGetInt32(SPI_getbinval(tup, desc, 14, &isnull));
+			continue;
+		}
+		m = palloc0(sizeof(BeMessage));
+		ItemPointerCopy((ItemPointer) DatumGetPointer(tid), &m->tid);
 		m->broadcast_id = col_text(tup, desc, 2);
 		m->email = col_text(tup, desc, 3);
 		m->list_id = col_text(tup, desc, 4);
@@ -718,13 +808,18 @@ claim_unit(void *arg)
 		m->message_id = col_text(tup, desc, 6);
 		m->attempts = atoi(col_text(tup, desc, 7));
 		m->contact_json = contact_json(tup, desc, m->email);
-		b->msgs[i] = m;
+		b->msgs[n++] = m;
 		last = Max(last, DatumGetTimestampTz(SPI_getbinval(tup, desc, 13, &isnull)));
 	}
 	b->nmsgs = n;
+	MemoryContextSwitchTo(old);
+	/* what the claim reserved and did not find goes back to the caps */
+	if (b->capped && n < b->want)
+		be_cap_add(b, n - b->want);
+	old = MemoryContextSwitchTo(b->cxt);
 	if (cursor)
 	{
-		if (n < b->want)
+		if (n + b->parked < b->want)
 			cursor->claim_from = DT_NOBEGIN;	/* ran dry past it: look behind next time */
 		else
 		{
@@ -929,6 +1024,12 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 	ie = hash_search(integ_cache, key, HASH_FIND, NULL);
 	if (ie)
 		est = ie->msg_bytes;
+	/* over an hourly or daily cap: its mail waits, unclaimed, for the next period */
+	if (ie && ie->cap_until > now)
+	{
+		*next_wake = Min(*next_wake, ie->cap_until);
+		return 0;
+	}
 	avail = budget > be_batch_bytes_in_flight() ? budget - be_batch_bytes_in_flight() : 0;
 	if (be_batches_in_flight() > 0 && (avail == 0 || avail < est))
 	{
@@ -977,10 +1078,25 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 	}
 	b->t_claimed = GetCurrentTimestamp();
 	be_rate_refund(p->ig, granted - b->nmsgs);
+	if (b->cap_until != 0)
+	{
+		if (ie == NULL)
+			ie = hash_search(integ_cache, key, HASH_FIND, NULL);
+		if (ie)
+			ie->cap_until = b->cap_until;
+		*next_wake = Min(*next_wake, b->cap_until);
+		MemoryContextDelete(b->cxt);
+		return 0;
+	}
 	if (b->nmsgs == 0)
 	{
-		/* due rows exist but all belong to paused broadcasts, or are locked */
-		*next_wake = Min(*next_wake, TimestampTzPlusMilliseconds(now, 1000));
+		/*
+		 * Due rows exist but all belong to paused broadcasts, or are locked;
+		 * or they were all moved to their window's opening, and more may be
+		 * due behind them.
+		 */
+		*next_wake = Min(*next_wake, b->parked > 0 ? now :
+						 TimestampTzPlusMilliseconds(now, 1000));
 		MemoryContextDelete(b->cxt);
 		return 0;
 	}

@@ -20,6 +20,12 @@
  * the rows come due when their lease ends and are sent again with the same
  * message id.  No transaction is open while transfers run.
  *
+ * Caps.  The claim reserved its rows against the pair's hourly and daily
+ * counts; the record gives back, in the same transaction, what was not
+ * sent.  A crash before the record keeps the reservation: a period's count
+ * may exceed what was sent in it, never the other way round, so the caps
+ * hold across crashes.
+ *
  * An error recording one pair's batch is that pair's: it is isolated
  * (isolation.c), its rows come back when their lease ends, and the other
  * pairs go on.
@@ -120,6 +126,33 @@ static BePlan complete_plan = {
 	TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID},
 	NULL, true, true
 };
+
+/* moves a pair's cap reservation, in the periods of its claim (88_windows_caps.sql) */
+static BePlan cap_add_plan = {
+	"SELECT broadcast._cap_add($1, $2, $3, $4, $5)",
+	5, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID}
+};
+
+/*
+ * Moves the batch's cap reservation by n (negative: gives back), inside a
+ * transaction.  A message counts against the caps from its claim; one that
+ * was not sent is given back when the batch is recorded, so the counts
+ * follow what the provider accepted, and never fall below it.
+ */
+void
+be_cap_add(BeSendBatch *b, int n)
+{
+	Datum		args[5];
+
+	if (!b->capped || n == 0)
+		return;
+	args[0] = CStringGetTextDatum(b->workspace_id);
+	args[1] = CStringGetTextDatum(b->integration_id);
+	args[2] = TimestampTzGetDatum(b->cap_hour);
+	args[3] = TimestampTzGetDatum(b->cap_day);
+	args[4] = Int32GetDatum(n);
+	be_plan_exec(&cap_add_plan, args, NULL, SPI_OK_SELECT);
+}
 
 /* the broadcasts whose counters a batch moves, locked in one order */
 static BePlan lock_broadcasts_plan = {
@@ -278,6 +311,16 @@ complete_unit(void *arg)
 	lock_args[1] = args[4];
 	be_plan_exec(&lock_broadcasts_plan, lock_args, NULL, SPI_OK_SELECT);
 	be_plan_exec(&complete_plan, args, NULL, SPI_OK_UPDATE);
+	/* what was not sent no longer counts against the caps */
+	if (b->capped)
+	{
+		int			unsent = 0;
+
+		for (i = 0; i < n; i++)
+			if (b->msgs[i]->outcome != BE_OUT_SENT)
+				unsent++;
+		be_cap_add(b, -unsent);
+	}
 
 	/*
 	 * Wake the scheduler for broadcasts whose queue just emptied; only a

@@ -1,7 +1,7 @@
 /* ------------------------------------------------------------------------
  * The parser and the token check (src/bounce_sql.c)
  * ------------------------------------------------------------------------ */
-CREATE FUNCTION broadcast._bounce_parse(raw bytea)
+CREATE OR REPLACE FUNCTION broadcast._bounce_parse(raw bytea)
 RETURNS jsonb
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'be_bounce_parse';

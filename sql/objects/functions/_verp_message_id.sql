@@ -1,4 +1,4 @@
-CREATE FUNCTION broadcast._verp_message_id(workspace_id text, token text, secret bytea)
+CREATE OR REPLACE FUNCTION broadcast._verp_message_id(workspace_id text, token text, secret bytea)
 RETURNS uuid
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'be_verp_message_id';

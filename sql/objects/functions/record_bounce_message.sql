@@ -1,7 +1,7 @@
 /* ------------------------------------------------------------------------
  * record_bounce_message
  * ------------------------------------------------------------------------ */
-CREATE FUNCTION broadcast.record_bounce_message(
+CREATE OR REPLACE FUNCTION broadcast.record_bounce_message(
 	workspace_id text,
 	raw_message bytea,
 	OUT kind text, OUT bounce_class text, OUT message_id uuid, OUT email text,

@@ -95,3 +95,12 @@ ALTER TABLE broadcast.broadcasts ADD COLUMN test_of text;
 
 COMMENT ON COLUMN broadcast.broadcasts.test_of IS
 	'For a test-send broadcast (send_test): the broadcast it tests';
+
+ALTER TABLE broadcast.broadcasts
+	ADD COLUMN send_window jsonb CHECK (jsonb_typeof(send_window) = 'object');
+
+COMMENT ON COLUMN broadcast.broadcasts.send_window IS
+	'Sending window {"from", "to", "days", "zone"} (set_sending_window); NULL: any time';
+
+CREATE TRIGGER broadcasts_send_window_check BEFORE INSERT OR UPDATE OF send_window ON broadcast.broadcasts
+	FOR EACH ROW EXECUTE FUNCTION broadcast._send_window_check();

@@ -41,3 +41,20 @@ GRANT SELECT ON TABLE broadcast.integrations TO broadcast_user;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE broadcast.integrations TO broadcast_admin;
 
 SELECT pg_catalog.pg_extension_config_dump('broadcast.integrations', '');
+
+ALTER TABLE broadcast.integrations
+	ADD COLUMN hourly_cap integer CHECK (hourly_cap BETWEEN 1 AND 100000000),
+	ADD COLUMN daily_cap integer CHECK (daily_cap BETWEEN 1 AND 1000000000),
+	ADD COLUMN warmup jsonb CHECK (jsonb_typeof(warmup) = 'object');
+
+COMMENT ON COLUMN broadcast.integrations.hourly_cap IS
+	'At most this many messages per hour of the workspace''s time zone (set_integration_caps)';
+
+COMMENT ON COLUMN broadcast.integrations.daily_cap IS
+	'At most this many messages per day of the workspace''s time zone (set_integration_caps)';
+
+COMMENT ON COLUMN broadcast.integrations.warmup IS
+	'Warm-up schedule {"start", "factor", "ceiling", "started_on"}: the daily limit grows by factor a day';
+
+CREATE TRIGGER integrations_warmup_check BEFORE INSERT OR UPDATE OF warmup ON broadcast.integrations
+	FOR EACH ROW EXECUTE FUNCTION broadcast._warmup_check();
