@@ -137,7 +137,6 @@ track_rewrite_html(const char *html, size_t len, const TrackParams *p, BeBuf *ou
 	be_buf_reset(out);
 	while (i < len)
 	{
-		const char *tag;
 		size_t		j;
 
 		if (html[i] != '<' || len - i < 3 || lower((unsigned char) html[i + 1]) != 'a' ||
@@ -146,7 +145,6 @@ track_rewrite_html(const char *html, size_t len, const TrackParams *p, BeBuf *ou
 			i++;
 			continue;
 		}
-		tag = html + i;
 		j = i + 2;
 		/* the attributes of <a ...> up to its '>' */
 		while (j < len && html[j] != '>')
@@ -155,7 +153,6 @@ track_rewrite_html(const char *html, size_t len, const TrackParams *p, BeBuf *ou
 			size_t		ne;
 			size_t		vs;
 			size_t		ve;
-			char		q = 0;
 
 			while (j < len && (is_space((unsigned char) html[j]) || html[j] == '/'))
 				j++;
@@ -177,7 +174,8 @@ track_rewrite_html(const char *html, size_t len, const TrackParams *p, BeBuf *ou
 				j++;
 			if (j < len && (html[j] == '"' || html[j] == '\''))
 			{
-				q = html[j++];
+				char		q = html[j++];
+
 				vs = j;
 				while (j < len && html[j] != q)
 					j++;
@@ -217,9 +215,7 @@ track_rewrite_html(const char *html, size_t len, const TrackParams *p, BeBuf *ou
 			be_buf_append(out, html + copied, vs - copied);
 			put_url(out, p->base_url, "/c/", token);
 			copied = ve;
-			(void) q;
 		}
-		(void) tag;
 		i = j;
 	}
 
