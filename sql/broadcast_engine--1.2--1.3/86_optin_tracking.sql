@@ -124,7 +124,9 @@ CREATE TABLE broadcast.tracked_events (
 	first_at		timestamptz NOT NULL DEFAULT now(),
 	last_at			timestamptz NOT NULL DEFAULT now(),
 	hits			integer NOT NULL DEFAULT 1,
-	PRIMARY KEY (workspace_id, message_id, event, link_index, machine)
+	PRIMARY KEY (workspace_id, message_id, event, link_index, machine),
+	/* drop_workspace deletes the history by hand; these go with the workspace */
+	FOREIGN KEY (workspace_id) REFERENCES broadcast.workspaces ON DELETE CASCADE
 );
 CREATE INDEX tracked_events_broadcast_idx ON broadcast.tracked_events (workspace_id, broadcast_id, event);
 COMMENT ON TABLE broadcast.tracked_events IS

@@ -12,7 +12,8 @@ clicked_at; the pixel answers a no-cache 1x1 GIF and sets opened_at; HEAD
 records nothing; tampered tokens and a foreign URL signed with another key
 get 400 with nothing recorded; curl's click is flagged as a machine's and
 per-link statistics count it apart; a contact who opted out gets the
-original links and no pixel.
+original links and no pixel.  An A/B test by opens: the variation with
+more opens, all from Apple's proxy, loses to the one with fewer human opens.
 """
 import email
 import email.policy
@@ -114,6 +115,7 @@ def run(r):
         setup(db, sinkf)
         run_optin(r, db, sinkf)
         run_tracking(r, db, sinkf)
+        run_ab(r, db, sinkf)
     except Exception:
         print("# server log:\n" + "\n".join("#   " + l for l in c.tail_log(40).splitlines()))
         raise
@@ -264,3 +266,45 @@ def run_tracking(r, db, sinkf):
     eng = db.row("SELECT opened, human_opened, clicked, human_clicked FROM broadcast.engagement_stats('tr', 'news')"
                  " WHERE template_id IS NULL")
     r.check("engagement statistics: all and human opens and clicks", eng == (1, 1, 1, 1), eng)
+
+
+def run_ab(r, db, sinkf):
+    db.q("SELECT broadcast.create_list('tr', 'ab', 'A/B')")
+    db.q("SELECT broadcast.subscribe('tr', 'ab', ARRAY(SELECT 'ab' || i || '@example.com' FROM generate_series(1, 20) i))")
+    db.q("SELECT broadcast.create_template('tr', 'red', 'Red news', '<html><body><p>red</p></body></html>')")
+    db.q("SELECT broadcast.create_template('tr', 'blue', 'Blue news', '<html><body><p>blue</p></body></html>')")
+    db.q("""SELECT broadcast.create_broadcast('tr', 'ab', 'A/B', '{ab}', 'smtp', variations => ARRAY['red', 'blue'],
+            ab_sample_percent => 50, ab_metric => 'open', ab_duration => '6 seconds')""")
+    db.q("SELECT broadcast.schedule_broadcast('tr', 'ab')")
+
+    def pixels(subject):
+        out = []
+        for i in range(1, 21):
+            for html in mails_to(sinkf, "ab%d@example.com" % i, subject):
+                out += re.findall(r'<img src="([^"]+/t/o/[^"]+)"', html)
+        return out
+
+    wait_for("the test sample in the sink", lambda: len(pixels("Red news")) + len(pixels("Blue news")) == 10, 60)
+    red, blue = pixels("Red news"), pixels("Blue news")
+    # red: four opens, all Apple's proxy fetching images; blue: two people
+    answers = [req("GET", path_of(u), headers={"User-Agent": "Mozilla/5.0"})[0] for u in red[:4]]
+    answers += [req("GET", path_of(u), headers={"User-Agent": BROWSER})[0] for u in blue[:2]]
+    winner = db.one("SELECT winner_template_id FROM broadcast.broadcasts WHERE workspace_id = 'tr' AND broadcast_id = 'ab'")
+    r.check("ab: the pixels answered before the end of the test period", answers == [200] * 6 and winner is None,
+            (answers, winner))
+    eng = db.q("SELECT template_id, opened, human_opened, machine_opened FROM broadcast.engagement_stats('tr', 'ab')"
+               " WHERE template_id IS NOT NULL ORDER BY 1")
+    r.check("ab: red 4 opens, all machines'; blue 2, human", eng == [("blue", 2, 2, 0), ("red", 4, 0, 4)], eng)
+    try:
+        win = wait_for("the winner picked", lambda: db.one(
+            "SELECT winner_template_id FROM broadcast.broadcasts WHERE workspace_id = 'tr' AND broadcast_id = 'ab'"), 60)
+    except AssertionError:
+        print("# %r" % (db.q("SELECT b.status, t.phase, t.status, t.run_at, now(), b.last_error, t.last_error"
+                             " FROM broadcast.broadcasts b LEFT JOIN broadcast.tasks t USING (workspace_id, broadcast_id)"
+                             " WHERE b.workspace_id = 'tr' AND b.broadcast_id = 'ab'"),))
+        raise
+    r.check("ab: the winner is picked on human opens: blue", win == "blue", win)
+    wait_for("the A/B broadcast completed", lambda: db.one(
+        "SELECT status FROM broadcast.broadcasts WHERE workspace_id = 'tr' AND broadcast_id = 'ab'") == "completed", 60)
+    r.check("ab: the remaining ten got blue", len(pixels("Blue news")) == 15 and len(pixels("Red news")) == 5,
+            (len(pixels("Blue news")), len(pixels("Red news"))))
