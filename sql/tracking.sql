@@ -93,6 +93,12 @@ SELECT broadcast.subscribe('tk', 'news', ARRAY['bob@example.com'], double_opt_in
 SELECT count(*) AS queued FROM broadcast.email_queue WHERE workspace_id = 'tk';
 -- the id is reserved
 SELECT trk_t.err($$ SELECT broadcast.create_broadcast('tk', 'double-opt-in', 'X', '{news}', 'smtp', 'confirm') $$);
+-- a paused opt-in broadcast holds its confirmations: a subscribe queues, does not resume
+SELECT broadcast.pause_broadcast('tk', 'double-opt-in');
+SELECT broadcast.subscribe('tk', 'news', ARRAY['fay@example.com'], double_opt_in => true);
+SELECT b.status, (SELECT count(*) FROM broadcast.email_queue q WHERE q.workspace_id = 'tk' AND q.email = 'fay@example.com') AS fay_queued
+  FROM broadcast.broadcasts b WHERE b.workspace_id = 'tk' AND b.broadcast_id = 'double-opt-in';
+SELECT broadcast.resume_broadcast('tk', 'double-opt-in');
 
 -- confirming: the token of the queued message, with the edge's client address
 SELECT q.message_id AS ann_mid FROM broadcast.email_queue q WHERE q.workspace_id = 'tk' AND q.email = 'ann@example.com' \gset

@@ -409,12 +409,17 @@ BEGIN
 			MESSAGE = 'the broadcast id "double-opt-in" is taken by a broadcast',
 			HINT = 'Double opt-in sends its confirmations as the broadcast "double-opt-in"; rename that broadcast''s id.';
 	END IF;
-	/* changed only when something differs: the row is the senders' too */
+	/*
+	 * Changed only when something differs: the row is the senders' too.  A
+	 * paused opt-in broadcast stays paused (its confirmations wait for
+	 * resume_broadcast); a cancelled one takes confirmations again.
+	 */
 	IF NOT (p_list_id = ANY (b.lists)) OR b.integration_id <> integ OR b.template_id <> tpl
-	   OR b.status <> 'processing' THEN
+	   OR b.status NOT IN ('processing', 'paused') THEN
 		UPDATE broadcast.broadcasts x
 		   SET lists = CASE WHEN p_list_id = ANY (x.lists) THEN x.lists ELSE x.lists || p_list_id END,
-			   integration_id = integ, template_id = tpl, status = 'processing', paused_from = NULL,
+			   integration_id = integ, template_id = tpl,
+			   status = CASE WHEN x.status = 'paused' THEN 'paused' ELSE 'processing' END,
 			   updated_at = now()
 		 WHERE x.workspace_id = p_workspace_id AND x.broadcast_id = 'double-opt-in';
 	END IF;
