@@ -193,6 +193,9 @@ RESET ROLE;
 -- erasure takes the consent records with the contact
 SELECT broadcast.forget_contact('tk', 'ann@example.com') IS NOT NULL AS forgotten;
 SELECT count(*) AS consents_left FROM broadcast.consents WHERE workspace_id = 'tk' AND email = 'ann@example.com';
+-- and the targets of their clicks (a link may be personal); the counts stay
+SELECT link_index, url, hits FROM broadcast.tracked_events
+ WHERE workspace_id = 'tk' AND message_id = '01890000-0000-7000-8000-00000000000a' ORDER BY 1;
 
 SELECT broadcast.drop_workspace('tk');
 DROP SCHEMA trk_t CASCADE;

@@ -132,6 +132,27 @@ CREATE INDEX tracked_events_broadcast_idx ON broadcast.tracked_events (workspace
 COMMENT ON TABLE broadcast.tracked_events IS
 	'Opens and clicks seen by the edge (first-party tracking), machine ones flagged';
 
+/*
+ * A link may carry personal data (personalised URLs): forget_contact(),
+ * which rewrites the history's address, drops the targets of that person's
+ * clicks.  Only that function sets message_history.email, so the senders'
+ * and the events' updates never fire this.
+ */
+CREATE FUNCTION broadcast._history_forget_links()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE broadcast.tracked_events e SET url = NULL
+	 WHERE e.workspace_id = NEW.workspace_id AND e.message_id = NEW.message_id AND e.url IS NOT NULL;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER history_forget_links AFTER UPDATE OF email ON broadcast.message_history
+	FOR EACH ROW WHEN (OLD.email IS DISTINCT FROM NEW.email)
+	EXECUTE FUNCTION broadcast._history_forget_links();
+
 GRANT SELECT, INSERT, UPDATE, DELETE ON broadcast.consents, broadcast.tracked_events TO broadcast_admin;
 /* data: pg_dump carries them (10_backup.sql) */
 SELECT pg_catalog.pg_extension_config_dump('broadcast.consents', '');
