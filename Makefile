@@ -38,6 +38,8 @@ OBJS = \
 	src/sha256.o \
 	src/tmpl.o \
 	src/tmpl_sql.o \
+	src/tracking.o \
+	src/tracking_sql.o \
 	src/unsub_token.o \
 	src/uuid7.o \
 	src/launcher.o \

@@ -47,6 +47,8 @@ typedef struct ComposeBroadcastSrc
 	const char *sending_domain; /* Message-ID right part; NULL: from's domain */
 	const char *unsub_base_url; /* NULL: no List-Unsubscribe URL */
 	const char *unsub_mailto;
+	const char *track_base_url; /* NULL: no first-party tracking */
+	const char *confirm_base_url;	/* non-NULL: a double opt-in confirmation */
 	const uint8_t *secret;
 	size_t		secret_len;
 	const char *lists_json;		/* {"list_id": "List name", ...} */

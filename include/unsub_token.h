@@ -32,6 +32,11 @@
 #define UNSUB_FIELD_MAX			1024	/* bytes per field */
 #define UNSUB_TOKEN_MAX			8192	/* longer input is rejected unread */
 
+/* MAC contexts: one per purpose, so a token of one is never valid as another */
+#define UNSUB_MAC_CONTEXT		"be-unsub:"
+#define CONFIRM_MAC_CONTEXT		"be-confirm:"
+#define TRACK_MAC_CONTEXT		"be-track:"
+
 /* return codes */
 #define UNSUB_OK				0
 #define UNSUB_EINVAL			(-1)	/* malformed input / token */
@@ -75,6 +80,16 @@ extern bool unsub_token_verify_parsed(const UnsubToken *tok,
 /* parse + verify in one call; false for anything malformed or forged */
 extern bool unsub_token_verify(const char *token, size_t len,
 							   const uint8_t *secret, size_t secret_len);
+
+/* the same with the MAC context of another purpose (*_MAC_CONTEXT) */
+extern int	be_token_make(const char *context, const uint8_t *secret, size_t secret_len,
+						  const char *workspace_id, const char *list_id,
+						  const char *email, const char *message_id,
+						  BeBuf *out);
+extern bool be_token_verify_parsed(const char *context, const UnsubToken *tok,
+								   const uint8_t *secret, size_t secret_len);
+extern bool be_token_verify(const char *context, const char *token, size_t len,
+							const uint8_t *secret, size_t secret_len);
 
 /* RFC 4648 base64url, no padding.  Encode appends to out. */
 extern bool unsub_b64url_encode(const uint8_t *in, size_t len, BeBuf *out);

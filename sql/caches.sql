@@ -9,7 +9,10 @@ SELECT broadcast.create_broadcast('cw', 'b', 'B', '{l}', 'm', 't');
 -- every table a sender caches rows of has the trigger, for every event
 SELECT c.relname, t.tgname,
        (t.tgtype & 4) <> 0 AS ins, (t.tgtype & 8) <> 0 AS del, (t.tgtype & 16) <> 0 AS upd,
-       (t.tgtype & 32) <> 0 AS trunc, t.tgattr::text AS update_of
+       (t.tgtype & 32) <> 0 AS trunc,
+       /* column names: their numbers differ between a fresh and an upgraded install */
+       (SELECT string_agg(a.attname, ' ' ORDER BY a.attname) FROM pg_attribute a
+         WHERE a.attrelid = t.tgrelid AND a.attnum = ANY (t.tgattr)) AS update_of
   FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
  WHERE t.tgfoid = 'broadcast._bump_generation'::regproc
  ORDER BY 1, 2;

@@ -19,6 +19,7 @@
 #include "compose.h"
 #include "mime.h"
 #include "tmpl.h"
+#include "tracking.h"
 #include "unsub_token.h"
 
 typedef struct ComposeTemplate
@@ -39,6 +40,8 @@ struct ComposeBroadcast
 	char	   *domain;			/* Message-ID domain, or NULL */
 	char	   *unsub_base;
 	char	   *unsub_mailto;
+	char	   *track_base;		/* first-party tracking on: the edge's /t */
+	char	   *confirm_base;	/* a double opt-in confirmation: the edge's /c */
 	uint8_t    *secret;
 	size_t		secret_len;
 	json_object *workspace;		/* {"id", "name"} */
@@ -59,7 +62,41 @@ struct ComposeCtx
 	BeBuf		list_unsub;
 	BeBuf		body;
 	BeBuf		scratch;
+	BeBuf		tracked;		/* the HTML with tracking links */
+	BeBuf		track_scratch;
+	BeBuf		confirm;		/* the confirmation URL */
 };
+
+/* a base URL without its final slashes (malloc'd), or NULL */
+static char *
+base_url_dup(const char *s)
+{
+	char	   *d;
+	size_t		n;
+
+	if (s == NULL || s[0] == '\0')
+		return NULL;
+	d = strdup(s);
+	if (d == NULL)
+		return NULL;
+	n = strlen(d);
+	while (n > 0 && d[n - 1] == '/')
+		d[--n] = '\0';
+	return d;
+}
+
+/* the contact's opt-out of tracking: properties.tracking_opt_out = true */
+static bool
+tracking_opted_out(json_object *contact)
+{
+	json_object *props;
+	json_object *v;
+
+	return json_object_object_get_ex(contact, "properties", &props) &&
+		json_object_is_type(props, json_type_object) &&
+		json_object_object_get_ex(props, "tracking_opt_out", &v) &&
+		json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+}
 
 static char *
 dup_or_null(const char *s)
@@ -134,6 +171,8 @@ compose_broadcast_create(const ComposeBroadcastSrc *src, char *errbuf, size_t er
 	b->domain = dup_or_null(src->sending_domain);
 	b->unsub_base = dup_or_null(src->unsub_base_url);
 	b->unsub_mailto = dup_or_null(src->unsub_mailto);
+	b->track_base = base_url_dup(src->track_base_url);
+	b->confirm_base = base_url_dup(src->confirm_base_url);
 	if (src->secret_len > 0)
 	{
 		b->secret = malloc(src->secret_len);
@@ -228,6 +267,8 @@ compose_broadcast_free(ComposeBroadcast *b)
 	free(b->domain);
 	free(b->unsub_base);
 	free(b->unsub_mailto);
+	free(b->track_base);
+	free(b->confirm_base);
 	free(b->secret);
 	free(b);
 }
@@ -248,6 +289,9 @@ compose_ctx_create(void)
 	be_buf_init(&c->list_unsub);
 	be_buf_init(&c->body);
 	be_buf_init(&c->scratch);
+	be_buf_init(&c->tracked);
+	be_buf_init(&c->track_scratch);
+	be_buf_init(&c->confirm);
 	return c;
 }
 
@@ -265,6 +309,9 @@ compose_ctx_free(ComposeCtx *c)
 	be_buf_free(&c->list_unsub);
 	be_buf_free(&c->body);
 	be_buf_free(&c->scratch);
+	be_buf_free(&c->tracked);
+	be_buf_free(&c->track_scratch);
+	be_buf_free(&c->confirm);
 	free(c);
 }
 
@@ -343,6 +390,20 @@ compose_render(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in, Compo
 		}
 	}
 
+	/* a double opt-in confirmation carries its signed /c/ link */
+	be_buf_reset(&c->confirm);
+	if (b->confirm_base && b->secret_len > 0 && in->list_id)
+	{
+		be_buf_puts(&c->confirm, b->confirm_base);
+		be_buf_putc(&c->confirm, '/');
+		if (be_token_make(CONFIRM_MAC_CONTEXT, b->secret, b->secret_len, b->workspace_id, in->list_id,
+						  in->email, in->message_id, &c->confirm) != UNSUB_OK)
+		{
+			snprintf(out->error, sizeof(out->error), "could not make the confirmation token");
+			return -1;
+		}
+	}
+
 	contact = in->contact_json ? json_tokener_parse(in->contact_json) : NULL;
 	if (contact == NULL)
 	{
@@ -362,10 +423,35 @@ compose_render(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in, Compo
 	json_object_object_add(data, "list", list);
 	json_object_object_add(data, "unsubscribe_url", json_object_new_string(buf_str(&c->url)));
 	json_object_object_add(data, "message_id", json_object_new_string(in->message_id));
+	if (b->confirm_base)
+		json_object_object_add(data, "confirm_url", json_object_new_string(buf_str(&c->confirm)));
 
 	if (render_one(c, ct->subject, data, &c->subject, "subject", out) != 0 ||
 		render_one(c, ct->html, data, &c->html, "html", out) != 0)
 		goto done;
+	/* tracking off (the common case): the HTML is used as rendered */
+	if (b->track_base && b->secret_len > 0 && !tracking_opted_out(contact))
+	{
+		TrackParams tp;
+		BeBuf		swap;
+
+		tp.base_url = b->track_base;
+		tp.secret = b->secret;
+		tp.secret_len = b->secret_len;
+		tp.workspace_id = b->workspace_id;
+		tp.message_id = in->message_id;
+		tp.unsubscribe_url = buf_str(&c->url);
+		tp.skip_prefix = b->confirm_base;
+		if (track_rewrite_html(buf_str(&c->html), c->html.len, &tp, &c->tracked,
+							   &c->track_scratch, &c->token) < 0)
+		{
+			snprintf(out->error, sizeof(out->error), "out of memory adding the tracking links");
+			goto done;
+		}
+		swap = c->html;
+		c->html = c->tracked;
+		c->tracked = swap;
+	}
 	if (ct->text)
 	{
 		if (render_one(c, ct->text, data, &c->text, "text body", out) != 0)

@@ -247,15 +247,19 @@ static BePlan test_done_plan = {
  * provider reported no delivery for any variation: one base for all), in
  * one query over all variations; ties go to the lower variation number.
  * An open or a click counts as a delivery the provider did not report.
+ * Opens and clicks are the human ones: those the edge flagged as a
+ * machine's (Apple's proxy, link scanners; 86_optin_tracking.sql) do not
+ * score.
  */
 static BePlan pick_winner_plan = {
 	"WITH scores AS ("
 	"  SELECT v.variation, v.template_id,"
 	"         count(h.message_id) FILTER (WHERE h.status = 'sent') AS sent,"
-	"         count(h.delivered_at) AS delivered, count(h.opened_at) AS opened,"
+	"         count(h.delivered_at) AS delivered,"
+	"         count(h.opened_at) FILTER (WHERE h.open_machine IS NOT TRUE) AS opened,"
 	"         count(h.message_id) FILTER (WHERE h.delivered_at IS NOT NULL"
 	"                OR h.opened_at IS NOT NULL OR h.clicked_at IS NOT NULL) AS reached,"
-	"         count(h.clicked_at) AS clicked"
+	"         count(h.clicked_at) FILTER (WHERE h.click_machine IS NOT TRUE) AS clicked"
 	"    FROM broadcast.broadcast_variations v"
 	"    LEFT JOIN broadcast.message_history h"
 	"           ON h.workspace_id = v.workspace_id AND h.broadcast_id = v.broadcast_id"

@@ -255,7 +255,16 @@ static BePlan broadcast_plan = {
 	"       b.name, w.name, w.settings->>'sending_domain', w.settings->>'unsubscribe_base_url',"
 	"       w.settings->>'unsubscribe_mailto', s.unsubscribe_secret,"
 	"       (SELECT jsonb_object_agg(l.list_id, l.name) FROM broadcast.lists l"
-	"         WHERE l.workspace_id = b.workspace_id AND l.list_id = ANY (b.lists))::text"
+	"         WHERE l.workspace_id = b.workspace_id AND l.list_id = ANY (b.lists))::text,"
+	/*
+	 * first-party tracking: the broadcast's switch, else the workspace's
+	 * (86_optin_tracking.sql); never in an opt-in confirmation, sent before
+	 * any consent
+	 */
+	"       CASE WHEN b.kind = 'broadcast'"
+	"             AND coalesce(b.tracking, (w.settings->'tracking'->>'enabled')::boolean, false)"
+	"            THEN w.settings->'tracking'->>'base_url' END,"
+	"       CASE WHEN b.kind = 'optin' THEN w.settings->'double_opt_in'->>'base_url' END"
 	"  FROM broadcast.broadcast_variations v"
 	"  JOIN broadcast.templates t ON t.workspace_id = v.workspace_id"
 	"       AND t.template_id = v.template_id AND t.version = v.version"
@@ -489,6 +498,8 @@ get_broadcast(const char *ws, const char *bid, uint64 check)
 			if (!isnull)
 				secret = DatumGetByteaPP(d);
 			src.lists_json = col_text(tup, desc, 16);
+			src.track_base_url = col_text(tup, desc, 17);
+			src.confirm_base_url = col_text(tup, desc, 18);
 		}
 	}
 	src.nvariations = Min(n, COMPOSE_MAX_VARIATIONS);

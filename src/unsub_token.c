@@ -22,8 +22,11 @@
  * first 16 bytes.  Truncated HMAC is a standard construction (RFC 2104
  * sec. 5); 128 bits leave an online forger a 2^-128 chance per attempt,
  * which no request rate can make meaningful, while saving 22 URL chars.
- * The "be-unsub:" prefix separates these MACs from anything else that might
- * one day be signed with the same workspace secret.  Verification recomputes
+ * The "be-unsub:" prefix separates these MACs from anything else signed
+ * with the same workspace secret: the same layout also carries the double
+ * opt-in confirmation tokens ("be-confirm:") and the tracking tokens
+ * ("be-track:", see tracking.c), so no token of one purpose is ever
+ * accepted for another.  Verification recomputes
  * the MAC over the exact payload bytes received and compares in constant
  * time; any change to the payload, the MAC, its length or the version is
  * rejected.
@@ -36,7 +39,6 @@
 
 #include "sha256.h"
 
-#define UNSUB_MAC_CONTEXT	"be-unsub:"
 #define UNSUB_NFIELDS		4
 #define UNSUB_TAG_UUID		0x80
 #define UNSUB_TAG_LONG		0x81
@@ -271,7 +273,7 @@ put_field(BeBuf *p, const char *s)
 }
 
 static void
-compute_mac(const uint8_t *secret, size_t secret_len,
+compute_mac(const char *context, const uint8_t *secret, size_t secret_len,
 			const uint8_t *payload, size_t payload_len,
 			uint8_t mac[UNSUB_MAC_LEN])
 {
@@ -279,7 +281,7 @@ compute_mac(const uint8_t *secret, size_t secret_len,
 	uint8_t		full[SHA256_DIGEST_LEN];
 
 	hmac_sha256_init(&ctx, secret, secret_len);
-	hmac_sha256_update(&ctx, UNSUB_MAC_CONTEXT, sizeof(UNSUB_MAC_CONTEXT) - 1);
+	hmac_sha256_update(&ctx, context, strlen(context));
 	hmac_sha256_update(&ctx, payload, payload_len);
 	hmac_sha256_final(&ctx, full);
 	memcpy(mac, full, UNSUB_MAC_LEN);
@@ -291,6 +293,16 @@ unsub_token_make(const uint8_t *secret, size_t secret_len,
 				 const char *workspace_id, const char *list_id,
 				 const char *email, const char *message_id,
 				 BeBuf *out)
+{
+	return be_token_make(UNSUB_MAC_CONTEXT, secret, secret_len, workspace_id, list_id,
+						 email, message_id, out);
+}
+
+int
+be_token_make(const char *context, const uint8_t *secret, size_t secret_len,
+			  const char *workspace_id, const char *list_id,
+			  const char *email, const char *message_id,
+			  BeBuf *out)
 {
 	const char *fields[UNSUB_NFIELDS];
 	BeBuf		payload;
@@ -324,7 +336,7 @@ unsub_token_make(const uint8_t *secret, size_t secret_len,
 		be_buf_free(&payload);
 		return UNSUB_ENOMEM;
 	}
-	compute_mac(secret, secret_len, (uint8_t *) payload.data, payload.len, mac);
+	compute_mac(context, secret, secret_len, (uint8_t *) payload.data, payload.len, mac);
 	if (!unsub_b64url_encode((uint8_t *) payload.data, payload.len, out) ||
 		!be_buf_putc(out, '.') ||
 		!unsub_b64url_encode(mac, UNSUB_MAC_LEN, out))
@@ -457,6 +469,13 @@ bool
 unsub_token_verify_parsed(const UnsubToken *tok,
 						  const uint8_t *secret, size_t secret_len)
 {
+	return be_token_verify_parsed(UNSUB_MAC_CONTEXT, tok, secret, secret_len);
+}
+
+bool
+be_token_verify_parsed(const char *context, const UnsubToken *tok,
+					   const uint8_t *secret, size_t secret_len)
+{
 	uint8_t		mac[UNSUB_MAC_LEN];
 	bool		ok;
 
@@ -464,7 +483,7 @@ unsub_token_verify_parsed(const UnsubToken *tok,
 		return false;
 	if (tok->version != UNSUB_TOKEN_VERSION)
 		return false;
-	compute_mac(secret, secret_len, tok->payload, tok->payload_len, mac);
+	compute_mac(context, secret, secret_len, tok->payload, tok->payload_len, mac);
 	ok = sha256_ct_equal(mac, tok->mac, UNSUB_MAC_LEN);
 	memset(mac, 0, sizeof(mac));
 	return ok;
@@ -474,12 +493,19 @@ bool
 unsub_token_verify(const char *token, size_t len,
 				   const uint8_t *secret, size_t secret_len)
 {
+	return be_token_verify(UNSUB_MAC_CONTEXT, token, len, secret, secret_len);
+}
+
+bool
+be_token_verify(const char *context, const char *token, size_t len,
+				const uint8_t *secret, size_t secret_len)
+{
 	UnsubToken	tok;
 	bool		ok;
 
 	if (unsub_token_parse(token, len, &tok) != UNSUB_OK)
 		return false;
-	ok = unsub_token_verify_parsed(&tok, secret, secret_len);
+	ok = be_token_verify_parsed(context, &tok, secret, secret_len);
 	unsub_token_free(&tok);
 	return ok;
 }

@@ -21,13 +21,24 @@
  *					and the headers.  2xx on success, 4xx when the request
  *					is at fault (providers do not retry), 5xx when we are.
  *	/metrics		GET, HEAD: Prometheus text format from edge_metrics().
+ *	/c/<token>		GET, HEAD: the double opt-in confirmation page, whose
+ *					button POSTs (like /u/); POST: confirm_subscription()
+ *					with the client's address.
+ *	/t/c/<token>	GET: track() records the click, then 302 to the target
+ *					signed in the token (never one from the request).
+ *	/t/o/<token>	GET: track() records the open, then a 1x1 GIF.
+ *					HEAD on either answers the same without recording.
  *
  * Anything else is 404; a known path with the wrong method is 405 with
- * Allow.  No response sets a cookie or redirects.
+ * Allow.  No response sets a cookie; only /t/c/ redirects.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -50,7 +61,10 @@ typedef enum EdgeRoute
 {
 	ROUTE_UNSUBSCRIBE,
 	ROUTE_HOOK,
-	ROUTE_METRICS
+	ROUTE_METRICS,
+	ROUTE_CONFIRM,
+	ROUTE_CLICK,
+	ROUTE_OPEN
 } EdgeRoute;
 
 /* one request, from its headers to its answer (freed by edge_request_done) */
@@ -62,6 +76,9 @@ typedef struct EdgeRequest
 	char	   *arg1;			/* token, or workspace */
 	char	   *arg2;			/* integration */
 	bool		post;
+	bool		head;
+	char	   *user_agent;		/* /t/: the client's, or NULL */
+	char	   *client_ip;		/* /c/ and /t/: the client's address, or NULL */
 	StringInfoData body;
 	bool		too_large;
 	/* header names (lower case) and values, for webhooks */
@@ -110,6 +127,44 @@ static enum MHD_Result
 respond_text(struct MHD_Connection *conn, unsigned int status, const char *text)
 {
 	return respond(conn, status, "text/plain; charset=utf-8", text, NULL);
+}
+
+/* the open pixel: a transparent 1x1 GIF */
+static const unsigned char pixel_gif[] = {
+	0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+	0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b
+};
+
+/* the pixel, or the redirect of a click: never cached, so each open reaches us */
+static enum MHD_Result
+respond_tracking(struct MHD_Connection *conn, const char *location)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	static const char moved[] = "moved\n";
+
+	if (location)
+		r = MHD_create_response_from_buffer(sizeof(moved) - 1, (void *) moved, MHD_RESPMEM_PERSISTENT);
+	else
+		r = MHD_create_response_from_buffer(sizeof(pixel_gif), (void *) pixel_gif, MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, location ? "text/plain; charset=utf-8" : "image/gif");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store, no-cache, must-revalidate, max-age=0");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_PRAGMA, "no-cache");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_EXPIRES, "0");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	/* the target signed in the token: its bytes have no control characters (unsub_token.c) */
+	if (location && MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, location) != MHD_YES)
+	{
+		MHD_destroy_response(r);
+		return respond(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8", "invalid link\n", NULL);
+	}
+	ret = MHD_queue_response(conn, location ? MHD_HTTP_FOUND : MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
 }
 
 static void
@@ -297,6 +352,56 @@ sql_webhook(EdgeRequest *req)
 }
 
 static void
+sql_confirm_page(EdgeRequest *req)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(req->arg1)};
+
+	exec_text(req, "SELECT p->>'title', p->>'text', p->>'button', p->>'done'"
+			  " FROM broadcast.confirm_page($1) p", 1, types, values);
+}
+
+static void
+sql_confirm(EdgeRequest *req)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+
+	values[0] = CStringGetTextDatum(req->arg1);
+	values[1] = req->client_ip ? CStringGetTextDatum(req->client_ip) : (Datum) 0;
+	if (req->client_ip == NULL)
+		nulls[1] = 'n';
+	/* the page's texts first: they check the token without changing anything */
+	if (SPI_execute_with_args("SELECT p->>'title', p->>'text', p->>'button', p->>'done'"
+							  " FROM broadcast.confirm_page($1) p, broadcast.confirm_subscription($1, $2) c",
+							  2, types, values, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "unexpected result from confirm_subscription");
+	keep_row(req);
+}
+
+static void
+sql_track(EdgeRequest *req)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, BOOLOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	values[0] = CStringGetTextDatum(req->arg1);
+	values[1] = req->user_agent ? CStringGetTextDatum(req->user_agent) : (Datum) 0;
+	values[2] = req->client_ip ? CStringGetTextDatum(req->client_ip) : (Datum) 0;
+	values[3] = BoolGetDatum(!req->head);
+	if (req->user_agent == NULL)
+		nulls[1] = 'n';
+	if (req->client_ip == NULL)
+		nulls[2] = 'n';
+	if (SPI_execute_with_args("SELECT url FROM broadcast.track($1, $2, $3, $4)",
+							  4, types, values, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "unexpected result from track");
+	keep_row(req);
+}
+
+static void
 sql_metrics(EdgeRequest *req)
 {
 	exec_text(req, "SELECT broadcast.edge_metrics()", 0, NULL, NULL);
@@ -424,6 +529,119 @@ handle_hook(EdgeRequest *req)
 }
 
 static enum MHD_Result
+handle_confirm(EdgeRequest *req)
+{
+	const char *title;
+
+	edge_sql(req, req->post ? sql_confirm : sql_confirm_page);
+	if (req->sqlstate != 0)
+	{
+		const char *s = unpack_sql_state(req->sqlstate);
+
+		if (strncmp(s, "22", 2) == 0)
+		{
+			log_failure(req, MHD_HTTP_BAD_REQUEST, "confirm");
+			return respond(req->conn, MHD_HTTP_BAD_REQUEST, "text/html; charset=utf-8",
+						   page("Invalid link",
+								"This confirmation link is not valid or has expired. "
+								"Subscribe again to get a new one.", NULL), NULL);
+		}
+		log_failure(req, MHD_HTTP_SERVICE_UNAVAILABLE, "confirm");
+		return respond(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/html; charset=utf-8",
+					   page("Please try again",
+							"We could not process your request right now. Please try again in a few minutes.",
+							NULL), NULL);
+	}
+	title = req->result[0] ? req->result[0] : "Confirm your subscription";
+	if (!req->post)
+		return respond(req->conn, MHD_HTTP_OK, "text/html; charset=utf-8",
+					   page(title,
+							req->result[1] ? req->result[1] : "Please confirm that you want to receive these emails.",
+							req->result[2] ? req->result[2] : "Confirm"), NULL);
+	return respond(req->conn, MHD_HTTP_OK, "text/html; charset=utf-8",
+				   page(title, req->result[3] ? req->result[3] : "Thank you: your subscription is confirmed.",
+						NULL), NULL);
+}
+
+static enum MHD_Result
+handle_track(EdgeRequest *req)
+{
+	edge_sql(req, sql_track);
+	if (req->sqlstate != 0)
+	{
+		const char *s = unpack_sql_state(req->sqlstate);
+
+		if (strncmp(s, "22", 2) == 0)
+		{
+			log_failure(req, MHD_HTTP_BAD_REQUEST, "tracking");
+			return respond_text(req->conn, MHD_HTTP_BAD_REQUEST, "invalid link\n");
+		}
+		log_failure(req, MHD_HTTP_SERVICE_UNAVAILABLE, "tracking");
+		return respond_text(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "please try again\n");
+	}
+	if (req->route == ROUTE_CLICK)
+	{
+		if (req->result[0] == NULL)
+			return respond_text(req->conn, MHD_HTTP_BAD_REQUEST, "invalid link\n");
+		return respond_tracking(req->conn, req->result[0]);
+	}
+	return respond_tracking(req->conn, NULL);
+}
+
+/*
+ * The client's address: the peer's, or behind a proxy on this host the
+ * last X-Forwarded-For entry (the one the proxy added).  Only kept as a
+ * record (consent) or a hint (Apple's proxy), never trusted for access.
+ */
+static char *
+client_address(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+	char		buf[INET6_ADDRSTRLEN];
+	bool		loopback = false;
+	const char *xff;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	buf[0] = '\0';
+	if (ci != NULL && ci->client_addr != NULL)
+	{
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+		{
+			const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+
+			inet_ntop(AF_INET, &in->sin_addr, buf, sizeof(buf));
+			loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+		}
+		else if (sa->sa_family == AF_INET6)
+		{
+			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+
+			inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf));
+			loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+		}
+	}
+	xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
+	if (loopback && xff != NULL)
+	{
+		const char *last = strrchr(xff, ',');
+		char	   *v;
+		char	   *e;
+
+		v = pstrdup(last ? last + 1 : xff);
+		while (*v == ' ' || *v == '\t')
+			v++;
+		for (e = v + strlen(v); e > v && (e[-1] == ' ' || e[-1] == '\t'); e--)
+			e[-1] = '\0';
+		/* SQL casts it to inet, or keeps NULL */
+		if (*v != '\0' && strlen(v) <= 45 && strspn(v, "0123456789abcdefABCDEF:.") == strlen(v))
+			return v;
+	}
+	return buf[0] ? pstrdup(buf) : NULL;
+}
+
+static enum MHD_Result
 handle_metrics(EdgeRequest *req)
 {
 	edge_sql(req, sql_metrics);
@@ -495,6 +713,21 @@ match_route(const char *url, EdgeRoute *route, const char **allow, char **a1, ch
 		*allow = "POST";
 		*a1 = pnstrdup(url + 7, e1 - (url + 7));
 		*a2 = pstrdup(e1 + 1);
+		return true;
+	}
+	if (strncmp(url, "/c/", 3) == 0 && segment(url + 3, &e1) && *e1 == '\0')
+	{
+		*route = ROUTE_CONFIRM;
+		*allow = "GET, HEAD, POST";
+		*a1 = pstrdup(url + 3);
+		return true;
+	}
+	if ((strncmp(url, "/t/c/", 5) == 0 || strncmp(url, "/t/o/", 5) == 0) &&
+		segment(url + 5, &e1) && *e1 == '\0')
+	{
+		*route = url[3] == 'c' ? ROUTE_CLICK : ROUTE_OPEN;
+		*allow = "GET, HEAD";
+		*a1 = pstrdup(url + 5);
 		return true;
 	}
 	if (strcmp(url, "/metrics") == 0)
@@ -572,7 +805,19 @@ edge_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 		req->arg1 = a1;
 		req->arg2 = a2;
 		req->post = (strcmp(method, MHD_HTTP_METHOD_POST) == 0);
+		req->head = (strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);
 		initStringInfo(&req->body);
+		if (route == ROUTE_CONFIRM || route == ROUTE_CLICK || route == ROUTE_OPEN)
+			req->client_ip = client_address(conn);
+		if (route == ROUTE_CLICK || route == ROUTE_OPEN)
+		{
+			const char *ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+														 MHD_HTTP_HEADER_USER_AGENT);
+
+			/* passed to SQL as text: only what is valid there, and not more than it keeps */
+			if (ua != NULL && strlen(ua) <= 2000 && pg_verifymbstr(ua, strlen(ua), true))
+				req->user_agent = pstrdup(ua);
+		}
 		if (route == ROUTE_HOOK)
 			MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, req);
 		MemoryContextSwitchTo(old);
@@ -616,6 +861,15 @@ edge_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 			case ROUTE_HOOK:
 				pgstat_report_activity(STATE_RUNNING, "edge: webhook");
 				ret = handle_hook(req);
+				break;
+			case ROUTE_CONFIRM:
+				pgstat_report_activity(STATE_RUNNING, "edge: confirm");
+				ret = handle_confirm(req);
+				break;
+			case ROUTE_CLICK:
+			case ROUTE_OPEN:
+				pgstat_report_activity(STATE_RUNNING, "edge: tracking");
+				ret = handle_track(req);
 				break;
 			case ROUTE_METRICS:
 			default:

@@ -3,7 +3,7 @@
 .DEFAULT_GOAL := all
 
 COMPOSE_SRCS := $(SRCDIR)/compose.c $(SRCDIR)/tmpl.c $(SRCDIR)/mime.c $(SRCDIR)/mime_encode.c \
-	$(SRCDIR)/unsub_token.c $(SRCDIR)/sha256.c
+	$(SRCDIR)/tracking.c $(SRCDIR)/unsub_token.c $(SRCDIR)/sha256.c
 
 UNIT_BINS += $(OUT)/test_compose
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "compose.h"
+#include "tracking.h"
 #include "unit.h"
 
 static ComposeBroadcast *
@@ -187,9 +188,127 @@ test_all_bytes(void)
 	compose_ctx_free(c);
 }
 
+static int
+count_of(const char *s, const char *needle)
+{
+	int			n = 0;
+
+	while ((s = strstr(s, needle)) != NULL)
+	{
+		n++;
+		s += strlen(needle);
+	}
+	return n;
+}
+
+/* first-party tracking: links rewritten, the pixel added, the opt-out and the fast path kept */
+static void
+test_tracking(void)
+{
+	static const char html[] = "<html><body><a href=\"https://shop.example/a?x=1&amp;y=2\">A</a>"
+		"<a href='{{ unsubscribe_url }}'>U</a><a href=\"mailto:a@example.com\">M</a>"
+		"<A HREF=http://b.example/>B</A></body></html>";
+	static const uint8_t secret[32] = {1, 2, 3};
+	ComposeBroadcastSrc src;
+	ComposeBroadcast *tracked;
+	ComposeBroadcast *plain;
+	ComposeCtx *c = compose_ctx_create();
+	ComposeInput in;
+	ComposeOutput out;
+	char		err[256];
+	char	   *first;
+	TrackParams tp;
+	BeBuf		o;
+	BeBuf		sc;
+	BeBuf		tk;
+	size_t		len;
+	int			bad = 0;
+
+	memset(&src, 0, sizeof(src));
+	src.workspace_id = "ws";
+	src.broadcast_id = "b1";
+	src.unsub_base_url = "https://example.com/u";
+	src.track_base_url = "https://example.com/t/";
+	src.secret = secret;
+	src.secret_len = sizeof(secret);
+	src.nvariations = 1;
+	src.variations[0].template_id = "t";
+	src.variations[0].version = 1;
+	src.variations[0].subject = "Hi";
+	src.variations[0].html = html;
+	src.variations[0].from_email = "news@example.com";
+	tracked = compose_broadcast_create(&src, err, sizeof(err));
+	src.track_base_url = NULL;
+	plain = compose_broadcast_create(&src, err, sizeof(err));
+	UNIT_CHECK(tracked != NULL && plain != NULL && c != NULL, "tracking: broadcasts created");
+
+	memset(&in, 0, sizeof(in));
+	in.email = "ada@example.com";
+	in.list_id = "l";
+	in.message_id = "01890000-0000-7000-8000-000000000001";
+	in.contact_json = "{\"email\": \"ada@example.com\", \"properties\": {}}";
+	UNIT_CHECK(compose_render(tracked, c, &in, &out) == 0, "tracking: renders");
+	UNIT_CHECK(count_of(out.html, "https://example.com/t/c/") == 2 && count_of(out.html, "https://example.com/t/o/") == 1,
+			   "tracking: two web links rewritten, one pixel");
+	UNIT_CHECK(strstr(out.html, "href='https://example.com/u/") != NULL && strstr(out.html, "mailto:a@example.com") != NULL
+			   && strstr(out.html, "shop.example") == NULL, "tracking: unsubscribe and mailto links kept");
+	UNIT_CHECK(strstr(out.html, "<img src=\"https://example.com/t/o/") < strstr(out.html, "</body>"),
+			   "tracking: the pixel before </body>");
+	first = strdup(out.html);
+
+	in.contact_json = "{\"email\": \"ada@example.com\", \"properties\": {\"tracking_opt_out\": true}}";
+	UNIT_CHECK(compose_render(tracked, c, &in, &out) == 0 && strstr(out.html, "/t/") == NULL
+			   && strstr(out.html, "https://shop.example/a?x=1&amp;y=2") != NULL,
+			   "tracking: a contact's opt-out keeps the links as written");
+	UNIT_CHECK(compose_render(plain, c, &in, &out) == 0 && strstr(out.html, "/t/") == NULL
+			   && count_of(out.html, "<a") + count_of(out.html, "<A") == 4, "tracking off: the HTML as rendered");
+	in.contact_json = "{\"email\": \"ada@example.com\"}";
+	UNIT_CHECK(compose_render(tracked, c, &in, &out) == 0 && strcmp(out.html, first) == 0,
+			   "tracking: the same message renders the same links (the buffers swap back cleanly)");
+	free(first);
+
+	/* every prefix of a tag soup: no read past the end, links counted in order */
+	memset(&tp, 0, sizeof(tp));
+	tp.base_url = "https://e/t";
+	tp.secret = secret;
+	tp.secret_len = sizeof(secret);
+	tp.workspace_id = "ws";
+	tp.message_id = "m";
+	be_buf_init(&o);
+	be_buf_init(&sc);
+	be_buf_init(&tk);
+	{
+		static const char soup[] = "<a\thref = \"https://x/&#38;\" ><a href='https://y/'<a href=https://z/ "
+			"<a href=\"https://w/&copy;\"><a hrefx=\"https://v/\" href=\"\"><a = href=\"https://u/\"></BODY>";
+
+		for (len = 0; len <= sizeof(soup) - 1; len++)
+		{
+			char	   *cut = malloc(len + 1);
+			int			n;
+
+			memcpy(cut, soup, len);
+			cut[len] = '\0';
+			n = track_rewrite_html(cut, len, &tp, &o, &sc, &tk);
+			if (n < 0 || n > 4 || count_of(o.data, "https://e/t/o/") != 1)
+				bad++;
+			free(cut);
+		}
+		UNIT_CHECK(bad == 0, "tracking: every prefix of tag soup rewrites without error, one pixel each");
+		UNIT_CHECK(track_rewrite_html(soup, sizeof(soup) - 1, &tp, &o, &sc, &tk) == 3,
+				   "tracking: three links rewritten in the soup (not &copy;, an empty href or hrefx)");
+	}
+	be_buf_free(&o);
+	be_buf_free(&sc);
+	be_buf_free(&tk);
+	compose_broadcast_free(tracked);
+	compose_broadcast_free(plain);
+	compose_ctx_free(c);
+}
+
 int
 main(void)
 {
+	test_tracking();
 	test_shape();
 	test_escapes();
 	test_all_bytes();

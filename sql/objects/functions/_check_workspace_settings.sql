@@ -1,15 +1,9 @@
-/*
- * The settings a send uses, checked the way the message builder will use
- * them (src/mime.c): a List-Unsubscribe header is "<url>, <mailto>", so
- * neither may hold a character that ends or splits it.  create_workspace
- * checks the same keys first; this also covers an administrator's UPDATE.
- * unsubscribe_page holds the HTTP edge's page texts (70_edge.sql).
- */
-
-CREATE OR REPLACE FUNCTION broadcast._check_workspace_settings(settings jsonb) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $_$
+/* from 40_events_input.sql: double_opt_in and tracking added (checked by _check_engagement_settings) */
+CREATE OR REPLACE FUNCTION broadcast._check_workspace_settings(settings jsonb)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
 	k text;
 	v text;
@@ -25,12 +19,13 @@ BEGIN
 	FOR k IN SELECT x FROM jsonb_object_keys(settings) x ORDER BY 1 LOOP
 		IF k NOT IN ('sending_domain', 'unsubscribe_base_url', 'unsubscribe_mailto',
 					 'default_from_email', 'default_from_name', 'soft_bounce_threshold',
-					 'unsubscribe_page') THEN
+					 'unsubscribe_page', 'double_opt_in', 'tracking') THEN
 			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 				MESSAGE = format('unknown workspace setting %s', quote_literal(k)),
-				HINT = 'Known settings: sending_domain, unsubscribe_base_url, unsubscribe_mailto, default_from_email, default_from_name, soft_bounce_threshold, unsubscribe_page.';
+				HINT = 'Known settings: sending_domain, unsubscribe_base_url, unsubscribe_mailto, default_from_email, default_from_name, soft_bounce_threshold, unsubscribe_page, double_opt_in, tracking.';
 		END IF;
-		IF k NOT IN ('soft_bounce_threshold', 'unsubscribe_page') AND jsonb_typeof(settings->k) <> 'string' THEN
+		IF k NOT IN ('soft_bounce_threshold', 'unsubscribe_page', 'double_opt_in', 'tracking')
+		   AND jsonb_typeof(settings->k) <> 'string' THEN
 			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 				MESSAGE = format('workspace setting %s must be a string', k),
 				DETAIL = format('The value was %s.', settings->k);
@@ -104,5 +99,7 @@ BEGIN
 				DETAIL = format('It may have at most %s characters.', lim);
 		END IF;
 	END IF;
+
+	PERFORM broadcast._check_engagement_settings(settings);
 END
-$_$;
+$$;

@@ -104,3 +104,17 @@ COMMENT ON COLUMN broadcast.broadcasts.send_window IS
 
 CREATE TRIGGER broadcasts_send_window_check BEFORE INSERT OR UPDATE OF send_window ON broadcast.broadcasts
 	FOR EACH ROW EXECUTE FUNCTION broadcast._send_window_check();
+
+ALTER TABLE broadcast.broadcasts
+	ADD COLUMN kind text NOT NULL DEFAULT 'broadcast' CHECK (kind IN ('broadcast', 'optin')),
+	ADD COLUMN tracking boolean;
+
+COMMENT ON COLUMN broadcast.broadcasts.kind IS
+	'optin: the workspace''s double opt-in confirmations (subscribe with double_opt_in), sent like a broadcast';
+
+COMMENT ON COLUMN broadcast.broadcasts.tracking IS
+	'First-party open and click tracking; NULL: the workspace''s tracking setting';
+
+CREATE TRIGGER cache_generation_engagement
+	AFTER UPDATE OF kind, tracking ON broadcast.broadcasts
+	FOR EACH STATEMENT EXECUTE FUNCTION broadcast._bump_generation();

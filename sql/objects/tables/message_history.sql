@@ -45,3 +45,11 @@ SELECT pg_catalog.pg_extension_config_dump('broadcast.message_history', '');
 
 CREATE INDEX message_history_contact_idx
 	ON broadcast.message_history (workspace_id, email);
+
+ALTER TABLE broadcast.message_history
+	ADD COLUMN open_machine boolean,
+	ADD COLUMN click_machine boolean;
+
+CREATE TRIGGER history_forget_links AFTER UPDATE OF email ON broadcast.message_history
+	FOR EACH ROW WHEN (OLD.email IS DISTINCT FROM NEW.email)
+	EXECUTE FUNCTION broadcast._history_forget_links();
