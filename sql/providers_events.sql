@@ -133,4 +133,7 @@ SELECT received FROM broadcast.record_webhook('sgs', 'esp', :'sg_body',
 SELECT broadcast.create_integration('sgs', 'pm', 'postmark', '{}', 'key');
 SELECT broadcast.set_webhook_secret('sgs', 'pm', :'sg_key');
 
+-- rate_limits() has the pause's reason
+SELECT 'paused_reason' = ANY (proargnames) AS has_reason FROM pg_proc WHERE oid = 'broadcast.rate_limits()'::regprocedure;
+
 SELECT broadcast.drop_workspace('sgs');

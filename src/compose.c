@@ -859,7 +859,6 @@ compose_sparkpost_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *i
 	json_object *r;
 	json_object *addr;
 	json_object *md;
-	json_object *sd;
 	json_object *content;
 	json_object *from;
 	json_object *hs;
@@ -871,10 +870,11 @@ compose_sparkpost_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *i
 		return -1;
 
 	/*
-	 * One transmission carries many recipients with one content: the
-	 * content is made of substitutions ({{{ }}}: inserted as is), and each
-	 * recipient brings its own rendered subject, bodies and unsubscribe
-	 * link.  The content is the batch key.
+	 * The real subject, bodies and headers are the transmission's content:
+	 * SparkPost tracks no link that arrives in a substitution value
+	 * (provider_sparkpost.c).  The content is the batch key, so only
+	 * recipients whose rendered message is the same share a transmission;
+	 * a personalised message (its own unsubscribe link) goes alone.
 	 */
 	content = json_object_new_object();
 	from = json_object_new_object();
@@ -884,21 +884,22 @@ compose_sparkpost_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *i
 	json_object_object_add(content, "from", from);
 	if (out->reply_to)
 		json_object_object_add(content, "reply_to", esp_str(out->reply_to));
-	json_object_object_add(content, "subject", esp_str("{{subject}}"));
-	json_object_object_add(content, "html", esp_str("{{{html}}}"));
-	json_object_object_add(content, "text", esp_str("{{{text}}}"));
-	if (out->list_unsubscribe[0])
-	{
-		hs = json_object_new_object();
-		json_object_object_add(hs, "List-Unsubscribe", esp_str("{{{list_unsubscribe}}}"));
-		if (esp_one_click(out))
-			json_object_object_add(hs, "List-Unsubscribe-Post", esp_str(MIME_LIST_UNSUB_POST_VALUE));
+	json_object_object_add(content, "subject", esp_str(esp_subject(c)));
+	json_object_object_add(content, "html", json_object_new_string_len(out->html, out->html_len));
+	if (out->text_len > 0)
+		json_object_object_add(content, "text", json_object_new_string_len(out->text, out->text_len));
+	hs = esp_headers_obj(out);
+	if (hs)
 		json_object_object_add(content, "headers", hs);
-	}
 	s = json_object_to_json_string_length(content, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	be_buf_reset(&c->token);
 	be_buf_append(&c->token, s, len);
 	json_object_put(content);
+	if (c->token.oom)
+	{
+		snprintf(out->error, sizeof(out->error), "out of memory");
+		return -1;
+	}
 	out->batch_key = buf_str(&c->token);
 
 	r = json_object_new_object();
@@ -908,12 +909,5 @@ compose_sparkpost_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *i
 	md = json_object_new_object();
 	json_object_object_add(md, "message_id", esp_str(in->message_id));
 	json_object_object_add(r, "metadata", md);
-	sd = json_object_new_object();
-	json_object_object_add(sd, "subject", esp_str(esp_subject(c)));
-	json_object_object_add(sd, "html", json_object_new_string_len(out->html, out->html_len));
-	json_object_object_add(sd, "text", json_object_new_string_len(out->text, out->text_len));
-	if (out->list_unsubscribe[0])
-		json_object_object_add(sd, "list_unsubscribe", esp_str(out->list_unsubscribe));
-	json_object_object_add(r, "substitution_data", sd);
 	return esp_finish(c, r, out);
 }

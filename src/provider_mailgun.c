@@ -25,6 +25,14 @@
 #include "esp_json.h"
 
 #define MAILGUN_BATCH_MAX 1000
+/*
+ * Mailgun support states a 16 KB limit on recipient-variables; the message
+ * limit is 25 MB.  The transport fills a call up to this many bytes of
+ * composed values (each recipient's own, plus its address and JSON), so a
+ * call stays under both; a recipient whose values alone pass it goes in a
+ * call of its own, with the values as the fields themselves.
+ */
+#define MAILGUN_VARS_MAX (16 * 1024)
 
 static void
 add_field(curl_mime *form, const char *name, const char *value, size_t len)
@@ -77,6 +85,34 @@ mailgun_setup(BeIntegration *ig, BeTransfer *x)
 	add_text(form, "from", from);
 	if (reply_to[0])
 		add_text(form, "h:Reply-To", reply_to);
+	if (x->nmsgs == 1)
+	{
+		/*
+		 * One recipient: its values are the fields themselves, so a large
+		 * message never needs recipient-variables (bounded at 16 KB).
+		 */
+		BeMessage  *m = x->msg;
+		size_t		cap = m->body_len + 1;
+		char	   *val = palloc(cap);
+
+		add_text(form, "to", m->email);
+		esp_json_member(m->body, m->body_len, "subject", val, cap);
+		add_text(form, "subject", val);
+		esp_json_member(m->body, m->body_len, "text", val, cap);
+		add_text(form, "text", val);
+		esp_json_member(m->body, m->body_len, "html", val, cap);
+		add_text(form, "html", val);
+		esp_json_member(m->body, m->body_len, "list_unsubscribe", val, cap);
+		if (flags[0] == '1')
+			add_text(form, "h:List-Unsubscribe", val);
+		if (flags[0] && flags[1] == '1')
+			add_text(form, "h:List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+		esp_json_member(m->body, m->body_len, "message_id", val, cap);
+		add_text(form, "v:message_id", val);
+		pfree(val);
+		curl_easy_setopt(x->easy, CURLOPT_MIMEPOST, form);
+		return;
+	}
 	initStringInfo(&vars);
 	appendStringInfoChar(&vars, '{');
 	for (i = 0; i < x->nmsgs; i++)
@@ -128,5 +164,6 @@ mailgun_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 }
 
 const BeProvider be_provider_mailgun = {
-	"mailgun", MAILGUN_BATCH_MAX, compose_mailgun_vars, mailgun_setup, mailgun_result
+	"mailgun", MAILGUN_BATCH_MAX, compose_mailgun_vars, mailgun_setup, mailgun_result, NULL,
+	MAILGUN_VARS_MAX - 2
 };

@@ -490,3 +490,19 @@ AS $$
 	  FROM broadcast._json_elements(p) e
 	 CROSS JOIN LATERAL (SELECT e->'data' AS d) y
 $$;
+
+/* ---- rate_limits(): why an account is paused --------------------------- */
+
+DROP FUNCTION broadcast.rate_limits();
+CREATE FUNCTION broadcast.rate_limits(
+	OUT scope text, OUT workspace_id text, OUT integration_id text,
+	OUT rate_per_second float8, OUT tokens float8, OUT paused_until timestamptz,
+	OUT breaker text, OUT consecutive_failures integer, OUT granted bigint, OUT throttled bigint,
+	OUT paused_reason text)
+RETURNS SETOF record
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'be_rate_limits';
+REVOKE ALL ON FUNCTION broadcast.rate_limits() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION broadcast.rate_limits() TO broadcast_admin;
+COMMENT ON FUNCTION broadcast.rate_limits() IS
+	'Rate buckets in use: rate, tokens, a provider''s pause and why (paused_reason: a quota used up, sending disabled), the circuit breaker';

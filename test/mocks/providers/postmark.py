@@ -13,7 +13,12 @@ Follows reference/esp-apis.md, Postmark table:
 * ``/email/batch``: JSON array of <= 500 messages; **always 200**, one result per
   message in request order carrying ``ErrorCode``/``Message``/``MessageID``.
   More than 500 -> 422 ErrorCode 410 "Too many batch messages";
-* inactive recipients (keys file ``postmark.inactive``) get ErrorCode 406.
+* inactive recipients (keys file ``postmark.inactive``) get ErrorCode 406;
+* account states from Postmark's ErrorCode table (api/overview#error-codes),
+  answered as HTTP 422 with the ErrorCode through a ``status`` fault with
+  ``error_code``: 405 not allowed to send (out of credits), 412 account
+  pending, 413 account may not send, and codes >= 1000 such as 1226 (message
+  stream not found), which are Postmark's numbers, not HTTP statuses.
 """
 
 import re
