@@ -21,8 +21,7 @@
 #include "lib/stringinfo.h"
 
 #include "be_sender.h"
-#include "compose.h"
-#include "esp_json.h"
+#include "provider_json.h"
 
 #define MAILGUN_BATCH_MAX 1000
 /*

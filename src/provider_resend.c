@@ -19,8 +19,7 @@
 #include "lib/stringinfo.h"
 
 #include "be_sender.h"
-#include "compose.h"
-#include "esp_json.h"
+#include "provider_json.h"
 #include "sha256.h"
 
 #define RESEND_BATCH_MAX 100

@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "be_sender.h"
-#include "compose.h"
+#include "provider_json.h"
 
 static void
 sendgrid_setup(BeIntegration *ig, BeTransfer *x)

@@ -30,8 +30,7 @@
 #include "lib/stringinfo.h"
 
 #include "be_sender.h"
-#include "compose.h"
-#include "esp_json.h"
+#include "provider_json.h"
 
 /* SparkPost suggests 2,000-10,000 recipients per call; a claimed batch caps it */
 #define SPARKPOST_BATCH_MAX 1000

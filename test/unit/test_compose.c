@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "compose.h"
+#include "provider_json.h"
 #include "unit.h"
 
 static ComposeBroadcast *
