@@ -4,15 +4,20 @@
  *	  Mailgun messages API, batch sending with recipient-variables.
  *
  * Basic auth "api:KEY", a multipart form to /v3/{domain}/messages (EU
- * region: api.eu.mailgun.net).  One call carries up to 1,000 recipients
- * that share a sender: subject, bodies, the List-Unsubscribe link and the
- * v:message_id variable are %recipient.x% substitutions, and
- * recipient-variables gives each recipient its own rendered values (so
- * nobody sees the other addresses).  v: variables are visible to the
- * recipient as X-Mailgun-Variables: only our message id goes there.  The
- * id Mailgun returns is the call's, shared by its recipients; events tell
- * them apart by user-variables.  A call refused whole (400) is sent again
- * one recipient per call, so only the bad address fails.
+ * region: api.eu.mailgun.net).  One call carries recipients that share a
+ * sender, up to 1,000 and within 16 KB of recipient-variables: subject,
+ * List-Unsubscribe link and v:message_id are %recipient.x% substitutions,
+ * and recipient-variables gives each recipient its own values (so nobody
+ * sees the other addresses).  The bodies are either each recipient's own
+ * variables too, or, for a large body that is the same for several
+ * recipients but for their unsubscribe URL, the call's text and html sent
+ * once with %recipient.unsubscribe_url% (compose_mailgun_vars decides and
+ * says so in the batch key).  A lone recipient's large values go as the
+ * plain fields.  v: variables are visible to the recipient as
+ * X-Mailgun-Variables: only our message id goes there.  The id Mailgun
+ * returns is the call's, shared by its recipients; events tell them apart
+ * by user-variables.  A call refused whole (400, 413) is sent again one
+ * recipient per call, so only the bad address fails.
  *
  *-------------------------------------------------------------------------
  */
@@ -56,16 +61,23 @@ mailgun_setup(BeIntegration *ig, BeTransfer *x)
 	char	   *from = key;
 	char	   *reply_to;
 	char	   *flags;
+	char	   *shared;
 	char	   *domain;
 	StringInfoData vars;
 	curl_mime  *form;
 	int			i;
 
-	/* batch key: from, reply-to, then List-Unsubscribe / one-click flags */
+	/*
+	 * batch key: from, reply-to, then List-Unsubscribe / one-click flags,
+	 * then for a shared body {"html", "text"} (compose_mailgun_vars)
+	 */
 	reply_to = strchr(from, '\n');
 	*reply_to++ = '\0';
 	flags = strchr(reply_to, '\n');
 	*flags++ = '\0';
+	shared = strchr(flags, '\n');
+	if (shared)
+		*shared++ = '\0';
 
 	domain = curl_easy_escape(x->easy, ig->domain ? ig->domain : "", 0);
 	curl_easy_setopt(x->easy, CURLOPT_URL,
@@ -84,7 +96,7 @@ mailgun_setup(BeIntegration *ig, BeTransfer *x)
 	add_text(form, "from", from);
 	if (reply_to[0])
 		add_text(form, "h:Reply-To", reply_to);
-	if (x->nmsgs == 1)
+	if (x->nmsgs == 1 && shared == NULL)
 	{
 		/*
 		 * One recipient: its values are the fields themselves, so a large
@@ -126,8 +138,23 @@ mailgun_setup(BeIntegration *ig, BeTransfer *x)
 	}
 	appendStringInfoChar(&vars, '}');
 	add_text(form, "subject", "%recipient.subject%");
-	add_text(form, "text", "%recipient.text%");
-	add_text(form, "html", "%recipient.html%");
+	if (shared)
+	{
+		/* the body once, each recipient's unsubscribe URL substituted */
+		size_t		len = strlen(shared);
+		char	   *val = palloc(len + 1);
+
+		esp_json_member(shared, len, "text", val, len + 1);
+		if (val[0])
+			add_text(form, "text", val);
+		esp_json_member(shared, len, "html", val, len + 1);
+		add_text(form, "html", val);
+	}
+	else
+	{
+		add_text(form, "text", "%recipient.text%");
+		add_text(form, "html", "%recipient.html%");
+	}
 	if (flags[0] == '1')
 		add_text(form, "h:List-Unsubscribe", "%recipient.list_unsubscribe%");
 	if (flags[0] && flags[1] == '1')

@@ -226,6 +226,22 @@ def mailgun(r, db, api):
     r.check("mailgun: small messages still batched: 30 in %d calls" % calls,
             len(small) == 30 and calls < 10 and counts(db, "mgsmall")[0] == 30, (len(small), calls))
 
+    # a large newsletter that differs only in its unsubscribe link: the body once per call
+    http("POST", api + "/_mock/reset")
+    same = ("<p>This week's news.</p><p>" + ("Long newsletter text. " * 1000) + "</p>"
+            '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>')
+    setup(db, api, "mgsame", "mailgun", 30, html=same)
+    wait_for("mailgun shared body drained", lambda: drained(db, "mgsame", 30), 60)
+    got = messages(api, "mailgun")
+    st = http("GET", api + "/_mock/stats")["providers"]["mailgun"]
+    own = [m for m in got if m["recipient"].startswith("mgsame.")
+           and (m.get("list_unsubscribe") or "<>")[1:-1] in (m.get("html") or "")
+           and "Long newsletter" in (m.get("html") or "") and "%recipient" not in (m.get("html") or "")]
+    r.check("mailgun: a 22 KB newsletter the same for all but its unsubscribe link: body once per call, "
+            "30 recipients in %d calls, each with its own link (%d)" % (st["requests"], len(own)),
+            len(own) == 30 and st["requests"] <= 2 and "413" not in st["status"]
+            and counts(db, "mgsame")[0] == 30, (len(own), st))
+
 
 def sendgrid_signed(r, db, api):
     mid, email = db.row("SELECT message_id::text, email FROM broadcast.message_history"
