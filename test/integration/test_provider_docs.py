@@ -116,6 +116,7 @@ def run(r):
         db = DB(c.connect())
         db.q("CREATE EXTENSION broadcast_engine")
         postmark_error_codes(r, db, api)
+        postmark_subscription_change(r, db, api)
         quota_pauses(r, db, api)
         batch_too_large(r, db, api)
         sendgrid_rate_reset(r, db, api)
@@ -140,6 +141,26 @@ def postmark_error_codes(r, db, api):
     r.check("postmark ErrorCode 1226 (stream not found) fails every message at once, not retried (%s)" % err,
             sent == 0 and dead == 3 and maxatt == 1 and "ErrorCode 1226" in (err or ""),
             (sent, dead, maxatt, err))
+
+
+def postmark_subscription_change(r, db, api):
+    faults(api, [])
+    setup(db, api, "pmsub", "postmark", 3)
+    wait_for("postmark sent", lambda: drained(db, "pmsub", 3), 60)
+    got = {}
+    for i, kind in ((1, "complaint"), (2, "hard_bounce")):
+        req = urllib.request.Request(api + "/_mock/postmark/webhook?recipient=pmsub.%d@example.com&kind=%s" % (i, kind),
+                                     data=b"", method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            payload = json.loads(resp.read())
+        db.q("SELECT broadcast.record_events('pmsub', 'main', %s::jsonb)", json.dumps(payload))
+        got[kind] = db.row("SELECT h.complained_at IS NOT NULL, h.bounce_type, s.reason"
+                           "  FROM broadcast.message_history h LEFT JOIN broadcast.suppressions s"
+                           "    ON s.workspace_id = h.workspace_id AND s.email = h.email"
+                           " WHERE h.workspace_id = 'pmsub' AND h.email = %s", "pmsub.%d@example.com" % i)
+    r.check("postmark: SubscriptionChange SpamComplaint is a complaint, HardBounce a hard bounce, both suppressed (%s)"
+            % got, tuple(got["complaint"]) == (True, None, "complaint")
+            and tuple(got["hard_bounce"]) == (False, "hard", "hard_bounce"), got)
 
 
 def quota_pauses(r, db, api):

@@ -292,6 +292,11 @@ def test_provider():
     check("postmark /email: 200 with MessageID, ErrorCode 0", st == 200 and js["ErrorCode"] == 0 and js["MessageID"]
           and js["Message"] == "OK", js)
     check("postmark: Metadata.message_id -> be_message_id", h.messages("postmark")[-1]["be_message_id"] == "pm-1")
+    wh = h.ctl("POST", "/_mock/postmark/webhook?recipient=a@example.com&kind=complaint")
+    check("postmark webhook: a Broadcast-stream complaint is a SubscriptionChange (SpamComplaint), Metadata back",
+          wh["RecordType"] == "SubscriptionChange" and wh["SuppressSending"] is True
+          and wh["SuppressionReason"] == "SpamComplaint" and wh["Metadata"] == {"message_id": "pm-1"}
+          and wh["MessageID"] == js["MessageID"] and wh["MessageStream"] == "broadcast", wh)
     st, _, _, js = h.req("POST", "/email", pmsg("a@example.com", "x"), {"X-Postmark-Server-Token": "nope"})
     check("postmark wrong token -> 401 ErrorCode 10", st == 401 and js["ErrorCode"] == 10, js)
     st, _, _, js = h.req("POST", "/email", pmsg("inactive@example.com", "x"), pm)
