@@ -90,6 +90,7 @@ typedef struct BeMessage
 	char	   *template_id;
 	int			template_version;
 	char	   *batch_key;		/* only messages with equal keys share a request */
+	uint32		batch_key_hash; /* of batch_key, so unequal keys differ at once */
 	/* result */
 	BeOutcome	outcome;
 	bool		deferred;		/* left unsent for want of time or budget: due again at once */

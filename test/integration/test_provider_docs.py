@@ -179,6 +179,11 @@ def quota_pauses(r, db, api):
         setup(db, api, ws, p, 4)
     for ws, p, f, why in cases:
         wait_for("%s paused" % ws, lambda: pause_reason(db, ws) is not None, 60)
+        # the pause shows before the batch's rows are back in the queue: wait for them
+        deadline = time.time() + 30
+        while time.time() < deadline and db.one(
+                "SELECT count(*) FROM broadcast.email_queue WHERE workspace_id = %s AND lease_until IS NOT NULL", ws):
+            time.sleep(0.05)
         sent, dead, queued, spent, maxatt, err = counts(db, ws)
         reason = pause_reason(db, ws)
         r.check("%s: HTTP %s pauses the integration (%s), no message failed, no attempt spent"
