@@ -136,4 +136,8 @@ SELECT broadcast.set_webhook_secret('sgs', 'pm', :'sg_key');
 -- rate_limits() has the pause's reason
 SELECT 'paused_reason' = ANY (proargnames) AS has_reason FROM pg_proc WHERE oid = 'broadcast.rate_limits()'::regprocedure;
 
+-- resume_integration: an integration that is not paused has nothing to end
+SELECT broadcast.resume_integration('sgs', 'esp');
+SELECT broadcast.resume_integration('sgs', 'nope');
+
 SELECT broadcast.drop_workspace('sgs');

@@ -117,8 +117,8 @@ be_request_failed(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
  * The account cannot send now (a quota used up, sending disabled): a pause
  * of the integration, not these messages' failure.  Nothing more is
  * started, and every message goes back to the queue without spending an
- * attempt; rate_limits() shows the pause and why until it ends (or until
- * the integration is updated, which gives it a new bucket).
+ * attempt; rate_limits() shows the pause and why until it ends, or until
+ * an operator calls resume_integration().
  */
 void
 be_pause_account(BeTransfer *x, int seconds, const char *why)

@@ -545,6 +545,48 @@ be_rate_limits(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+PG_FUNCTION_INFO_V1(be_rate_resume);
+
+/*
+ * broadcast._rate_resume(account_key text) returns boolean: ends the pause
+ * of the bucket with that key (an operator resuming an integration whose
+ * account was paused, resume_integration() in SQL).  True when a pause
+ * ended.  Never creates a bucket.
+ */
+Datum
+be_rate_resume(PG_FUNCTION_ARGS)
+{
+	char		key[BE_KEY_LEN];
+	TimestampTz now = GetCurrentTimestamp();
+	bool		resumed = false;
+	uint32		h;
+	int			n;
+	int			i;
+
+	/* truncated as be_rate_keys truncates */
+	strlcpy(key, text_to_cstring(PG_GETARG_TEXT_PP(0)), BE_KEY_LEN);
+	ensure_table();
+	lock_table();
+	h = hash_bytes((const unsigned char *) key, strlen(key));
+	n = rate_table->nbuckets;
+	for (i = 0; i < Min(n, BE_MAX_PROBE); i++)
+	{
+		BeBucket   *c = &rate_table->buckets[(h + i) % n];
+
+		if (c->key[0] == '\0')
+			break;
+		if (strcmp(c->key, key) == 0)
+		{
+			resumed = c->paused_until > now;
+			c->paused_until = 0;
+			c->paused_reason[0] = '\0';
+			break;
+		}
+	}
+	unlock_table();
+	PG_RETURN_BOOL(resumed);
+}
+
 PG_FUNCTION_INFO_V1(be_rate_limit_usage);
 
 /*

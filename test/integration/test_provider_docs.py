@@ -190,6 +190,15 @@ def quota_pauses(r, db, api):
                 % (p, f["status"], reason), why in reason and sent == 0 and dead == 0 and queued == 4
                 and spent == 0, (sent, dead, queued, spent, reason))
 
+    # the account fixed, an operator resumes the integration: everything goes out at once
+    faults(api, [])
+    resumed = db.one("SELECT broadcast.resume_integration('pm405', 'main')")
+    wait_for("pm405 sent after resume", lambda: drained(db, "pm405", 4), 60)
+    sent, dead, queued, spent, maxatt, err = counts(db, "pm405")
+    r.check("postmark: resume_integration ends the pause (%s): all %d sent, none failed" % (resumed, sent),
+            resumed is True and sent == 4 and dead == 0 and pause_reason(db, "pm405") is None,
+            (resumed, sent, dead))
+
 
 def batch_too_large(r, db, api):
     faults(api, [{"provider": "resend", "mode": "status", "status": 413, "count": 1}])
