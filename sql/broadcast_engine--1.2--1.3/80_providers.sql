@@ -532,6 +532,7 @@ AS $$
 DECLARE
 	k text;
 BEGIN
+	PERFORM broadcast._require_admin('resume an integration');
 	PERFORM broadcast._check_id('integration', resume_integration.integration_id);
 	SELECT CASE WHEN i.shared_id IS NOT NULL
 				THEN 's' || chr(31) || chr(31) || i.shared_id || chr(31) || coalesce(sh.incarnation::text, '')
