@@ -136,6 +136,12 @@ SELECT broadcast.set_webhook_secret('sgs', 'pm', :'sg_key');
 -- rate_limits() has the pause's reason
 SELECT 'paused_reason' = ANY (proargnames) AS has_reason FROM pg_proc WHERE oid = 'broadcast.rate_limits()'::regprocedure;
 
+-- the key as a PEM "PUBLIC KEY" (the SDKs' form) verifies the same; a changed body does not
+SELECT broadcast._ecdsa_verify(E'-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEMfRQbCAGlpolPBf07uIBtanH77RX\n0O0EaDn5/TfOTfjVrZFK2yREUBpcPbJ3ilHyd4wpp1QNTohD4/X8apotcQ==\n-----END PUBLIC KEY-----\n', convert_to('1700000000' || :'sg_body', 'UTF8'),
+							   decode(:'sg_sig', 'base64')) AS pem_verifies,
+	   broadcast._ecdsa_verify(:'sg_key', convert_to('1700000001' || :'sg_body', 'UTF8'),
+							   decode(:'sg_sig', 'base64')) AS other_timestamp_verifies;
+
 -- resume_integration: an integration that is not paused has nothing to end
 SELECT broadcast.resume_integration('sgs', 'esp');
 SELECT broadcast.resume_integration('sgs', 'nope');

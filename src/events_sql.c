@@ -198,13 +198,14 @@ be_check_certificate(PG_FUNCTION_ARGS)
 
 /*
  * The P-256 public key in key (base64 of a DER SubjectPublicKeyInfo, as
- * SendGrid's "Verification Key" is shown), or NULL with why in *why.
+ * SendGrid's "Verification Key" is shown, or the same as a PEM "PUBLIC
+ * KEY"), or NULL with why in *why.
  */
 static EVP_PKEY *
 load_ec_key(text *key, const char **why)
 {
-	const char *b64 = VARDATA_ANY(key);
-	int			len = (int) VARSIZE_ANY_EXHDR(key);
+	const char *b64 = text_to_cstring(key);
+	int			len = (int) strlen(b64);
 	unsigned char *der;
 	const unsigned char *p;
 	int			dlen;
@@ -212,12 +213,33 @@ load_ec_key(text *key, const char **why)
 	char		curve[64];
 	size_t		clen = 0;
 
-	/* surrounding white space is a copy-and-paste artefact */
-	while (len > 0 && (*b64 == ' ' || *b64 == '\n' || *b64 == '\r' || *b64 == '\t'))
-		b64++, len--;
-	while (len > 0 && (b64[len - 1] == ' ' || b64[len - 1] == '\n' || b64[len - 1] == '\r' ||
-					   b64[len - 1] == '\t'))
-		len--;
+	/* a PEM "PUBLIC KEY" (the SDKs' form): its base64 between the armour lines */
+	if (len > 11 && strncmp(b64, "-----BEGIN ", 11) == 0)
+	{
+		const char *body = memchr(b64, '\n', len);
+		const char *end = body ? strstr(body, "-----END ") : NULL;
+
+		if (body == NULL || end == NULL || end - b64 > len)
+		{
+			*why = "it is not a PEM public key";
+			return NULL;
+		}
+		b64 = body + 1;
+		len = (int) (end - b64);
+	}
+	/* white space (PEM lines, copy and paste) is not part of the base64 */
+	{
+		char	   *packed = palloc(len + 1);
+		int			n = 0;
+		int			i;
+
+		for (i = 0; i < len; i++)
+			if (!(b64[i] == ' ' || b64[i] == '\n' || b64[i] == '\r' || b64[i] == '\t'))
+				packed[n++] = b64[i];
+		packed[n] = '\0';
+		b64 = packed;
+		len = n;
+	}
 	if (len == 0 || len > 4096)
 	{
 		*why = "it is empty or too long";
