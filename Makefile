@@ -20,13 +20,19 @@ OBJS = \
 	src/isolation.o \
 	src/provider_common.o \
 	src/provider_mailgun.o \
+	src/provider_mailgun_json.o \
 	src/provider_mailjet.o \
+	src/provider_mailjet_json.o \
 	src/provider_postmark.o \
+	src/provider_postmark_json.o \
 	src/provider_resend.o \
+	src/provider_resend_json.o \
 	src/provider_sendgrid.o \
+	src/provider_sendgrid_json.o \
 	src/provider_ses.o \
 	src/provider_smtp.o \
 	src/provider_sparkpost.o \
+	src/provider_sparkpost_json.o \
 	src/ratelimit.o \
 	src/sender.o \
 	src/sender_record.o \

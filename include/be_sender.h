@@ -94,6 +94,7 @@ typedef struct BeMessage
 	char	   *template_id;
 	int			template_version;
 	char	   *batch_key;		/* only messages with equal keys share a request */
+	uint32		batch_key_hash; /* of batch_key, so unequal keys differ at once */
 	/* result */
 	BeOutcome	outcome;
 	bool		deferred;		/* left unsent for want of time or budget: due again at once */
@@ -228,6 +229,8 @@ typedef struct BeProvider
 	void		(*result) (BeIntegration *ig, BeTransfer *x, CURLcode rc, long code);
 	/* optional: finishes a freshly loaded integration (sets ig->refused on bad settings) */
 	void		(*load) (BeIntegration *ig);
+	/* optional: most bytes of composed bodies per request (0: no bound) */
+	size_t		batch_bytes;
 } BeProvider;
 
 /* providers */
@@ -247,6 +250,7 @@ extern void be_set_json_post(BeTransfer *x, char *body, size_t len, bool signed_
 extern void be_copy_outcome(BeTransfer *x);
 extern bool be_batch_refused(BeTransfer *x, long code);
 extern void be_request_failed(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code);
+extern void be_pause_account(BeTransfer *x, int seconds, const char *why);
 extern char *be_json_quote(const char *s);
 
 /* transport.c */
@@ -273,6 +277,8 @@ extern void be_ratelimit_shmem_init(void);
 extern int	be_rate_acquire(BeIntegration *ig, int want, int fair_share, TimestampTz *next_ok);
 extern void be_rate_refund(BeIntegration *ig, int unused);
 extern void be_rate_report(BeIntegration *ig, int ok, int failed, int retry_after_s);
+#define BE_PAUSE_REASON_LEN 160
+extern void be_rate_pause(BeIntegration *ig, int seconds, const char *reason);
 extern void be_rate_keys(BeIntegration *ig);
 
 /* guc.c (sender parameters) */

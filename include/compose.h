@@ -104,30 +104,6 @@ extern int	compose_render(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput
 extern int	compose_mime(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in,
 						 ComposeOutput *out);
 
-/* After compose_render: a SendGrid v3 mail/send JSON body in out->body. */
-extern int	compose_sendgrid_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in,
-								  ComposeOutput *out);
-
-/*
- * After compose_render: one message in each provider's own terms (the
- * provider joins several into a batch request).
- *	 mailgun	the recipient's recipient-variables object; batch_key holds
- *				the from and reply-to fields shared by the call
- *	 postmark	one element of /email/batch
- *	 mailjet	one element of the v3.1 Messages array
- *	 resend		one element of /emails/batch
- *	 sparkpost	one recipient object with its substitution_data; batch_key
- *				is the transmission's content object
- */
-extern int	compose_mailgun_vars(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in,
-								 ComposeOutput *out);
-extern int	compose_postmark_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in,
-								  ComposeOutput *out);
-extern int	compose_mailjet_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in,
-								 ComposeOutput *out);
-extern int	compose_resend_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in,
-								ComposeOutput *out);
-extern int	compose_sparkpost_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in,
-								   ComposeOutput *out);
+/* the HTTP providers' bodies: provider_json.h */
 
 #endif							/* COMPOSE_H */

@@ -18,6 +18,7 @@
 
 #include "compose.h"
 #include "mime.h"
+#include "provider_json.h"
 #include "tmpl.h"
 #include "tracking.h"
 #include "unsub_token.h"
@@ -526,14 +527,16 @@ compose_mime(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in, Compose
 	return 0;
 }
 
+/* ---- what the providers' body composers share (src/provider_*_json.c) ---- */
+
 /*
  * Appends s[0..len) as a JSON string.  Runs of bytes that need no escape
  * are copied in one piece: a 5 KB HTML part is mostly such runs, and
  * building a json-c tree and printing it byte by byte cost more than
  * rendering the template.  UTF-8 passes through, as json-c prints it.
  */
-static void
-json_put_str(BeBuf *b, const char *s, size_t len)
+void
+compose_json_put_str(BeBuf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t		run = 0;
@@ -598,96 +601,25 @@ json_put_str(BeBuf *b, const char *s, size_t len)
 }
 
 /* {"email": ..., "name": ...} */
-static void
-json_put_address(BeBuf *b, const char *email, const char *name)
+void
+compose_json_put_address(BeBuf *b, const char *email, const char *name)
 {
 	be_buf_puts(b, "{\"email\":");
-	json_put_str(b, email, strlen(email));
+	compose_json_put_str(b, email, strlen(email));
 	if (name && name[0])
 	{
 		be_buf_puts(b, ",\"name\":");
-		json_put_str(b, name, strlen(name));
+		compose_json_put_str(b, name, strlen(name));
 	}
 	be_buf_putc(b, '}');
 }
-
-int
-compose_sendgrid_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in, ComposeOutput *out)
-{
-	BeBuf	   *j = &c->body;
-
-	/* header values sent as JSON must be single clean lines, like in MIME */
-	if (!mime_address_valid(out->from_email) || !mime_address_valid(in->email) ||
-		(out->reply_to && !mime_address_valid(out->reply_to)))
-	{
-		snprintf(out->error, sizeof(out->error), "invalid from or to address");
-		return -1;
-	}
-	be_buf_reset(&c->scratch);
-	if (mime_header_value_clean(out->subject, strlen(out->subject), &c->scratch) != MIME_OK)
-	{
-		snprintf(out->error, sizeof(out->error), "invalid subject");
-		return -1;
-	}
-	(void) b;
-
-	be_buf_reset(j);
-	be_buf_puts(j, "{\"personalizations\":[{\"to\":[");
-	json_put_address(j, in->email, NULL);
-	be_buf_puts(j, "],\"custom_args\":{\"message_id\":");
-	json_put_str(j, in->message_id, strlen(in->message_id));
-	be_buf_puts(j, "}}],\"from\":");
-	json_put_address(j, out->from_email, out->from_name);
-	if (out->reply_to)
-	{
-		be_buf_puts(j, ",\"reply_to\":");
-		json_put_address(j, out->reply_to, NULL);
-	}
-	be_buf_puts(j, ",\"subject\":");
-	json_put_str(j, buf_str(&c->scratch), c->scratch.len);
-
-	/* SendGrid requires text/plain before text/html */
-	be_buf_puts(j, ",\"content\":[");
-	if (out->text_len > 0)
-	{
-		be_buf_puts(j, "{\"type\":\"text/plain\",\"value\":");
-		json_put_str(j, out->text, out->text_len);
-		be_buf_puts(j, "},");
-	}
-	be_buf_puts(j, "{\"type\":\"text/html\",\"value\":");
-	json_put_str(j, out->html, out->html_len);
-	be_buf_puts(j, "}]");
-
-	if (out->list_unsubscribe[0])
-	{
-		be_buf_puts(j, ",\"headers\":{\"List-Unsubscribe\":");
-		json_put_str(j, out->list_unsubscribe, strlen(out->list_unsubscribe));
-		if (strncmp(out->unsubscribe_url, "https://", 8) == 0)
-		{
-			be_buf_puts(j, ",\"List-Unsubscribe-Post\":");
-			json_put_str(j, MIME_LIST_UNSUB_POST_VALUE, strlen(MIME_LIST_UNSUB_POST_VALUE));
-		}
-		be_buf_putc(j, '}');
-	}
-	be_buf_putc(j, '}');
-	if (j->oom)
-	{
-		snprintf(out->error, sizeof(out->error), "out of memory");
-		return -1;
-	}
-	out->body = buf_str(j);
-	out->body_len = j->len;
-	return 0;
-}
-
-/* ---- the other HTTP providers' bodies ---- */
 
 /*
  * What every provider body starts from: checked addresses and a subject
  * cleaned to one header-safe line (in c->scratch).
  */
-static int
-esp_begin(ComposeCtx *c, const ComposeInput *in, ComposeOutput *out)
+int
+compose_esp_begin(ComposeCtx *c, const ComposeInput *in, ComposeOutput *out)
 {
 	if (!mime_address_valid(out->from_email) || !mime_address_valid(in->email) ||
 		(out->reply_to && !mime_address_valid(out->reply_to)))
@@ -704,22 +636,22 @@ esp_begin(ComposeCtx *c, const ComposeInput *in, ComposeOutput *out)
 	return 0;
 }
 
-static const char *
-esp_subject(ComposeCtx *c)
+const char *
+compose_esp_subject(ComposeCtx *c)
 {
 	return buf_str(&c->scratch);
 }
 
 /* one-click unsubscribe (RFC 8058) needs an https URL */
-static bool
-esp_one_click(const ComposeOutput *out)
+bool
+compose_esp_one_click(const ComposeOutput *out)
 {
 	return out->list_unsubscribe[0] && strncmp(out->unsubscribe_url, "https://", 8) == 0;
 }
 
 /* "Name" <email>, the display name quoted and stripped of control characters */
-static void
-esp_address(BeBuf *b, const char *email, const char *name)
+void
+compose_esp_address(BeBuf *b, const char *email, const char *name)
 {
 	const unsigned char *p;
 
@@ -743,15 +675,15 @@ esp_address(BeBuf *b, const char *email, const char *name)
 	be_buf_putc(b, '>');
 }
 
-static json_object *
-esp_str(const char *s)
+json_object *
+compose_esp_str(const char *s)
 {
 	return json_object_new_string(s ? s : "");
 }
 
 /* serialises root into c->body (root is freed) */
-static int
-esp_finish(ComposeCtx *c, json_object *root, ComposeOutput *out)
+int
+compose_esp_finish(ComposeCtx *c, json_object *root, ComposeOutput *out)
 {
 	const char *s;
 	size_t		len;
@@ -770,236 +702,42 @@ esp_finish(ComposeCtx *c, json_object *root, ComposeOutput *out)
 	return 0;
 }
 
-int
-compose_mailgun_vars(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in, ComposeOutput *out)
-{
-	json_object *v;
-	bool		one_click = esp_one_click(out);
-
-	(void) b;
-	if (esp_begin(c, in, out) != 0)
-		return -1;
-	v = json_object_new_object();
-	json_object_object_add(v, "message_id", esp_str(in->message_id));
-	json_object_object_add(v, "subject", esp_str(esp_subject(c)));
-	json_object_object_add(v, "text", json_object_new_string_len(out->text, out->text_len));
-	json_object_object_add(v, "html", json_object_new_string_len(out->html, out->html_len));
-	json_object_object_add(v, "list_unsubscribe", esp_str(out->list_unsubscribe));
-
-	/* from, reply-to and which headers are present: one line each */
-	esp_address(&c->token, out->from_email, out->from_name);
-	be_buf_putc(&c->token, '\n');
-	if (out->reply_to)
-		be_buf_append(&c->token, out->reply_to, strlen(out->reply_to));
-	be_buf_putc(&c->token, '\n');
-	be_buf_putc(&c->token, out->list_unsubscribe[0] ? '1' : '0');
-	be_buf_putc(&c->token, one_click ? '1' : '0');
-	out->batch_key = buf_str(&c->token);
-	return esp_finish(c, v, out);
-}
-
-int
-compose_postmark_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in, ComposeOutput *out)
-{
-	json_object *m;
-	json_object *md;
-
-	(void) b;
-	if (esp_begin(c, in, out) != 0)
-		return -1;
-	m = json_object_new_object();
-	esp_address(&c->token, out->from_email, out->from_name);
-	json_object_object_add(m, "From", esp_str(buf_str(&c->token)));
-	json_object_object_add(m, "To", esp_str(in->email));
-	json_object_object_add(m, "Subject", esp_str(esp_subject(c)));
-	json_object_object_add(m, "HtmlBody", json_object_new_string_len(out->html, out->html_len));
-	if (out->text_len > 0)
-		json_object_object_add(m, "TextBody", json_object_new_string_len(out->text, out->text_len));
-	if (out->reply_to)
-		json_object_object_add(m, "ReplyTo", esp_str(out->reply_to));
-	if (out->list_unsubscribe[0])
-	{
-		json_object *hs = json_object_new_array();
-		json_object *h = json_object_new_object();
-
-		json_object_object_add(h, "Name", esp_str("List-Unsubscribe"));
-		json_object_object_add(h, "Value", esp_str(out->list_unsubscribe));
-		json_object_array_add(hs, h);
-		if (esp_one_click(out))
-		{
-			h = json_object_new_object();
-			json_object_object_add(h, "Name", esp_str("List-Unsubscribe-Post"));
-			json_object_object_add(h, "Value", esp_str(MIME_LIST_UNSUB_POST_VALUE));
-			json_object_array_add(hs, h);
-		}
-		json_object_object_add(m, "Headers", hs);
-	}
-	md = json_object_new_object();
-	json_object_object_add(md, "message_id", esp_str(in->message_id));
-	json_object_object_add(m, "Metadata", md);
-	out->batch_key = NULL;
-	return esp_finish(c, m, out);
-}
-
-static json_object *
-esp_headers_obj(const ComposeOutput *out)
+json_object *
+compose_esp_headers(const ComposeOutput *out)
 {
 	json_object *hs;
 
 	if (!out->list_unsubscribe[0])
 		return NULL;
 	hs = json_object_new_object();
-	json_object_object_add(hs, "List-Unsubscribe", esp_str(out->list_unsubscribe));
-	if (esp_one_click(out))
-		json_object_object_add(hs, "List-Unsubscribe-Post", esp_str(MIME_LIST_UNSUB_POST_VALUE));
+	json_object_object_add(hs, "List-Unsubscribe", compose_esp_str(out->list_unsubscribe));
+	if (compose_esp_one_click(out))
+		json_object_object_add(hs, "List-Unsubscribe-Post", compose_esp_str(MIME_LIST_UNSUB_POST_VALUE));
 	return hs;
 }
 
-int
-compose_mailjet_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in, ComposeOutput *out)
+
+/* the buffers a body composer may use: the body, the batch key, the subject */
+BeBuf *
+compose_esp_body(ComposeCtx *c)
 {
-	json_object *m;
-	json_object *to;
-	json_object *hs;
-
-	(void) b;
-	if (esp_begin(c, in, out) != 0)
-		return -1;
-	m = json_object_new_object();
-	{
-		json_object *from = json_object_new_object();
-
-		json_object_object_add(from, "Email", esp_str(out->from_email));
-		if (out->from_name && out->from_name[0])
-			json_object_object_add(from, "Name", esp_str(out->from_name));
-		json_object_object_add(m, "From", from);
-	}
-	to = json_object_new_array();
-	{
-		json_object *t = json_object_new_object();
-
-		json_object_object_add(t, "Email", esp_str(in->email));
-		json_object_array_add(to, t);
-	}
-	json_object_object_add(m, "To", to);
-	if (out->reply_to)
-	{
-		json_object *r = json_object_new_object();
-
-		json_object_object_add(r, "Email", esp_str(out->reply_to));
-		json_object_object_add(m, "ReplyTo", r);
-	}
-	json_object_object_add(m, "Subject", esp_str(esp_subject(c)));
-	if (out->text_len > 0)
-		json_object_object_add(m, "TextPart", json_object_new_string_len(out->text, out->text_len));
-	json_object_object_add(m, "HTMLPart", json_object_new_string_len(out->html, out->html_len));
-	hs = esp_headers_obj(out);
-	if (hs)
-		json_object_object_add(m, "Headers", hs);
-	json_object_object_add(m, "CustomID", esp_str(in->message_id));
-	out->batch_key = NULL;
-	return esp_finish(c, m, out);
+	return &c->body;
 }
 
-int
-compose_resend_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in, ComposeOutput *out)
+BeBuf *
+compose_esp_key(ComposeCtx *c)
 {
-	json_object *m;
-	json_object *to;
-	json_object *hs;
-	json_object *tags;
-	json_object *tag;
-
-	(void) b;
-	if (esp_begin(c, in, out) != 0)
-		return -1;
-	m = json_object_new_object();
-	esp_address(&c->token, out->from_email, out->from_name);
-	json_object_object_add(m, "from", esp_str(buf_str(&c->token)));
-	to = json_object_new_array();
-	json_object_array_add(to, esp_str(in->email));
-	json_object_object_add(m, "to", to);
-	if (out->reply_to)
-		json_object_object_add(m, "reply_to", esp_str(out->reply_to));
-	json_object_object_add(m, "subject", esp_str(esp_subject(c)));
-	json_object_object_add(m, "html", json_object_new_string_len(out->html, out->html_len));
-	if (out->text_len > 0)
-		json_object_object_add(m, "text", json_object_new_string_len(out->text, out->text_len));
-	hs = esp_headers_obj(out);
-	if (hs)
-		json_object_object_add(m, "headers", hs);
-	/* a UUID is letters, digits and dashes: a valid tag value */
-	tags = json_object_new_array();
-	tag = json_object_new_object();
-	json_object_object_add(tag, "name", esp_str("message_id"));
-	json_object_object_add(tag, "value", esp_str(in->message_id));
-	json_object_array_add(tags, tag);
-	json_object_object_add(m, "tags", tags);
-	out->batch_key = NULL;
-	return esp_finish(c, m, out);
+	return &c->token;
 }
 
-int
-compose_sparkpost_json(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in, ComposeOutput *out)
+size_t
+compose_esp_subject_len(ComposeCtx *c)
 {
-	json_object *r;
-	json_object *addr;
-	json_object *md;
-	json_object *sd;
-	json_object *content;
-	json_object *from;
-	json_object *hs;
-	const char *s;
-	size_t		len;
+	return c->scratch.len;
+}
 
-	(void) b;
-	if (esp_begin(c, in, out) != 0)
-		return -1;
-
-	/*
-	 * One transmission carries many recipients with one content: the
-	 * content is made of substitutions ({{{ }}}: inserted as is), and each
-	 * recipient brings its own rendered subject, bodies and unsubscribe
-	 * link.  The content is the batch key.
-	 */
-	content = json_object_new_object();
-	from = json_object_new_object();
-	json_object_object_add(from, "email", esp_str(out->from_email));
-	if (out->from_name && out->from_name[0])
-		json_object_object_add(from, "name", esp_str(out->from_name));
-	json_object_object_add(content, "from", from);
-	if (out->reply_to)
-		json_object_object_add(content, "reply_to", esp_str(out->reply_to));
-	json_object_object_add(content, "subject", esp_str("{{subject}}"));
-	json_object_object_add(content, "html", esp_str("{{{html}}}"));
-	json_object_object_add(content, "text", esp_str("{{{text}}}"));
-	if (out->list_unsubscribe[0])
-	{
-		hs = json_object_new_object();
-		json_object_object_add(hs, "List-Unsubscribe", esp_str("{{{list_unsubscribe}}}"));
-		if (esp_one_click(out))
-			json_object_object_add(hs, "List-Unsubscribe-Post", esp_str(MIME_LIST_UNSUB_POST_VALUE));
-		json_object_object_add(content, "headers", hs);
-	}
-	s = json_object_to_json_string_length(content, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	be_buf_reset(&c->token);
-	be_buf_append(&c->token, s, len);
-	json_object_put(content);
-	out->batch_key = buf_str(&c->token);
-
-	r = json_object_new_object();
-	addr = json_object_new_object();
-	json_object_object_add(addr, "email", esp_str(in->email));
-	json_object_object_add(r, "address", addr);
-	md = json_object_new_object();
-	json_object_object_add(md, "message_id", esp_str(in->message_id));
-	json_object_object_add(r, "metadata", md);
-	sd = json_object_new_object();
-	json_object_object_add(sd, "subject", esp_str(esp_subject(c)));
-	json_object_object_add(sd, "html", json_object_new_string_len(out->html, out->html_len));
-	json_object_object_add(sd, "text", json_object_new_string_len(out->text, out->text_len));
-	if (out->list_unsubscribe[0])
-		json_object_object_add(sd, "list_unsubscribe", esp_str(out->list_unsubscribe));
-	json_object_object_add(r, "substitution_data", sd);
-	return esp_finish(c, r, out);
+const char *
+compose_buf_str(BeBuf *b)
+{
+	return buf_str(b);
 }

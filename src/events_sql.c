@@ -16,6 +16,13 @@
  *								 integration
  *	_check_certificate(pem)		 raises unless pem is one X.509 certificate
  *								 with an RSA public key
+ *	_ecdsa_verify(key, data, sig)
+ *								 SendGrid's signed Event Webhook: ECDSA
+ *								 P-256 with SHA-256, the signature DER
+ *								 encoded, checked against the public key
+ *								 SendGrid shows (base64 of its DER
+ *								 SubjectPublicKeyInfo)
+ *	_check_ec_public_key(key)	 raises unless key is such a P-256 key
  *
  * HMAC uses src/sha256.c; RSA uses OpenSSL's libcrypto, which libcurl
  * already loads into the server (docs/events.md explains the choice).
@@ -27,11 +34,13 @@
 #include "postgres.h"
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "common/base64.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 
@@ -41,6 +50,8 @@ PG_FUNCTION_INFO_V1(be_hmac_sha256);
 PG_FUNCTION_INFO_V1(be_ct_equal);
 PG_FUNCTION_INFO_V1(be_rsa_verify);
 PG_FUNCTION_INFO_V1(be_check_certificate);
+PG_FUNCTION_INFO_V1(be_ecdsa_verify);
+PG_FUNCTION_INFO_V1(be_check_ec_public_key);
 
 /* be_hmac_sha256(key bytea, data bytea) returns bytea */
 Datum
@@ -182,5 +193,139 @@ be_check_certificate(PG_FUNCTION_ARGS)
 				 errdetail("The value cannot be used to verify signatures: %s.", why),
 				 errhint("Store the PEM certificate that SigningCertURL points to, from \"-----BEGIN CERTIFICATE-----\" to \"-----END CERTIFICATE-----\".")));
 	EVP_PKEY_free(key);
+	PG_RETURN_VOID();
+}
+
+/*
+ * The P-256 public key in key (base64 of a DER SubjectPublicKeyInfo, as
+ * SendGrid's "Verification Key" is shown, or the same as a PEM "PUBLIC
+ * KEY"), or NULL with why in *why.
+ */
+static EVP_PKEY *
+load_ec_key(text *key, const char **why)
+{
+	const char *b64 = text_to_cstring(key);
+	int			len = (int) strlen(b64);
+	unsigned char *der;
+	const unsigned char *p;
+	int			dlen;
+	EVP_PKEY   *pk;
+	char		curve[64];
+	size_t		clen = 0;
+
+	/* a PEM "PUBLIC KEY" (the SDKs' form): its base64 between the armour lines */
+	if (len > 11 && strncmp(b64, "-----BEGIN ", 11) == 0)
+	{
+		const char *body = memchr(b64, '\n', len);
+		const char *end = body ? strstr(body, "-----END ") : NULL;
+
+		if (body == NULL || end == NULL || end - b64 > len)
+		{
+			*why = "it is not a PEM public key";
+			return NULL;
+		}
+		b64 = body + 1;
+		len = (int) (end - b64);
+	}
+	/* white space (PEM lines, copy and paste) is not part of the base64 */
+	{
+		char	   *packed = palloc(len + 1);
+		int			n = 0;
+		int			i;
+
+		for (i = 0; i < len; i++)
+			if (!(b64[i] == ' ' || b64[i] == '\n' || b64[i] == '\r' || b64[i] == '\t'))
+				packed[n++] = b64[i];
+		packed[n] = '\0';
+		b64 = packed;
+		len = n;
+	}
+	if (len == 0 || len > 4096)
+	{
+		*why = "it is empty or too long";
+		return NULL;
+	}
+	der = palloc(pg_b64_dec_len(len) + 1);
+	dlen = pg_b64_decode(b64, len, (char *) der, pg_b64_dec_len(len) + 1);
+	if (dlen <= 0)
+	{
+		*why = "it is not base64";
+		return NULL;
+	}
+	p = der;
+	pk = d2i_PUBKEY(NULL, &p, dlen);
+	if (pk == NULL || p != der + dlen)
+	{
+		if (pk)
+			EVP_PKEY_free(pk);
+		ERR_clear_error();
+		*why = "it is not a DER-encoded public key";
+		return NULL;
+	}
+	if (EVP_PKEY_base_id(pk) != EVP_PKEY_EC ||
+		EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof(curve), &clen) != 1 ||
+		strcmp(curve, "prime256v1") != 0)
+	{
+		EVP_PKEY_free(pk);
+		ERR_clear_error();
+		*why = "it is not an ECDSA P-256 key";
+		return NULL;
+	}
+	return pk;
+}
+
+/*
+ * be_ecdsa_verify(public_key text, data bytea, signature bytea) returns boolean
+ *
+ * False for a wrong or malformed signature; an ERROR for a key that cannot
+ * be used (a configuration problem, not a forged payload).
+ */
+Datum
+be_ecdsa_verify(PG_FUNCTION_ARGS)
+{
+	text	   *key = PG_GETARG_TEXT_PP(0);
+	bytea	   *data = PG_GETARG_BYTEA_PP(1);
+	bytea	   *sig = PG_GETARG_BYTEA_PP(2);
+	const char *why = NULL;
+	EVP_PKEY   *pk = load_ec_key(key, &why);
+	EVP_MD_CTX *ctx;
+	int			rc;
+
+	if (pk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid webhook verification key"),
+				 errdetail("The stored key cannot be used: %s.", why)));
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL)
+	{
+		EVP_PKEY_free(pk);
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	rc = EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pk);
+	if (rc == 1)
+		rc = EVP_DigestVerify(ctx, (const unsigned char *) VARDATA_ANY(sig), VARSIZE_ANY_EXHDR(sig),
+							  (const unsigned char *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pk);
+	ERR_clear_error();
+	PG_RETURN_BOOL(rc == 1);
+}
+
+/* be_check_ec_public_key(public_key text) returns void */
+Datum
+be_check_ec_public_key(PG_FUNCTION_ARGS)
+{
+	text	   *key = PG_GETARG_TEXT_PP(0);
+	const char *why = NULL;
+	EVP_PKEY   *pk = load_ec_key(key, &why);
+
+	if (pk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid SendGrid webhook verification key"),
+				 errdetail("The value cannot be used to verify signatures: %s.", why),
+				 errhint("Copy the \"Verification Key\" shown when signed event webhooks are enabled in SendGrid (base64, starting with \"MFkw\").")));
+	EVP_PKEY_free(pk);
 	PG_RETURN_VOID();
 }

@@ -84,14 +84,14 @@ be_copy_outcome(BeTransfer *x)
 }
 
 /*
- * A batch rejected whole as invalid (400/422) without saying which message
- * was at fault: send each message again on its own, so only the bad one
- * fails.
+ * A batch rejected whole as invalid (400/422) or too large (413) without
+ * saying which message was at fault: send each message again on its own,
+ * so only the bad one fails.
  */
 bool
 be_batch_refused(BeTransfer *x, long code)
 {
-	if (x->nmsgs > 1 && (code == 400 || code == 422))
+	if (x->nmsgs > 1 && (code == 400 || code == 413 || code == 422))
 	{
 		x->split = true;
 		return true;
@@ -111,6 +111,32 @@ be_request_failed(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 		return;
 	be_classify_http(ig, x, rc, code);
 	be_copy_outcome(x);
+}
+
+/*
+ * The account cannot send now (a quota used up, sending disabled): a pause
+ * of the integration, not these messages' failure.  Nothing more is
+ * started, and every message goes back to the queue without spending an
+ * attempt; rate_limits() shows the pause and why until it ends, or until
+ * an operator calls resume_integration().
+ */
+void
+be_pause_account(BeTransfer *x, int seconds, const char *why)
+{
+	int			i;
+
+	x->split = false;
+	x->pause = true;
+	for (i = 0; i < x->nmsgs; i++)
+	{
+		BeMessage  *m = x->msgs[i];
+
+		m->outcome = BE_OUT_NONE;
+		m->provider_failure = false;
+		m->provider_message_id = NULL;
+		m->retry_after_s = Max(seconds, 1);
+		m->error = pstrdup(why);
+	}
 }
 
 /* s as a JSON string literal, quotes included */

@@ -15,8 +15,7 @@
 #include "lib/stringinfo.h"
 
 #include "be_sender.h"
-#include "compose.h"
-#include "esp_json.h"
+#include "provider_json.h"
 
 #define MAILJET_BATCH_MAX 50
 

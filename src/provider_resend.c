@@ -19,11 +19,12 @@
 #include "lib/stringinfo.h"
 
 #include "be_sender.h"
-#include "compose.h"
-#include "esp_json.h"
+#include "provider_json.h"
 #include "sha256.h"
 
 #define RESEND_BATCH_MAX 100
+/* a quota answer without retry-after: probe again in an hour */
+#define RESEND_QUOTA_PAUSE_S 3600
 
 /* the batch's idempotency key: the same messages give the same key */
 static char *
@@ -108,6 +109,24 @@ resend_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 			}
 		}
 		return;
+	}
+	if (rc == CURLE_OK && code == 429)
+	{
+		/*
+		 * daily_quota_exceeded and monthly_quota_exceeded (Resend's errors
+		 * page) are the account's quota, not a rate: a pause until it
+		 * resets, spending no attempt.
+		 */
+		esp_json_member(x->resp_body.data, x->resp_body.len, "name", name, sizeof(name));
+		if (strcmp(name, "daily_quota_exceeded") == 0 || strcmp(name, "monthly_quota_exceeded") == 0)
+		{
+			int			wait = be_retry_after_seconds(&x->resp_headers);
+
+			be_pause_account(x, wait > 0 ? wait : RESEND_QUOTA_PAUSE_S,
+							 psprintf("resend integration \"%s\" cannot send now: %s (HTTP 429)",
+									  ig->integration_id, name));
+			return;
+		}
 	}
 	if (rc != CURLE_OK || code < 200 || code >= 300)
 	{

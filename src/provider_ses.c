@@ -22,6 +22,9 @@
 #include "compose.h"
 #include "esp_json.h"
 
+/* the 24-hour quota frees up as its window moves: probe again in an hour */
+#define SES_QUOTA_PAUSE_S 3600
+
 static void
 ses_setup(BeIntegration *ig, BeTransfer *x)
 {
@@ -105,14 +108,22 @@ ses_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 	/* the first line says it (signature errors go on with the canonical request) */
 	msg[strcspn(msg, "\r\n")] = '\0';
 
-	if (code == 429 || strstr(type, "Throttl") || strcmp(type, "TooManyRequestsException") == 0 ||
-		strcmp(type, "LimitExceededException") == 0)
+	if (strcmp(type, "LimitExceededException") == 0 || strstr(msg, "Daily message quota exceeded"))
 	{
-		/* over the send rate or the daily quota: SES drops nothing we retry */
+		/*
+		 * The 24-hour sending quota is used up (manage-sending-quotas-errors):
+		 * the account's state, not this message's; it frees up as the
+		 * window moves, so probe again in an hour, spending no attempt.
+		 */
+		be_pause_account(x, Max(SES_QUOTA_PAUSE_S, be_retry_after_seconds(&x->resp_headers)),
+						 psprintf("ses integration \"%s\" cannot send now: the sending quota is used up (%s): %s",
+								  ig->integration_id, type[0] ? type : "HTTP 429", msg));
+	}
+	else if (code == 429 || strstr(type, "Throttl") || strcmp(type, "TooManyRequestsException") == 0)
+	{
+		/* over the send rate: SES drops nothing we retry */
 		m->outcome = BE_OUT_RETRY;
 		m->retry_after_s = be_retry_after_seconds(&x->resp_headers);
-		if (m->retry_after_s == 0 && strcmp(type, "LimitExceededException") == 0)
-			m->retry_after_s = 60;
 		m->error = psprintf("throttled by ses (%s): %s", type[0] ? type : "HTTP 429", msg);
 	}
 	else if (strcmp(type, "SendingPausedException") == 0 || strcmp(type, "AccountSuspendedException") == 0)

@@ -3,27 +3,34 @@
  * provider_sparkpost.c
  *	  SparkPost transmissions: many recipients per call.
  *
- * The raw API key in Authorization.  A transmission's content is made of
- * substitutions and each recipient carries its own rendered subject,
- * bodies and unsubscribe link as substitution_data, with our message id
- * in its metadata (it comes back as rcpt_meta in events); every
- * recipient of a transmission shares its id.  Recipients SparkPost
- * rejects are named in rcpt_to_errors and fail alone.  HTTP 420 (the
- * account's sending limit) is a pause: nothing more is started, and the
- * untried and refused messages go back to the queue without spending an
- * attempt.
+ * The raw API key in Authorization.  A transmission's content is the
+ * real rendered message, with open and click tracking on: SparkPost tracks
+ * no link inside a substitution value, so the HTML is never one.  The
+ * content is the batch key (compose.c), so recipients share a transmission
+ * only when their whole message is the same; each recipient's metadata
+ * carries our message id (rcpt_meta in events), and every recipient of a
+ * transmission shares its id.
+ *
+ * Rejections: rcpt_to_errors entries name no recipient (SparkPost's own
+ * examples carry none), so they are never matched to an address.  A
+ * transmission of one recipient, the usual case, is unambiguous; all
+ * rejected or none rejected is too.  A part-rejected transmission of
+ * several identical messages is recorded as sent, and SparkPost's
+ * per-recipient policy_rejection events (with rcpt_meta) mark the
+ * rejected ones failed and suppressed.
+ *
+ * HTTP 420 (the account's sending limit) is a pause: nothing more is
+ * started, and the untried and refused messages go back to the queue
+ * without spending an attempt.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <ctype.h>
-
 #include "lib/stringinfo.h"
 
 #include "be_sender.h"
-#include "compose.h"
-#include "esp_json.h"
+#include "provider_json.h"
 
 /* SparkPost suggests 2,000-10,000 recipients per call; a claimed batch caps it */
 #define SPARKPOST_BATCH_MAX 1000
@@ -37,7 +44,7 @@ sparkpost_setup(BeIntegration *ig, BeTransfer *x)
 	int			i;
 
 	initStringInfo(&b);
-	appendStringInfoString(&b, "{\"options\":{\"transactional\":false},\"content\":");
+	appendStringInfoString(&b, "{\"options\":{\"transactional\":false,\"open_tracking\":true,\"click_tracking\":true},\"content\":");
 	appendStringInfoString(&b, x->msg->batch_key ? x->msg->batch_key : "{}");
 	appendStringInfoString(&b, ",\"recipients\":[");
 	for (i = 0; i < x->nmsgs; i++)
@@ -53,31 +60,6 @@ sparkpost_setup(BeIntegration *ig, BeTransfer *x)
 					 be_api_url(ig, eu ? "https://api.eu.sparkpost.com" : "https://api.sparkpost.com", path));
 	x->headers = curl_slist_append(NULL, psprintf("Authorization: %s", ig->secret ? ig->secret : ""));
 	be_set_json_post(x, b.data, b.len, false);
-}
-
-/* is addr one of the words of an error line (case-insensitive)? */
-static const char *
-find_rejection(const char *errors, const char *addr)
-{
-	size_t		alen = strlen(addr);
-	const char *p = errors;
-
-	while ((p = strcasestr(p, addr)) != NULL)
-	{
-		bool		start_ok = (p == errors) || strchr(" :,<\n\t'\"", p[-1]) != NULL;
-		char		after = p[alen];
-
-		if (start_ok && (after == '\0' || strchr(" :,>\n\t'\".", after) != NULL))
-		{
-			const char *line = p;
-
-			while (line > errors && line[-1] != '\n')
-				line--;
-			return line;
-		}
-		p += alen;
-	}
-	return NULL;
 }
 
 static void
@@ -112,23 +94,30 @@ sparkpost_result(BeIntegration *ig, BeTransfer *x, CURLcode rc, long code)
 	errors = palloc(16 * 1024);
 	if (esp_sparkpost_result(x->resp_body.data, x->resp_body.len, id, sizeof(id),
 							 &accepted, &rejected, errors, 16 * 1024) != 0)
+	{
+		/* a 2xx without results: the request was taken, its outcome unknown */
 		id[0] = '\0';
+		accepted = x->nmsgs;
+		rejected = 0;
+	}
 	for (i = 0; i < x->nmsgs; i++)
 	{
 		BeMessage  *m = x->msgs[i];
-		const char *line = rejected > 0 ? find_rejection(errors, m->email) : NULL;
 
-		if (line)
+		if (rejected > 0 && accepted == 0)
 		{
+			/* every recipient refused: each message's own failure */
 			m->outcome = BE_OUT_DEAD;
 			m->error = psprintf("sparkpost rejected the recipient: %.*s",
-								(int) strcspn(line, "\n"), line);
+								(int) strcspn(errors, "\n"), errors);
 		}
 		else
 		{
-			/* accepted (a rejection SparkPost does not name cannot be told apart) */
 			m->outcome = BE_OUT_SENT;
 			m->provider_message_id = id[0] ? pstrdup(id) : NULL;
+			if (rejected > 0)
+				m->error = psprintf("sparkpost rejected %ld of the %d recipients of this transmission; its policy_rejection events name them",
+									rejected, x->nmsgs);
 		}
 	}
 	pfree(errors);

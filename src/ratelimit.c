@@ -69,7 +69,8 @@ typedef struct BeBucket
 	double		tokens;
 	TimestampTz refilled_at;
 	TimestampTz used_at;
-	TimestampTz paused_until;	/* Retry-After */
+	TimestampTz paused_until;	/* Retry-After, or the account's own pause */
+	char		paused_reason[BE_PAUSE_REASON_LEN];	/* the provider's, or "" */
 	int			failures;		/* consecutive provider failures */
 	TimestampTz open_until;		/* breaker open until */
 	bool		probing;		/* half-open: one probe is out */
@@ -394,7 +395,10 @@ be_rate_report(BeIntegration *ig, int ok, int failed, int retry_after_s)
 			TimestampTz until = now + (TimestampTz) retry_after_s * USECS_PER_SEC;
 
 			if (until > b->paused_until)
+			{
 				b->paused_until = until;
+				b->paused_reason[0] = '\0';
+			}
 		}
 		if (ok > 0)
 		{
@@ -408,6 +412,31 @@ be_rate_report(BeIntegration *ig, int ok, int failed, int retry_after_s)
 				b->open_until = now + (TimestampTz) be_breaker_cooldown_ms * 1000;
 		}
 		b->probing = false;
+	}
+	unlock_table();
+}
+
+/*
+ * The provider said the account cannot send now (a quota used up, sending
+ * disabled): the account bucket is paused for seconds, and rate_limits()
+ * shows why.
+ */
+void
+be_rate_pause(BeIntegration *ig, int seconds, const char *reason)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	BeBucket   *b;
+
+	ensure_table();
+	lock_table();
+	b = find_bucket(ig->account_key, ig->shared_id ? ig->account_rate : ig->rate, now);
+	if (b != NULL)
+	{
+		TimestampTz until = now + (TimestampTz) Max(seconds, 1) * USECS_PER_SEC;
+
+		if (until > b->paused_until)
+			b->paused_until = until;
+		strlcpy(b->paused_reason, reason ? reason : "", sizeof(b->paused_reason));
 	}
 	unlock_table();
 }
@@ -473,8 +502,8 @@ be_rate_limits(PG_FUNCTION_ARGS)
 	for (i = 0; i < rate_table->nbuckets; i++)
 	{
 		BeBucket	b;
-		Datum		values[10];
-		bool		nulls[10] = {false};
+		Datum		values[11];
+		bool		nulls[11] = {false};
 		const char *state;
 		bool		shared;
 		char		ws[BE_KEY_LEN];
@@ -508,9 +537,54 @@ be_rate_limits(PG_FUNCTION_ARGS)
 		values[7] = Int32GetDatum(b.failures);
 		values[8] = Int64GetDatum((int64) b.granted);
 		values[9] = Int64GetDatum((int64) b.throttled);
+		/* paused_reason: only once the 1.3 definition (11 columns) is installed */
+		values[10] = CStringGetTextDatum(b.paused_reason);
+		nulls[10] = (b.paused_until <= now || b.paused_reason[0] == '\0');
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(be_rate_resume);
+
+/*
+ * broadcast._rate_resume(account_key text) returns boolean: ends the pause
+ * of the bucket with that key (an operator resuming an integration whose
+ * account was paused, resume_integration() in SQL).  True when a pause
+ * ended.  Never creates a bucket.
+ */
+Datum
+be_rate_resume(PG_FUNCTION_ARGS)
+{
+	char		key[BE_KEY_LEN];
+	TimestampTz now = GetCurrentTimestamp();
+	bool		resumed = false;
+	uint32		h;
+	int			n;
+	int			i;
+
+	/* truncated as be_rate_keys truncates */
+	strlcpy(key, text_to_cstring(PG_GETARG_TEXT_PP(0)), BE_KEY_LEN);
+	ensure_table();
+	lock_table();
+	h = hash_bytes((const unsigned char *) key, strlen(key));
+	n = rate_table->nbuckets;
+	for (i = 0; i < Min(n, BE_MAX_PROBE); i++)
+	{
+		BeBucket   *c = &rate_table->buckets[(h + i) % n];
+
+		if (c->key[0] == '\0')
+			break;
+		if (strcmp(c->key, key) == 0)
+		{
+			resumed = c->paused_until > now;
+			c->paused_until = 0;
+			c->paused_reason[0] = '\0';
+			break;
+		}
+	}
+	unlock_table();
+	PG_RETURN_BOOL(resumed);
 }
 
 PG_FUNCTION_INFO_V1(be_rate_limit_usage);

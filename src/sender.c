@@ -51,6 +51,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "common/pg_prng.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -940,6 +941,9 @@ compose_batch(BeSendBatch *b, TimestampTz started, size_t avail)
 		m->template_id = pstrdup(out.template_id);
 		m->template_version = out.template_version;
 		m->batch_key = out.batch_key ? pstrdup(out.batch_key) : NULL;
+		/* a key can be a whole message (SparkPost): compared by hash first */
+		m->batch_key_hash = m->batch_key ? hash_bytes((const unsigned char *) m->batch_key,
+													  (int) strlen(m->batch_key)) : 0;
 		b->bytes += MESSAGE_BYTES(m);
 	}
 }

@@ -450,6 +450,16 @@ record_batch(BeExec *ex, BeSendBatch *b)
 	}
 	be_rate_report(b->ig, ok, failed, retry_after);
 	be_rate_refund(b->ig, deferred);
+	if (f->paused)
+	{
+		/* the account's own pause: rate_limits() says why */
+		for (i = 0; i < b->nmsgs; i++)
+			if (b->msgs[i]->outcome == BE_OUT_NONE && b->msgs[i]->error)
+			{
+				be_rate_pause(b->ig, b->msgs[i]->retry_after_s, b->msgs[i]->error);
+				break;
+			}
+	}
 
 	if (be_run_pair_unit(ex, complete_unit, b, b->workspace_id, b->integration_id,
 					  "record the results", NULL))

@@ -303,7 +303,7 @@ refuse_blocked(BeIntegration *ig, BeTransfer *x)
 /*
  * The next request's messages: one message that must go alone, or the
  * first untried message and the following ones with the same batch key,
- * up to the provider's batch size.  Deferred messages (not composed, for
+ * up to the provider's batch size and byte bound.  Deferred messages (not composed, for
  * the byte budget) are not sent.  Returns how many were put in out[].
  */
 static int
@@ -311,6 +311,9 @@ next_request(BeIntegration *ig, BeMessage **msgs, int n, bool *taken, int *first
 			 BeMessage **solo, int *nsolo, BeMessage **out)
 {
 	int			limit = Max(1, Min(ig->ops->batch_max, BE_BATCH_MAX));
+	size_t		bytes_max = ig->ops->batch_bytes;
+	size_t		bytes = 0;
+	uint32		key_hash;
 	int			k = 0;
 	int			i;
 	const char *key;
@@ -326,17 +329,25 @@ next_request(BeIntegration *ig, BeMessage **msgs, int n, bool *taken, int *first
 	if (*first >= n)
 		return 0;
 	key = msgs[*first]->batch_key;
+	key_hash = msgs[*first]->batch_key_hash;
 	for (i = *first; i < n && k < limit; i++)
 	{
 		BeMessage  *m = msgs[i];
+		size_t		size = m->body_len + strlen(m->email) + 8;
 
 		if (taken[i] || m->outcome != BE_OUT_NONE || m->deferred)
 			continue;
+		/* keys can be whole messages: the hash tells most unequal ones apart */
 		if (k > 0 && !((key == NULL && m->batch_key == NULL) ||
-					   (key && m->batch_key && strcmp(key, m->batch_key) == 0)))
+					   (key && m->batch_key && key_hash == m->batch_key_hash &&
+						strcmp(key, m->batch_key) == 0)))
 			continue;
+		/* the provider's byte bound on a request's bodies; one message always goes */
+		if (k > 0 && bytes_max > 0 && bytes + size > bytes_max)
+			break;
 		taken[i] = true;
 		out[k++] = m;
+		bytes += size;
 	}
 	return k;
 }

@@ -90,7 +90,24 @@ class App:
         self.load_keys(keys)
         self.control = ControlAPI(self.recorder, self.stats, self.faults, on_reset=self.on_reset,
                                   extra_routes={("POST", "/_mock/keys"): self._post_keys,
-                                                ("GET", "/_mock/keys"): self._get_keys})
+                                                ("GET", "/_mock/keys"): self._get_keys,
+                                                ("POST", "/_mock/sendgrid/events"): self._sendgrid_events,
+                                                ("POST", "/_mock/postmark/webhook"): self._postmark_webhook})
+
+    def _sendgrid_events(self, q, body):
+        """A signed SendGrid Event Webhook POST for the events in body:
+        {"body", "headers", "public_key"} (see providers/sendgrid.py)."""
+        from providers.sendgrid import signed_event_post
+        return 200, signed_event_post(json.loads(body or b"[]"), int(q.get("timestamp") or time.time()))
+
+    def _postmark_webhook(self, q, body):
+        """Postmark's webhook about a recorded message: ?recipient=&kind=
+        (complaint, hard_bounce, manual); see providers/postmark.py."""
+        from providers.postmark import webhook
+        recs = self.recorder.list("postmark", q.get("recipient"))
+        if not recs:
+            return 404, {"error": "no postmark message recorded for %r" % q.get("recipient")}
+        return 200, webhook(recs[-1], q.get("kind") or "complaint")
 
     def load_keys(self, keys):
         opts = {"rps": self.args.resend_rps}

@@ -272,6 +272,14 @@ def test_provider():
     st, _, _, js = h.req("POST", "/v3/mg.example.com/messages", ("from=f%40mg.example.com&subject=s&text=t&" + many).encode(),
                          dict(basic("api", "mg-key"), **{"Content-Type": "application/x-www-form-urlencoded"}))
     check("mailgun 1001 recipients -> 400", st == 400, (st, js))
+    rv = {"r%d@example.com" % i: {"html": "x" * 1000} for i in range(17)}
+    data, ctype = multipart([("from", "news@mg.example.com", None)]
+                            + [("to", a, None) for a in rv]
+                            + [("subject", "s", None), ("html", "%recipient.html%", None),
+                               ("recipient-variables", json.dumps(rv), None)])
+    st, _, _, js = h.req("POST", "/v3/mg.example.com/messages", data,
+                         dict(basic("api", "mg-key"), **{"Content-Type": ctype}))
+    check("mailgun recipient-variables over 16 KB -> 413", st == 413 and "16 KB" in js["message"], (st, js))
 
     # ---- Postmark
     pm = {"X-Postmark-Server-Token": "pm-token", "Accept": "application/json"}
@@ -284,6 +292,11 @@ def test_provider():
     check("postmark /email: 200 with MessageID, ErrorCode 0", st == 200 and js["ErrorCode"] == 0 and js["MessageID"]
           and js["Message"] == "OK", js)
     check("postmark: Metadata.message_id -> be_message_id", h.messages("postmark")[-1]["be_message_id"] == "pm-1")
+    wh = h.ctl("POST", "/_mock/postmark/webhook?recipient=a@example.com&kind=complaint")
+    check("postmark webhook: a Broadcast-stream complaint is a SubscriptionChange (SpamComplaint), Metadata back",
+          wh["RecordType"] == "SubscriptionChange" and wh["SuppressSending"] is True
+          and wh["SuppressionReason"] == "SpamComplaint" and wh["Metadata"] == {"message_id": "pm-1"}
+          and wh["MessageID"] == js["MessageID"] and wh["MessageStream"] == "broadcast", wh)
     st, _, _, js = h.req("POST", "/email", pmsg("a@example.com", "x"), {"X-Postmark-Server-Token": "nope"})
     check("postmark wrong token -> 401 ErrorCode 10", st == 401 and js["ErrorCode"] == 10, js)
     st, _, _, js = h.req("POST", "/email", pmsg("inactive@example.com", "x"), pm)
@@ -403,9 +416,38 @@ def test_provider():
                          {"recipients": [{"address": {"email": "p3@example.com"}}], "content": {"email_rfc822": RAW_MIME.decode()}},
                          {"Authorization": "sp-key"})
     check("sparkpost: email_rfc822 accepted and parsed", st == 200 and h.messages("sparkpost")[-1]["subject"] == "raw test", (st, js))
+    check("sparkpost: links inside substitution values are not tracked",
+          m[0]["tracked_links"] == 0, m[0].get("tracked_links"))
+    tr = {"options": {"click_tracking": True, "open_tracking": True},
+          "recipients": [{"address": {"email": "p4@example.com"}}, {"address": {"email": "p5@example.com"}}],
+          "content": {"from": "news@example.com", "subject": "s",
+                      "html": '<a href="https://a.example/">a</a> {{{body}}}'}}
+    h.faults([{"provider": "sparkpost", "mode": "per_message_error", "match_recipient": "p5@example.com", "count": 1}])
+    st, _, _, js = h.req("POST", "/api/v1/transmissions?num_rcpt_errors=3", tr, {"Authorization": "sp-key"})
+    m = h.messages("sparkpost")[-1]
+    check("sparkpost: links of the content tracked with click_tracking on",
+          m["recipient"] == "p4@example.com" and m["tracked_links"] == 1 and m["open_tracking"], m)
+    errs = js["results"].get("rcpt_to_errors") or []
+    check("sparkpost: a rejected recipient counted, its error naming no address",
+          st == 200 and js["results"]["total_rejected_recipients"] == 1 and len(errs) == 1
+          and "p5@" not in json.dumps(errs), (st, js))
     h.faults([{"provider": "sparkpost", "mode": "status", "status": 420, "count": 1}])
     st, _, _, js = h.req("POST", "/api/v1/transmissions", sp, {"Authorization": "sp-key"})
     check("sparkpost fault 420 quota in SparkPost errors[] format", st == 420 and js["errors"][0]["message"].startswith("Exceed Sending Limit"), js)
+
+    # ---- SendGrid signed Event Webhook
+    post = h.ctl("POST", "/_mock/sendgrid/events?timestamp=1700000000", [{"email": "a@example.com", "event": "delivered"}])
+    try:
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        key = serialization.load_der_public_key(base64.b64decode(post["public_key"]))  # module-level base64
+        hd = post["headers"]
+        key.verify(base64.b64decode(hd["X-Twilio-Email-Event-Webhook-Signature"]),
+                   (hd["X-Twilio-Email-Event-Webhook-Timestamp"] + post["body"]).encode(), ec.ECDSA(hashes.SHA256()))
+        ok = isinstance(key.curve, ec.SECP256R1) and hd["X-Twilio-Email-Event-Webhook-Timestamp"] == "1700000000"
+    except Exception as e:  # noqa: BLE001
+        ok = e
+    check("sendgrid signed events: ECDSA P-256 over timestamp + body, key as base64 DER", ok is True, ok)
 
     # ---- Mailjet
     mj = basic("mj-pub", "mj-priv")

@@ -12,6 +12,7 @@
 
 #include "compose.h"
 #include "tracking.h"
+#include "provider_json.h"
 #include "unit.h"
 
 static ComposeBroadcast *
@@ -305,6 +306,104 @@ test_tracking(void)
 	compose_ctx_free(c);
 }
 
+typedef int (*BeComposeFnUnit) (ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in, ComposeOutput *out);
+
+/* renders for one contact with a provider's composer; 0 on success */
+static int
+provider_body(ComposeBroadcast *b, ComposeCtx *c, const char *email, BeComposeFnUnit fn, ComposeOutput *out)
+{
+	ComposeInput in;
+
+	memset(&in, 0, sizeof(in));
+	in.email = email;
+	in.list_id = "l";
+	in.message_id = "7d9f0a52-4c1e-4f4e-9a43-3f1f0c8e2b11";
+	in.contact_json = "{\"first_name\": \"Ada\"}";
+	in.date = 1700000000;
+	if (compose_render(b, c, &in, out) != 0 || fn(b, c, &in, out) != 0)
+	{
+		printf("# compose: %s\n", out->error);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Issue 15: SparkPost's content is the real HTML (links inside
+ * substitution values are not tracked), and the recipient carries only its
+ * address and metadata.
+ */
+static void
+test_sparkpost(void)
+{
+	ComposeCtx *c = compose_ctx_create();
+	ComposeBroadcast *b = make_broadcast("<p>Hi {{ contact.first_name }} <a href=\"https://example.org/x\">x</a></p>", NULL);
+	ComposeOutput out;
+	json_object *r;
+	json_object *v;
+
+	UNIT_CHECK(b && provider_body(b, c, "ada@example.com", compose_sparkpost_json, &out) == 0,
+			   "sparkpost: composed");
+	UNIT_CHECK(out.batch_key && strstr(out.batch_key, "<a href=\\\"https://example.org/x\\\">") != NULL
+			   && strstr(out.batch_key, "Hi Ada") != NULL && strstr(out.batch_key, "{{") == NULL,
+			   "sparkpost: the content (batch key) holds the rendered HTML, no substitution");
+	r = json_tokener_parse(out.body);
+	UNIT_CHECK(r && !json_object_object_get_ex(r, "substitution_data", &v)
+			   && json_object_object_get_ex(r, "metadata", &v),
+			   "sparkpost: the recipient has metadata and no substitution_data");
+	json_object_put(r);
+	compose_broadcast_free(b);
+	compose_ctx_free(c);
+}
+
+/*
+ * Issue 15: a large Mailgun body the same for every recipient but the
+ * unsubscribe URL is shared (the batch key), with small variables; a
+ * personalised one stays in the variables.
+ */
+static void
+test_mailgun(void)
+{
+	ComposeCtx *c = compose_ctx_create();
+	char	   *big = malloc(6000);
+	ComposeBroadcast *same;
+	ComposeBroadcast *own;
+	ComposeOutput out;
+	char	   *key1;
+	json_object *r;
+	json_object *v;
+
+	memset(big, 'x', 5000);
+	strcpy(big + 5000, "<a href=\"{{ unsubscribe_url }}\">u</a>");
+	same = make_broadcast(big, "text");
+	UNIT_CHECK(same && provider_body(same, c, "ada@example.com", compose_mailgun_vars, &out) == 0,
+			   "mailgun: composed");
+	UNIT_CHECK(out.batch_key && strstr(out.batch_key, "%recipient.unsubscribe_url%") != NULL
+			   && strstr(out.batch_key, out.unsubscribe_url) == NULL,
+			   "mailgun: a large body goes in the batch key with the unsubscribe URL as a variable");
+	r = json_tokener_parse(out.body);
+	UNIT_CHECK(r && !json_object_object_get_ex(r, "html", &v) && json_object_object_get_ex(r, "unsubscribe_url", &v)
+			   && out.body_len < 1024, "mailgun: the recipient's variables are small");
+	json_object_put(r);
+	key1 = strdup(out.batch_key);
+	UNIT_CHECK(provider_body(same, c, "bob@example.com", compose_mailgun_vars, &out) == 0
+			   && strcmp(key1, out.batch_key) == 0, "mailgun: two recipients share the key");
+	free(key1);
+
+	strcpy(big + 5000, "{{ contact.first_name }}");
+	own = make_broadcast(big, "text %recipient.x%");
+	UNIT_CHECK(own && provider_body(own, c, "ada@example.com", compose_mailgun_vars, &out) == 0,
+			   "mailgun: composed (a literal %recipient. in the text)");
+	r = json_tokener_parse(out.body);
+	UNIT_CHECK(r && json_object_object_get_ex(r, "html", &v) && strchr(out.batch_key, '{') == NULL,
+			   "mailgun: a body with its own %recipient. is never shared");
+	json_object_put(r);
+	compose_broadcast_free(same);
+	compose_broadcast_free(own);
+	compose_ctx_free(c);
+	free(big);
+}
+
 int
 main(void)
 {
@@ -312,5 +411,7 @@ main(void)
 	test_shape();
 	test_escapes();
 	test_all_bytes();
+	test_sparkpost();
+	test_mailgun();
 	UNIT_DONE();
 }

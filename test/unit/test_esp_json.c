@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "esp_json.h"
+#include "provider_json.h"
 #include "unit.h"
 
 /* an exact-size heap copy without a NUL: any read past len is caught */

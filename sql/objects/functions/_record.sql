@@ -1,9 +1,17 @@
-/* SES messages are checked against the integration's topic and for age */
-
-CREATE OR REPLACE FUNCTION broadcast._record(p_workspace_id text, p_integration_id text, payload jsonb, raw_body text, headers jsonb, OUT received integer, OUT applied integer, OUT changed integer, OUT pending integer, OUT unknown integer, OUT ignored integer, OUT suppressed integer, OUT confirm_url text) RETURNS record
-    LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
+/*
+ * SES messages are checked against the integration's topic and for age;
+ * SendGrid's are verified once its webhook's public key is stored (its
+ * signing is optional, so an integration without a key accepts them as
+ * before).
+ */
+CREATE OR REPLACE FUNCTION broadcast._record(
+	p_workspace_id text, p_integration_id text, payload jsonb, raw_body text, headers jsonb,
+	OUT received integer, OUT applied integer, OUT changed integer, OUT pending integer,
+	OUT unknown integer, OUT ignored integer, OUT suppressed integer, OUT confirm_url text)
+RETURNS record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
 	prov text;
 	key text;
@@ -48,6 +56,14 @@ BEGIN
 
 	CASE prov
 	WHEN 'sendgrid' THEN
+		IF key IS NOT NULL THEN
+			IF raw_body IS NULL THEN
+				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+					MESSAGE = 'SendGrid signatures cover the raw request body',
+					HINT = 'Call broadcast.record_webhook() with the body exactly as received and the X-Twilio-Email-Event-Webhook-* headers.';
+			END IF;
+			PERFORM broadcast._verify_sendgrid(raw_body, headers, key);
+		END IF;
 		IF jsonb_typeof(payload) <> 'array' THEN
 			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 				MESSAGE = 'SendGrid event payload must be a JSON array of events';

@@ -1,13 +1,10 @@
-/*
- * Stores (or with NULL, clears) the key an integration's webhooks are
- * signed with: Mailgun's HTTP webhook signing key, Resend's "whsec_..."
- * secret, or for SES the PEM certificate SNS signs with.
- */
-
-CREATE OR REPLACE FUNCTION broadcast.set_webhook_secret(workspace_id text, integration_id text, secret text) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $_$
+/* SendGrid's key is the signed Event Webhook's public key */
+CREATE OR REPLACE FUNCTION broadcast.set_webhook_secret(workspace_id text, integration_id text, secret text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
 	prov text;
 BEGIN
@@ -23,7 +20,7 @@ BEGIN
 							 quote_literal(set_webhook_secret.integration_id),
 							 quote_literal(set_webhook_secret.workspace_id));
 	END IF;
-	IF prov NOT IN ('mailgun', 'resend', 'ses') THEN
+	IF prov NOT IN ('mailgun', 'resend', 'ses', 'sendgrid') THEN
 		RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
 			MESSAGE = format('%s webhooks carry no signature this engine verifies', prov),
 			HINT = 'Authenticate the webhook endpoint in the web front (for example with HTTP Basic credentials in the webhook URL); see docs/events.md.';
@@ -39,10 +36,12 @@ BEGIN
 				HINT = 'It is "whsec_" followed by base64, as shown on the webhook''s page in Resend.';
 		ELSIF prov = 'ses' THEN
 			PERFORM broadcast._check_certificate(secret);
+		ELSIF prov = 'sendgrid' THEN
+			PERFORM broadcast._check_ec_public_key(secret);
 		END IF;
 	END IF;
 	INSERT INTO broadcast.integration_secrets AS s (workspace_id, integration_id, webhook_secret)
 	VALUES (set_webhook_secret.workspace_id, set_webhook_secret.integration_id, secret)
 	ON CONFLICT ON CONSTRAINT integration_secrets_pkey DO UPDATE SET webhook_secret = EXCLUDED.webhook_secret;
 END
-$_$;
+$$;

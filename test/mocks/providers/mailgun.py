@@ -12,7 +12,8 @@ Follows reference/esp-apis.md, Mailgun table:
 * ``messages.mime``: the ``message`` file field holds the raw MIME, ``to`` the envelope;
 * success 200 ``{"id":"<...@domain>","message":"Queued. Thank you."}``;
 * errors 400 ``{"message":"..."}``; 404 ``{"message":"Domain not found: x"}``
-  when the keys file lists domains; 429 with Retry-After; 25 MB size limit (413).
+  when the keys file lists domains; 429 with Retry-After; 25 MB size limit (413);
+  recipient-variables over 16 KB (Mailgun support's stated limit) -> 413.
 """
 
 import json
@@ -23,6 +24,8 @@ from .base import Provider, Reply, Resp, addr_of, parse_basic, split_addresses, 
 from mocklib import hex_id, parse_mime
 
 MAX_BODY = 25 * 1024 * 1024
+# Mailgun support: "The maximum size of recipient-variables is 16 KB"
+MAX_RECIPIENT_VARS = 16 * 1024
 
 
 class Mailgun(Provider):
@@ -94,6 +97,8 @@ class Mailgun(Provider):
             raise Reply(self.error(400, "Too many recipients: maximum is 1000, got %d" % n_rcpt))
         rvars = {}
         if "recipient-variables" in first:
+            if len(first["recipient-variables"][0].encode("utf-8")) > MAX_RECIPIENT_VARS:
+                raise Reply(self.error(413, "recipient-variables is too large: the limit is 16 KB"))
             try:
                 rvars = json.loads(first["recipient-variables"][0])
                 if not isinstance(rvars, dict):

@@ -13,7 +13,18 @@ Follows reference/esp-apis.md, Postmark table:
 * ``/email/batch``: JSON array of <= 500 messages; **always 200**, one result per
   message in request order carrying ``ErrorCode``/``Message``/``MessageID``.
   More than 500 -> 422 ErrorCode 410 "Too many batch messages";
-* inactive recipients (keys file ``postmark.inactive``) get ErrorCode 406.
+* inactive recipients (keys file ``postmark.inactive``) get ErrorCode 406;
+* account states from Postmark's ErrorCode table (api/overview#error-codes),
+  answered as HTTP 422 with the ErrorCode through a ``status`` fault with
+  ``error_code``: 405 not allowed to send (out of credits), 412 account
+  pending, 413 account may not send, and codes >= 1000 such as 1226 (message
+  stream not found), which are Postmark's numbers, not HTTP statuses;
+* webhooks (``POST /_mock/postmark/webhook``): for a recorded message, the
+  payload Postmark posts, shaped as documented: on a Broadcast stream a
+  spam complaint or a hard bounce arrives as a ``SubscriptionChange`` with
+  ``SuppressSending: true`` and ``SuppressionReason`` ``SpamComplaint`` or
+  ``HardBounce`` (postmarkapp.com/developer/webhooks/subscription-change-webhook),
+  not as a SpamComplaint or Bounce webhook.
 """
 
 import re
@@ -149,3 +160,17 @@ class Postmark(Provider):
         if res["ErrorCode"] != 0:
             return Resp(422, {"ErrorCode": res["ErrorCode"], "Message": res["Message"]})
         return Resp(200, res)
+
+
+def webhook(rec, kind):
+    """The webhook Postmark sends about a recorded message: kind is
+    ``complaint`` or ``hard_bounce`` (a SubscriptionChange on Broadcast
+    streams, as Postmark documents), or ``manual`` (the recipient's own
+    unsubscribe)."""
+    reason = {"complaint": "SpamComplaint", "hard_bounce": "HardBounce", "manual": "ManualSuppression"}[kind]
+    return {"RecordType": "SubscriptionChange", "MessageID": rec.get("provider_message_id"),
+            "ServerID": 23, "MessageStream": rec.get("message_stream") or "broadcast",
+            "ChangedAt": iso_now(), "Recipient": rec.get("recipient"),
+            "Origin": "Recipient" if kind != "hard_bounce" else "Customer",
+            "SuppressSending": True, "SuppressionReason": reason, "Tag": "",
+            "Metadata": (rec.get("carried") or {}).get("Metadata") or {}}

@@ -19,7 +19,9 @@ Follows reference/esp-apis.md, Resend table:
 * every answer has ``ratelimit-limit``, ``ratelimit-remaining``,
   ``ratelimit-reset`` (seconds); 429 ``rate_limit_exceeded`` adds ``retry-after``.
   ``--resend-rps N`` (or keys ``resend.rps``) enforces N requests/s.
-* errors ``{"statusCode":N,"name":"...","message":"..."}``.
+* errors ``{"statusCode":N,"name":"...","message":"..."}``; the account's
+  quota (resend.com/docs/api-reference/errors) is 429 ``daily_quota_exceeded``
+  or ``monthly_quota_exceeded``: a ``status`` fault with that ``error_code``.
 """
 
 import hashlib

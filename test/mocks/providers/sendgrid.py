@@ -12,7 +12,15 @@ Follows reference/esp-apis.md, SendGrid table:
 * success: ``202 Accepted``, empty body, id in the ``X-Message-Id`` header;
 * errors: ``{"errors":[{"message","field","help"}]}``; 400 validation, 401, 413
   payload too large (30 MB), 429 ``too many requests`` with
-  ``X-RateLimit-Limit/Remaining/Reset`` (Reset = Unix timestamp, no Retry-After).
+  ``X-RateLimit-Limit/Remaining/Reset`` (Reset = Unix timestamp, no Retry-After);
+  an account out of credits answers 401 ``Maximum credits exceeded`` (the
+  mail-send errors page): a ``status`` fault with that message;
+* signed Event Webhook (``POST /_mock/sendgrid/events``): the events as
+  SendGrid posts them, signed as SendGrid documents: ECDSA P-256 with SHA-256
+  over ``timestamp + body``, the base64 DER signature in
+  ``X-Twilio-Email-Event-Webhook-Signature``, the timestamp in
+  ``X-Twilio-Email-Event-Webhook-Timestamp``, and the verification key as
+  SendGrid shows it (base64 of the DER SubjectPublicKeyInfo).
 """
 
 import json
@@ -22,6 +30,25 @@ from .base import Provider, Reply, Resp, as_list, parse_bearer, unix_now, valid_
 from mocklib import hex_id
 
 MAX_BODY = 30 * 1024 * 1024
+_SIGNING_KEY = None
+
+
+def signed_event_post(events, timestamp):
+    """body, headers and public key of a signed Event Webhook POST."""
+    global _SIGNING_KEY
+    import base64
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    if _SIGNING_KEY is None:
+        _SIGNING_KEY = ec.generate_private_key(ec.SECP256R1())
+    body = json.dumps(events, separators=(",", ":"))
+    sig = _SIGNING_KEY.sign((str(timestamp) + body).encode("utf-8"), ec.ECDSA(hashes.SHA256()))
+    pub = _SIGNING_KEY.public_key().public_bytes(serialization.Encoding.DER,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
+    return {"body": body,
+            "headers": {"X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(sig).decode(),
+                        "X-Twilio-Email-Event-Webhook-Timestamp": str(timestamp)},
+            "public_key": base64.b64encode(pub).decode()}
 RESERVED_HEADERS = {"x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
                     "content-transfer-encoding", "to", "from", "subject", "reply-to",
                     "cc", "bcc"}

@@ -10,7 +10,12 @@ Follows reference/esp-apis.md, SparkPost table:
   ``{template_id}``; transmission-level ``metadata``/``substitution_data``
   (recipient values override them, as in SparkPost); ``{{var}}`` substituted;
 * success 200 ``{"results":{"total_rejected_recipients":R,"total_accepted_recipients":N,"id":"..."}}``;
-  ``?num_rcpt_errors=n`` adds ``rcpt_to_errors``;
+  ``?num_rcpt_errors=n`` adds ``rcpt_to_errors``, whose entries name no
+  recipient (as in SparkPost's own examples);
+* ``options.click_tracking`` / ``open_tracking``: each recorded message says
+  how many links SparkPost would track (``tracked_links``): the links of
+  ``content.html`` itself, never those inside a substitution value
+  (SparkPost: "links in substitution data are not tracked");
 * errors ``{"errors":[{"message","description","code"}]}``: 400/422 validation
   (code 1400 required field missing, 1300 invalid data), **420** sending
   limit exceeded (code 2102), 429, 5xx.
@@ -136,9 +141,10 @@ class SparkPost(Provider):
                 continue
             rule = ctx.msg_fault([em])
             if rule is not None:
+                # as in SparkPost's own examples: the error names no recipient
                 rejected += 1
                 errors.append({"message": rule.message or "recipient rejected",
-                               "description": "Recipient address was suppressed due to system policy: %s" % em,
+                               "description": "Recipient address was suppressed due to system policy",
                                "code": str(rule.error_code or "1902")})
                 continue
             meta = dict(gmeta)
@@ -156,7 +162,13 @@ class SparkPost(Provider):
                     v = v if isinstance(v, str) else json.dumps(v)
                     return html_escape(v) if html and m.group(1) is None else v
                 return re.sub(r"\{\{(\{)?\s*([A-Za-z0-9_]+)\s*\}?\}\}", val, s)
+            # SparkPost tracks the links of the content, never those inside a substitution value
+            opts = body.get("options") or {}
+            content_html = content.get("html") if isinstance(content.get("html"), str) else ""
+            literal = re.sub(r"\{\{\{?[^}]*\}\}\}?", "", content_html)
+            tracked = len(re.findall(r"<a\s[^>]*href=", literal, re.I)) if opts.get("click_tracking") else 0
             rec = {"recipient": em, "recipient_name": name, "carried": {"metadata": meta},
+                   "tracked_links": tracked, "open_tracking": bool(opts.get("open_tracking")),
                    "tags": r.get("tags"), "substitution_data": subd,
                    "campaign_id": body.get("campaign_id"), "options": body.get("options"),
                    "provider_message_id": tid}
