@@ -20,7 +20,7 @@ CC=${CC:-cc}
 mkdir -p "$OUT"
 $CC -std=gnu11 -O2 -DNDEBUG -Wall -Wextra -Werror -I"$ROOT/include" \
 	$(pkg-config --cflags json-c) \
-	-o "$OUT/bench_render" "$HERE/bench_render.c" "$ROOT/src/tmpl.c" \
+	-o "$OUT/bench_render" "$HERE/bench_render.c" "$ROOT"/src/tmpl/*.c \
 	$(pkg-config --libs json-c) -lm
 "$OUT/bench_render" "$N" \
 	"$HERE/templates/newsletter_5k.liquid=render_5k" \

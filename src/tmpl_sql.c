@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * tmpl_sql.c
- *	  SQL-callable wrappers around the template engine (tmpl.c).
+ *	  SQL-callable wrappers around the template engine (src/tmpl/).
  *
  *	  broadcast._template_check(source text, field text) returns void
  *	  broadcast._template_render(source text, data jsonb) returns text

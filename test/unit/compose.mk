@@ -2,7 +2,7 @@
 # MIME builder and tokens; json-c only; included by Makefile).
 .DEFAULT_GOAL := all
 
-COMPOSE_SRCS := $(SRCDIR)/compose.c $(SRCDIR)/tmpl.c $(SRCDIR)/mime.c $(SRCDIR)/mime_encode.c \
+COMPOSE_SRCS := $(SRCDIR)/compose.c $(wildcard $(SRCDIR)/tmpl/*.c) $(SRCDIR)/mime.c $(SRCDIR)/mime_encode.c \
 	$(SRCDIR)/unsub_token.c $(SRCDIR)/sha256.c
 
 UNIT_BINS += $(OUT)/test_compose

@@ -1,6 +1,6 @@
 /*
  * test_tmpl.c
- *	  Unit tests for the template engine (src/tmpl.c).
+ *	  Unit tests for the template engine (src/tmpl/).
  */
 #include <stdio.h>
 #include <stdlib.h>

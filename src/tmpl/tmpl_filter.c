@@ -1,0 +1,794 @@
+/*-------------------------------------------------------------------------
+ *
+ * tmpl_filter.c
+ *	  Comparisons, string helpers and the filters.
+ *
+ * See src/tmpl/tmpl_int.h for the shared types and the design notes at
+ * the top of tmpl_render.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include "tmpl_int.h"
+
+/* ----------------------------------------------------------------
+ * Renderer: filters
+ * ----------------------------------------------------------------
+ */
+static bool
+is_empty_value(const Value *v)
+{
+	switch (v->t)
+	{
+		case V_STR:
+			return v->u.s.n == 0;
+		case V_ARR:
+			return json_object_array_length(v->u.j) == 0;
+		case V_OBJ:
+			return json_object_object_length(v->u.j) == 0;
+		case V_EMPTY:
+		case V_BLANK:
+			return true;
+		default:
+			return false;
+	}
+}
+
+static bool
+is_blank_value(const Value *v)
+{
+	size_t		i;
+
+	switch (v->t)
+	{
+		case V_NIL:
+			return true;
+		case V_BOOL:
+			return !v->u.b;
+		case V_STR:
+			for (i = 0; i < v->u.s.n; i++)
+				if (!is_ws(v->u.s.p[i]))
+					return false;
+			return true;
+		default:
+			return is_empty_value(v);
+	}
+}
+
+bool
+values_equal(const Value *a, const Value *b)
+{
+	if (b->t == V_EMPTY)
+		return is_empty_value(a);
+	if (a->t == V_EMPTY)
+		return is_empty_value(b);
+	if (b->t == V_BLANK)
+		return is_blank_value(a);
+	if (a->t == V_BLANK)
+		return is_blank_value(b);
+	if (is_num(a) && is_num(b))
+	{
+		if (a->t == V_INT && b->t == V_INT)
+			return a->u.i == b->u.i;
+		return num_dbl(a) == num_dbl(b);
+	}
+	if (a->t != b->t)
+		return false;
+	switch (a->t)
+	{
+		case V_NIL:
+			return true;
+		case V_BOOL:
+			return a->u.b == b->u.b;
+		case V_STR:
+			return a->u.s.n == b->u.s.n && memcmp(a->u.s.p, b->u.s.p, a->u.s.n) == 0;
+		case V_ARR:
+		case V_OBJ:
+			return json_object_equal(a->u.j, b->u.j) != 0;
+		default:
+			return false;
+	}
+}
+
+/* memmem without relying on _GNU_SOURCE */
+const char *
+find_sub(const char *h, size_t hn, const char *nd, size_t nn)
+{
+	const char *end;
+
+	if (nn == 0)
+		return h;
+	if (nn > hn)
+		return NULL;
+	end = h + hn - nn;
+	while (h <= end)
+	{
+		const char *q = memchr(h, nd[0], (size_t) (end - h) + 1);
+
+		if (q == NULL)
+			return NULL;
+		if (memcmp(q, nd, nn) == 0)
+			return q;
+		h = q + 1;
+	}
+	return NULL;
+}
+
+static int
+concat(TmplRenderCtx *c, const char *a, size_t an, const char *b, size_t bn, Value *out)
+{
+	char	   *d;
+
+	if (an + bn > c->lim.max_output)
+		return err_output_limit(c);
+	if ((d = ralloc(c, an + bn + 1)) == NULL)
+		return RC_ERR;
+	if (an)
+		memcpy(d, a, an);
+	if (bn)
+		memcpy(d + an, b, bn);
+	d[an + bn] = '\0';
+	set_str(out, d, an + bn);
+	return RC_OK;
+}
+
+static int
+replace_str(TmplRenderCtx *c, const char *s, size_t n, const char *pat, size_t pn,
+			const char *rep, size_t rn, bool first_only, Value *out)
+{
+	size_t		count = 0;
+	size_t		total;
+	const char *q;
+	const char *p;
+	char	   *d;
+	size_t		k = 0;
+
+	if (pn == 0)
+	{
+		set_str(out, s, n);
+		return RC_OK;
+	}
+	for (p = s; (q = find_sub(p, n - (size_t) (p - s), pat, pn)) != NULL; p = q + pn)
+	{
+		count++;
+		if (first_only)
+			break;
+	}
+	if (count == 0)
+	{
+		set_str(out, s, n);
+		return RC_OK;
+	}
+	/* n - count*pn + count*rn, guarding against overflow */
+	if (rn > pn && count > (c->lim.max_output + n) / (rn - pn + 1) + 1)
+		return err_output_limit(c);
+	total = n - count * pn + count * rn;
+	if (total > c->lim.max_output)
+		return err_output_limit(c);
+	if ((d = ralloc(c, total + 1)) == NULL)
+		return RC_ERR;
+	p = s;
+	while (count-- > 0)
+	{
+		q = find_sub(p, n - (size_t) (p - s), pat, pn);
+		memcpy(d + k, p, (size_t) (q - p));
+		k += (size_t) (q - p);
+		memcpy(d + k, rep, rn);
+		k += rn;
+		p = q + pn;
+	}
+	memcpy(d + k, p, n - (size_t) (p - s));
+	k += n - (size_t) (p - s);
+	d[k] = '\0';
+	set_str(out, d, k);
+	return RC_OK;
+}
+
+static bool
+entity_at(const char *p, const char *end)
+{
+	const char *q = p + 1;
+
+	if (q < end && *q == '#')
+	{
+		q++;
+		if (q < end && (*q == 'x' || *q == 'X'))
+		{
+			q++;
+			if (q >= end || !isxdigit((unsigned char) *q))
+				return false;
+			while (q < end && isxdigit((unsigned char) *q))
+				q++;
+		}
+		else
+		{
+			if (q >= end || !isdigit((unsigned char) *q))
+				return false;
+			while (q < end && isdigit((unsigned char) *q))
+				q++;
+		}
+	}
+	else
+	{
+		if (q >= end || !isalpha((unsigned char) *q))
+			return false;
+		while (q < end && isalnum((unsigned char) *q))
+			q++;
+	}
+	return q < end && *q == ';';
+}
+
+/* Bytes that need escaping: & < > " ' */
+static const unsigned char html_special[256] = {
+	['&'] = 1,['<'] = 1,['>'] = 1,['"'] = 1,['\''] = 1
+};
+
+#ifndef __SSE2__
+static inline uint64_t
+swar_eq(uint64_t x, unsigned char ch)
+{
+	uint64_t	y = x ^ (0x0101010101010101ULL * ch);
+
+	return (y - 0x0101010101010101ULL) & ~y & 0x8080808080808080ULL;
+}
+#endif
+
+/* Offset of the first byte needing HTML escaping, or n. */
+static size_t
+find_html_special(const char *s, size_t n)
+{
+	size_t		i = 0;
+
+#ifdef __SSE2__
+	/* 16 bytes per step; this scan runs over most of every email */
+	const __m128i amp = _mm_set1_epi8('&');
+	const __m128i lt = _mm_set1_epi8('<');
+	const __m128i gt = _mm_set1_epi8('>');
+	const __m128i dq = _mm_set1_epi8('"');
+	const __m128i sq = _mm_set1_epi8('\'');
+
+	for (; i + 16 <= n; i += 16)
+	{
+		__m128i		x = _mm_loadu_si128((const __m128i *) (s + i));
+		__m128i		m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, amp), _mm_cmpeq_epi8(x, lt)),
+									 _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, gt),
+															   _mm_cmpeq_epi8(x, dq)),
+												  _mm_cmpeq_epi8(x, sq)));
+		int			bits = _mm_movemask_epi8(m);
+
+		if (bits)
+			return i + (size_t) __builtin_ctz((unsigned) bits);
+	}
+#else
+	for (; i + 8 <= n; i += 8)
+	{
+		uint64_t	x;
+
+		memcpy(&x, s + i, 8);
+		if (swar_eq(x, '&') | swar_eq(x, '<') | swar_eq(x, '>') |
+			swar_eq(x, '"') | swar_eq(x, '\''))
+			break;
+	}
+#endif
+	for (; i < n; i++)
+		if (html_special[(unsigned char) s[i]])
+			return i;
+	return n;
+}
+
+static const char *
+html_entity(char ch)
+{
+	switch (ch)
+	{
+		case '&':
+			return "&amp;";
+		case '<':
+			return "&lt;";
+		case '>':
+			return "&gt;";
+		case '"':
+			return "&quot;";
+		default:
+			return "&#39;";
+	}
+}
+
+/* The escape filter as the last filter of an output: write straight out. */
+int
+emit_escaped(TmplRenderCtx *c, const char *s, size_t n)
+{
+	while (n > 0)
+	{
+		size_t		k = find_html_special(s, n);
+		const char *e;
+
+		if (k > 0 && emit(c, s, k) != RC_OK)
+			return RC_ERR;
+		if (k == n)
+			break;
+		e = html_entity(s[k]);
+		if (emit(c, e, strlen(e)) != RC_OK)
+			return RC_ERR;
+		s += k + 1;
+		n -= k + 1;
+	}
+	return RC_OK;
+}
+
+static int
+html_escape(TmplRenderCtx *c, const char *s, size_t n, bool once, Value *out)
+{
+	size_t		extra = 0;
+	size_t		i;
+	char	   *d;
+	size_t		k = 0;
+	size_t		first = find_html_special(s, n);
+
+	if (first == n)
+	{
+		set_str(out, s, n);
+		return RC_OK;
+	}
+	for (i = first; i < n; i++)
+	{
+		switch (s[i])
+		{
+			case '&':
+				if (!(once && entity_at(s + i, s + n)))
+					extra += 4;
+				break;
+			case '<':
+			case '>':
+				extra += 3;
+				break;
+			case '"':
+			case '\'':
+				extra += 4;
+				break;
+		}
+	}
+	if (extra == 0)
+	{
+		set_str(out, s, n);
+		return RC_OK;
+	}
+	if ((d = ralloc(c, n + extra + 1)) == NULL)
+		return RC_ERR;
+	for (i = 0; i < n; i++)
+	{
+		const char *r = NULL;
+
+		switch (s[i])
+		{
+			case '&':
+				if (!(once && entity_at(s + i, s + n)))
+					r = "&amp;";
+				break;
+			case '<':
+				r = "&lt;";
+				break;
+			case '>':
+				r = "&gt;";
+				break;
+			case '"':
+				r = "&quot;";
+				break;
+			case '\'':
+				r = "&#39;";
+				break;
+		}
+		if (r)
+		{
+			size_t		rl = strlen(r);
+
+			memcpy(d + k, r, rl);
+			k += rl;
+		}
+		else
+			d[k++] = s[i];
+	}
+	d[k] = '\0';
+	set_str(out, d, k);
+	return RC_OK;
+}
+
+static int
+url_encode(TmplRenderCtx *c, const char *s, size_t n, Value *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char	   *d;
+	size_t		i;
+	size_t		k = 0;
+
+	if ((d = ralloc(c, n * 3 + 1)) == NULL)
+		return RC_ERR;
+	for (i = 0; i < n; i++)
+	{
+		unsigned char ch = (unsigned char) s[i];
+
+		if (isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~')
+			d[k++] = (char) ch;
+		else if (ch == ' ')
+			d[k++] = '+';
+		else
+		{
+			d[k++] = '%';
+			d[k++] = hex[ch >> 4];
+			d[k++] = hex[ch & 15];
+		}
+	}
+	d[k] = '\0';
+	set_str(out, d, k);
+	return RC_OK;
+}
+
+static int
+arith(TmplRenderCtx *c, FilterId id, const Value *in, const Value *arg, Value *out)
+{
+	Value		a;
+	Value		b;
+
+	to_number(in, &a);
+	to_number(arg, &b);
+	if ((id == F_DIVIDED_BY || id == F_MODULO) &&
+		((b.t == V_INT && b.u.i == 0) || (b.t == V_DBL && b.u.d == 0)))
+		return rerr(c, TMPL_ERR_RUNTIME, "divided by 0");
+	if (a.t == V_INT && b.t == V_INT)
+	{
+		int64_t		x = a.u.i;
+		int64_t		y = b.u.i;
+		int64_t		r = 0;
+		bool		ovf = false;
+
+		switch (id)
+		{
+			case F_PLUS:
+				ovf = __builtin_add_overflow(x, y, &r);
+				break;
+			case F_MINUS:
+				ovf = __builtin_sub_overflow(x, y, &r);
+				break;
+			case F_TIMES:
+				ovf = __builtin_mul_overflow(x, y, &r);
+				break;
+			case F_DIVIDED_BY:
+				if (x == INT64_MIN && y == -1)
+					ovf = true;
+				else
+				{
+					/* Ruby integer division floors */
+					r = x / y;
+					if (x % y != 0 && ((x < 0) != (y < 0)))
+						r--;
+				}
+				break;
+			default:			/* F_MODULO */
+				if (y == -1)
+					r = 0;
+				else
+				{
+					r = x % y;
+					if (r != 0 && ((r < 0) != (y < 0)))
+						r += y;
+				}
+				break;
+		}
+		if (!ovf)
+		{
+			out->t = V_INT;
+			out->u.i = r;
+			return RC_OK;
+		}
+	}
+	{
+		double		x = num_dbl(&a);
+		double		y = num_dbl(&b);
+		double		r;
+
+		switch (id)
+		{
+			case F_PLUS:
+				r = x + y;
+				break;
+			case F_MINUS:
+				r = x - y;
+				break;
+			case F_TIMES:
+				r = x * y;
+				break;
+			case F_DIVIDED_BY:
+				r = x / y;
+				break;
+			default:
+				r = fmod(x, y);
+				if (r != 0 && ((r < 0) != (y < 0)))
+					r += y;
+				break;
+		}
+		out->t = V_DBL;
+		out->u.d = r;
+	}
+	return RC_OK;
+}
+
+int
+apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
+			 const Value *args, Value *out)
+{
+	const char *s;
+	size_t		n;
+	char	   *d;
+	size_t		i;
+
+	switch (fc->id)
+	{
+		case F_DEFAULT:
+			{
+				bool		use;
+
+				if (in->t == V_BOOL && !in->u.b)
+				{
+					/* args[MAX_FILTER_ARGS] holds allow_false when given */
+					use = !(fc->allow_false && truthy(&args[MAX_FILTER_ARGS]));
+				}
+				else
+					use = in->t == V_NIL || (is_empty_value(in) && in->t != V_BLANK && in->t != V_EMPTY);
+				*out = use ? args[0] : *in;
+				return RC_OK;
+			}
+		case F_SIZE:
+			out->t = V_INT;
+			if (in->t == V_STR)
+				out->u.i = (int64_t) utf8_len(in->u.s.p, in->u.s.n);
+			else if (in->t == V_ARR)
+				out->u.i = (int64_t) json_object_array_length(in->u.j);
+			else if (in->t == V_OBJ)
+				out->u.i = json_object_object_length(in->u.j);
+			else
+				out->u.i = 0;
+			return RC_OK;
+		case F_FIRST:
+		case F_LAST:
+			out->t = V_NIL;
+			if (in->t == V_ARR)
+			{
+				size_t		len = json_object_array_length(in->u.j);
+
+				if (len)
+					json_to_value(json_object_array_get_idx(in->u.j,
+															fc->id == F_FIRST ? 0 : len - 1), out);
+			}
+			return RC_OK;
+		case F_PLUS:
+		case F_MINUS:
+		case F_TIMES:
+		case F_DIVIDED_BY:
+		case F_MODULO:
+			return arith(c, fc->id, in, &args[0], out);
+		case F_JOIN:
+			if (in->t == V_ARR)
+			{
+				BeBuf		tmp;
+				const char *sep = " ";
+				size_t		sn = 1;
+				size_t		len = json_object_array_length(in->u.j);
+				bool		ok = true;
+
+				if (fc->nargs > 0 && str_of(c, &args[0], &sep, &sn) != RC_OK)
+					return RC_ERR;
+				be_buf_init(&tmp);
+				for (i = 0; i < len && ok; i++)
+				{
+					Value		e;
+
+					json_to_value(json_object_array_get_idx(in->u.j, i), &e);
+					if (i > 0)
+						ok = be_buf_append(&tmp, sep, sn);
+					ok = ok && append_value(&tmp, &e, 1, c->lim.max_output) &&
+						tmp.len <= c->lim.max_output;
+				}
+				if (!ok)
+				{
+					bool		oom = tmp.oom;
+
+					be_buf_free(&tmp);
+					return oom ? rerr(c, TMPL_ERR_NOMEM, "out of memory") : err_output_limit(c);
+				}
+				if ((d = ralloc(c, tmp.len + 1)) != NULL)
+				{
+					if (tmp.len)
+						memcpy(d, tmp.data, tmp.len);
+					d[tmp.len] = '\0';
+					set_str(out, d, tmp.len);
+				}
+				be_buf_free(&tmp);
+				return d ? RC_OK : RC_ERR;
+			}
+			*out = *in;
+			return RC_OK;
+		case F_DATE:
+			{
+				int64_t		secs;
+				const char *f;
+				size_t		fn;
+
+				if (in->t == V_NIL || (in->t == V_STR && in->u.s.n == 0) ||
+					!value_to_time(c, in, &secs))
+				{
+					*out = *in;
+					return RC_OK;
+				}
+				if (str_of(c, &args[0], &f, &fn) != RC_OK)
+					return RC_ERR;
+				if (fn == 0)
+				{
+					*out = *in;
+					return RC_OK;
+				}
+				if ((d = ralloc(c, fn * 12 + 32)) == NULL)
+					return RC_ERR;
+				n = format_time(d, fn * 12 + 32, f, fn, secs);
+				set_str(out, d, n);
+				return RC_OK;
+			}
+		default:
+			break;
+	}
+
+	/* the remaining filters work on the text form of the input */
+	if (str_of(c, in, &s, &n) != RC_OK)
+		return RC_ERR;
+	switch (fc->id)
+	{
+		case F_UPCASE:
+		case F_DOWNCASE:
+		case F_CAPITALIZE:
+			if ((d = ralloc(c, n + 1)) == NULL)
+				return RC_ERR;
+			for (i = 0; i < n; i++)
+			{
+				char		ch = s[i];
+				bool		up = fc->id == F_UPCASE || (fc->id == F_CAPITALIZE && i == 0);
+
+				if (up && ch >= 'a' && ch <= 'z')
+					ch -= 32;
+				else if (!up && ch >= 'A' && ch <= 'Z')
+					ch += 32;
+				d[i] = ch;
+			}
+			d[n] = '\0';
+			set_str(out, d, n);
+			return RC_OK;
+		case F_ESCAPE:
+		case F_ESCAPE_ONCE:
+			return html_escape(c, s, n, fc->id == F_ESCAPE_ONCE, out);
+		case F_URL_ENCODE:
+			return url_encode(c, s, n, out);
+		case F_STRIP:
+		case F_LSTRIP:
+		case F_RSTRIP:
+			if (fc->id != F_RSTRIP)
+				while (n > 0 && is_ws(*s))
+					s++, n--;
+			if (fc->id != F_LSTRIP)
+				while (n > 0 && is_ws(s[n - 1]))
+					n--;
+			set_str(out, s, n);
+			return RC_OK;
+		case F_STRIP_NEWLINES:
+			return replace_str(c, s, n, "\n", 1, "", 0, false, out) != RC_OK ? RC_ERR :
+				replace_str(c, out->u.s.p, out->u.s.n, "\r", 1, "", 0, false, out);
+		case F_NEWLINE_TO_BR:
+			if (replace_str(c, s, n, "\r\n", 2, "\n", 1, false, out) != RC_OK)
+				return RC_ERR;
+			return replace_str(c, out->u.s.p, out->u.s.n, "\n", 1, "<br />\n", 7, false, out);
+		case F_TRUNCATE:
+			{
+				int64_t		len = fc->nargs > 0 ? to_int(&args[0]) : 50;
+				const char *ell = "...";
+				size_t		elln = 3;
+				size_t		ellc;
+				int64_t		keep;
+
+				if (fc->nargs > 1 && str_of(c, &args[1], &ell, &elln) != RC_OK)
+					return RC_ERR;
+				if (len < 0)
+					len = 0;
+				/* at most "len" characters: unchanged */
+				if ((uint64_t) len >= n || utf8_prefix(s, n, (size_t) len) == n)
+				{
+					set_str(out, s, n);
+					return RC_OK;
+				}
+				ellc = utf8_len(ell, elln);
+				keep = len - (int64_t) ellc;
+				if (keep < 0)
+					keep = 0;
+				return concat(c, s, utf8_prefix(s, n, (size_t) keep), ell, elln, out);
+			}
+		case F_TRUNCATEWORDS:
+			{
+				int64_t		words = fc->nargs > 0 ? to_int(&args[0]) : 15;
+				const char *ell = "...";
+				size_t		elln = 3;
+				int64_t		count = 0;
+				size_t		k = 0;
+
+				if (fc->nargs > 1 && str_of(c, &args[1], &ell, &elln) != RC_OK)
+					return RC_ERR;
+				if (words <= 0)
+					words = 1;
+				/* count words; stop once we know there are more than "words" */
+				for (i = 0; i < n && count <= words;)
+				{
+					while (i < n && is_ws(s[i]))
+						i++;
+					if (i < n)
+						count++;
+					while (i < n && !is_ws(s[i]))
+						i++;
+				}
+				if (count <= words)
+				{
+					set_str(out, s, n);
+					return RC_OK;
+				}
+				if ((d = ralloc(c, n + elln + 1)) == NULL)
+					return RC_ERR;
+				count = 0;
+				for (i = 0; i < n && count < words;)
+				{
+					while (i < n && is_ws(s[i]))
+						i++;
+					if (count > 0)
+						d[k++] = ' ';
+					while (i < n && !is_ws(s[i]))
+						d[k++] = s[i++];
+					count++;
+				}
+				memcpy(d + k, ell, elln);
+				k += elln;
+				d[k] = '\0';
+				set_str(out, d, k);
+				return RC_OK;
+			}
+		case F_APPEND:
+		case F_PREPEND:
+			{
+				const char *a;
+				size_t		an;
+
+				if (str_of(c, &args[0], &a, &an) != RC_OK)
+					return RC_ERR;
+				if (fc->id == F_APPEND)
+					return concat(c, s, n, a, an, out);
+				return concat(c, a, an, s, n, out);
+			}
+		case F_REPLACE:
+		case F_REPLACE_FIRST:
+		case F_REMOVE:
+		case F_REMOVE_FIRST:
+			{
+				const char *pat;
+				size_t		pn;
+				const char *rep = "";
+				size_t		rn = 0;
+
+				if (str_of(c, &args[0], &pat, &pn) != RC_OK)
+					return RC_ERR;
+				if ((fc->id == F_REPLACE || fc->id == F_REPLACE_FIRST) && fc->nargs > 1 &&
+					str_of(c, &args[1], &rep, &rn) != RC_OK)
+					return RC_ERR;
+				return replace_str(c, s, n, pat, pn, rep, rn,
+								   fc->id == F_REPLACE_FIRST || fc->id == F_REMOVE_FIRST, out);
+			}
+		default:
+			set_str(out, s, n);
+			return RC_OK;
+	}
+}
+
