@@ -3,8 +3,7 @@
  * tmpl_date.c
  *	  Dates: parsing the inputs of the "date" filter and strftime.
  *
- * See src/tmpl/tmpl_int.h for the shared types and the design notes at
- * the top of tmpl_render.c.
+ * See src/tmpl/tmpl_int.h for the shared types and the design.
  *
  *-------------------------------------------------------------------------
  */

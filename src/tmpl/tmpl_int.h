@@ -5,6 +5,23 @@
  *	  (src/tmpl/): values, the compiled tree, the compiler's and the
  *	  renderer's state.  Nothing here is part of the API (include/tmpl.h).
  *
+ * The source is copied once and compiled into a tree of nodes allocated in
+ * an arena owned by the Template; literal text and string literals stay as
+ * pointers into the copy.  Variable roots are interned into "slots" at
+ * compile time so that rendering never searches a symbol table: a slot is
+ * either set by assign/capture/for, or lazily filled from the json data on
+ * first use and then cached for the rest of the render.
+ *
+ * Rendering keeps all per-render state in a caller-owned TmplRenderCtx: a
+ * bump arena for intermediate strings (reset to a mark after each
+ * statement, so memory stays bounded by one statement's temporaries), slot
+ * buffers for assigned strings, and capture buffers.  After warm-up a
+ * render performs no malloc at all.
+ *
+ * Every recursion (nested blocks, dynamic index expressions) is bounded by
+ * TMPL_MAX_COMPILE_DEPTH at compile time; conditions and filter chains are
+ * evaluated iteratively.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef TMPL_INT_H
@@ -555,85 +572,48 @@ typedef struct ForBounds
  * Functions shared between the files
  * ----------------------------------------------------------------
  */
-extern void
-arena_init(Arena *a);
-extern void
-arena_free(Arena *a);
-extern void *
-arena_alloc(Arena *a, size_t n);
-extern void
-set_error(TmplError *err, TmplErrorKind kind, int line, int col,
+extern void arena_init(Arena *a);
+extern void arena_free(Arena *a);
+extern void *arena_alloc(Arena *a, size_t n);
+extern void set_error(TmplError *err, TmplErrorKind kind, int line, int col,
 		  const char *fmt,...)
 __attribute__((format(printf, 5, 6)));
-extern void
-pos_of(Parser *ps, const char *at, int *line, int *col);
-extern void
-perr(Parser *ps, const char *at, const char *fmt,...)
+extern void pos_of(Parser *ps, const char *at, int *line, int *col);
+extern void perr(Parser *ps, const char *at, const char *fmt,...)
 __attribute__((format(printf, 3, 4)));
-extern void *
-ps_alloc(Parser *ps, size_t n);
-extern char *
-ps_strdup(Parser *ps, const char *s, size_t n);
-extern bool
-next_ttok(Parser *ps, TTok *tk);
-extern int
-intern_slot(Parser *ps, const char *name, size_t n);
-extern bool
-lex_next(Lex *lx);
-extern bool
-lex_init(Lex *lx, Parser *ps, const char *p, size_t n);
-extern bool
-tok_is_word(const Tok *t, const char *w);
-extern void
-unexpected_tok(Lex *lx, const char *expected);
-extern bool
-expect_end(Lex *lx);
-extern int
-rerr(TmplRenderCtx *c, TmplErrorKind kind, const char *fmt,...)
+extern void *ps_alloc(Parser *ps, size_t n);
+extern char *ps_strdup(Parser *ps, const char *s, size_t n);
+extern bool next_ttok(Parser *ps, TTok *tk);
+extern int intern_slot(Parser *ps, const char *name, size_t n);
+extern bool lex_next(Lex *lx);
+extern bool lex_init(Lex *lx, Parser *ps, const char *p, size_t n);
+extern bool tok_is_word(const Tok *t, const char *w);
+extern void unexpected_tok(Lex *lx, const char *expected);
+extern bool expect_end(Lex *lx);
+extern int rerr(TmplRenderCtx *c, TmplErrorKind kind, const char *fmt,...)
 __attribute__((format(printf, 3, 4)));
-extern int
-err_output_limit(TmplRenderCtx *c);
-extern char *
-ralloc(TmplRenderCtx *c, size_t n);
-extern size_t
-utf8_len(const char *p, size_t n);
-extern size_t
-utf8_prefix(const char *p, size_t n, size_t chars);
-extern bool
-append_value(BeBuf *b, const Value *v, int depth, size_t cap);
-extern int
-str_of(TmplRenderCtx *c, const Value *v, const char **p, size_t *n);
-extern int
-emit_value(TmplRenderCtx *c, const Value *v);
-extern void
-to_number(const Value *v, Value *out);
-extern int64_t
-to_int(const Value *v);
-extern bool
-value_to_time(TmplRenderCtx *c, const Value *v, int64_t *secs);
-extern size_t
-format_time(char *out, size_t cap, const char *f, size_t fn, int64_t secs);
-extern bool
-values_equal(const Value *a, const Value *b);
-extern const char *
-find_sub(const char *h, size_t hn, const char *nd, size_t nn);
-extern int
-emit_escaped(TmplRenderCtx *c, const char *s, size_t n);
-extern int
-apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
+extern int err_output_limit(TmplRenderCtx *c);
+extern char *ralloc(TmplRenderCtx *c, size_t n);
+extern size_t utf8_len(const char *p, size_t n);
+extern size_t utf8_prefix(const char *p, size_t n, size_t chars);
+extern bool append_value(BeBuf *b, const Value *v, int depth, size_t cap);
+extern int str_of(TmplRenderCtx *c, const Value *v, const char **p, size_t *n);
+extern int emit_value(TmplRenderCtx *c, const Value *v);
+extern void to_number(const Value *v, Value *out);
+extern int64_t to_int(const Value *v);
+extern bool value_to_time(TmplRenderCtx *c, const Value *v, int64_t *secs);
+extern size_t format_time(char *out, size_t cap, const char *f, size_t fn, int64_t secs);
+extern bool values_equal(const Value *a, const Value *b);
+extern const char *find_sub(const char *h, size_t hn, const char *nd, size_t nn);
+extern int emit_escaped(TmplRenderCtx *c, const char *s, size_t n);
+extern int apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 			 const Value *args, Value *out);
-extern int
-eval_expr(TmplRenderCtx *c, const Expr *e, Value *out);
-extern int
-eval_cond(TmplRenderCtx *c, const Cond *cd, bool *res);
-extern int
-for_bounds(TmplRenderCtx *c, const Node *n, ForBounds *fb);
-extern int
-for_save_var(TmplRenderCtx *c, const Slot *s, Slot *saved, bool *copied);
-extern void
-for_restore_var(Slot *s, const Slot *saved, bool copied);
-extern int
-ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
+extern int eval_expr(TmplRenderCtx *c, const Expr *e, Value *out);
+extern int eval_cond(TmplRenderCtx *c, const Cond *cd, bool *res);
+extern int for_bounds(TmplRenderCtx *c, const Node *n, ForBounds *fb);
+extern int for_save_var(TmplRenderCtx *c, const Slot *s, Slot *saved, bool *copied);
+extern void for_restore_var(Slot *s, const Slot *saved, bool copied);
+extern int ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
 		  const TmplLimits *lim, BeBuf *out, TmplError *err);
 extern int	tmpl_exec_node(TmplRenderCtx *c, const Node *n);
 

@@ -4,8 +4,7 @@
  *	  Compiler: template-level scanner, slot interning and the
  *	  expression lexer.
  *
- * See src/tmpl/tmpl_int.h for the shared types and the design notes at
- * the top of tmpl_render.c.
+ * See src/tmpl/tmpl_int.h for the shared types and the design.
  *
  *-------------------------------------------------------------------------
  */

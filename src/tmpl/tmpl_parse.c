@@ -3,8 +3,7 @@
  * tmpl_parse.c
  *	  Compiler: expressions, filter chains, conditions and tags.
  *
- * See src/tmpl/tmpl_int.h for the shared types and the design notes at
- * the top of tmpl_render.c.
+ * See src/tmpl/tmpl_int.h for the shared types and the design.
  *
  *-------------------------------------------------------------------------
  */

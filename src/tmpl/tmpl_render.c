@@ -3,8 +3,7 @@
  * tmpl_render.c
  *	  Renderer: variable lookup, expression evaluation and tags.
  *
- * See src/tmpl/tmpl_int.h for the shared types and the design notes at
- * the top of tmpl_render.c.
+ * See src/tmpl/tmpl_int.h for the shared types and the design.
  *
  *-------------------------------------------------------------------------
  */

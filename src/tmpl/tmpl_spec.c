@@ -3,8 +3,7 @@
  * tmpl_spec.c
  *	  Per-broadcast specialisation (tmpl_specialize).
  *
- * See src/tmpl/tmpl_int.h for the shared types and the design notes at
- * the top of tmpl_render.c.
+ * See src/tmpl/tmpl_int.h for the shared types and the design.
  *
  *-------------------------------------------------------------------------
  */

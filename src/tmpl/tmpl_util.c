@@ -3,8 +3,7 @@
  * tmpl_util.c
  *	  Arena allocator, errors and default limits.
  *
- * See src/tmpl/tmpl_int.h for the shared types and the design notes at
- * the top of tmpl_render.c.
+ * See src/tmpl/tmpl_int.h for the shared types and the design.
  *
  *-------------------------------------------------------------------------
  */
