@@ -41,6 +41,11 @@
 
 #include <json.h>
 
+#ifndef Assert
+#include <assert.h>
+#define Assert(x) assert(x)
+#endif
+
 #include "tmpl.h"
 
 /* internal functions stay inside the shared library */
@@ -616,6 +621,8 @@ extern void for_restore_var(Slot *s, const Slot *saved, bool copied);
 extern int ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
 		  const TmplLimits *lim, BeBuf *out, TmplError *err);
 extern int	tmpl_exec_node(TmplRenderCtx *c, const Node *n);
+extern const char *tmpl_nearest_name(const char *name, size_t n, const void *names,
+									 size_t stride);
 
 static inline ArenaMark
 arena_mark(Arena *a)

@@ -281,8 +281,12 @@ parse_filtered(Lex *lx)
 		def = lookup_filter(nametok.p, nametok.n);
 		if (def == NULL)
 		{
-			perr(ps, nametok.at, "unknown filter \"%.*s\"",
-				 (int) (nametok.n > 64 ? 64 : nametok.n), nametok.p);
+			const char *near = tmpl_nearest_name(nametok.p, nametok.n, &filter_defs[0].name,
+												 sizeof(FilterDef));
+
+			perr(ps, nametok.at, "unknown filter \"%.*s\"%s%s%s",
+				 (int) (nametok.n > 64 ? 64 : nametok.n), nametok.p,
+				 near ? ", did you mean \"" : "", near ? near : "", near ? "\"?" : "");
 			return NULL;
 		}
 		if (fe->nfilters == cap)
@@ -698,6 +702,13 @@ is_terminator(const TTok *tk)
 		tag_is(tk, "else") || tag_is(tk, "elsif") || tag_is(tk, "when");
 }
 
+/* Every tag name the parser knows, for "did you mean" hints. */
+static const char *const known_tags[] = {
+	"assign", "break", "capture", "comment", "continue", "echo", "else",
+	"elsif", "endcapture", "endcomment", "endfor", "endif", "endraw",
+	"endunless", "for", "if", "raw", "unless", NULL
+};
+
 /*
  * Parse nodes until end of input or a terminator tag (else, elsif, end*),
  * which is returned in *term for the caller to check.
@@ -765,8 +776,12 @@ parse_block(Parser *ps, int depth, Node **head, TTok *term)
 		}
 		else
 		{
-			perr(ps, tk.start, "unknown tag \"%.*s\"",
-				 (int) (tk.namelen > 64 ? 64 : tk.namelen), tk.name);
+			const char *near = tmpl_nearest_name(tk.name, tk.namelen, known_tags,
+												 sizeof(known_tags[0]));
+
+			perr(ps, tk.start, "unknown tag \"%.*s\"%s%s%s",
+				 (int) (tk.namelen > 64 ? 64 : tk.namelen), tk.name,
+				 near ? ", did you mean \"" : "", near ? near : "", near ? "\"?" : "");
 			return false;
 		}
 		if (n == NULL)
@@ -854,3 +869,34 @@ tmpl_free(Template *t)
 	free(t);
 }
 
+
+/*
+ * The filters or the tags (without their end tags) the compiler knows, as
+ * "a, b, c", for error hints; truncated to fit "cap" bytes.
+ */
+void
+tmpl_list_names(bool filters, char *buf, size_t cap)
+{
+	size_t		len = 0;
+	int			i;
+
+	Assert(cap > 0);
+	buf[0] = '\0';
+	for (i = 0;; i++)
+	{
+		const char *name = filters ? filter_defs[i].name : known_tags[i];
+		int			w;
+
+		if (name == NULL)
+			break;
+		if (!filters && strncmp(name, "end", 3) == 0)
+			continue;
+		w = snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", name);
+		if (w < 0 || (size_t) w >= cap - len)
+		{
+			buf[len] = '\0';
+			break;
+		}
+		len += (size_t) w;
+	}
+}

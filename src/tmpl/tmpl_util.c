@@ -113,3 +113,57 @@ tmpl_default_limits(TmplLimits *lim)
 	lim->max_depth = 32;
 }
 
+
+/*
+ * Nearest of "names" (NULL-terminated, entries "stride" bytes apart) to the
+ * unknown name, for "did you mean" hints: the smallest Levenshtein distance
+ * if it is at most a third of the name's length (at least 1, at most 3),
+ * else NULL.  Names longer than 32 bytes get no hint.
+ */
+const char *
+tmpl_nearest_name(const char *name, size_t n, const void *names, size_t stride)
+{
+	const char *best = NULL;
+	int			bestd = (int) (n / 3 < 1 ? 1 : n / 3 > 3 ? 3 : n / 3) + 1;
+	const char *const *np;
+
+	if (n == 0 || n > 32)
+		return NULL;
+	for (np = names; *np; np = (const char *const *) ((const char *) np + stride))
+	{
+		const char *cand = *np;
+		size_t		m = strlen(cand);
+		int			row[33];
+		size_t		i,
+					j;
+
+		if (m > 32 || (m > n ? m - n : n - m) >= (size_t) bestd)
+			continue;
+		for (j = 0; j <= m; j++)
+			row[j] = (int) j;
+		for (i = 1; i <= n; i++)
+		{
+			int			diag = row[0];
+
+			row[0] = (int) i;
+			for (j = 1; j <= m; j++)
+			{
+				int			up = row[j];
+				int			v = diag + (name[i - 1] != cand[j - 1]);
+
+				if (up + 1 < v)
+					v = up + 1;
+				if (row[j - 1] + 1 < v)
+					v = row[j - 1] + 1;
+				row[j] = v;
+				diag = up;
+			}
+		}
+		if (row[m] < bestd)
+		{
+			bestd = row[m];
+			best = cand;
+		}
+	}
+	return best;
+}

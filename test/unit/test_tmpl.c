@@ -336,11 +336,15 @@ test_comment_raw(void)
 static void
 test_errors(void)
 {
-	UNIT_STREQ(R("Hello\n  {{ x | upcaes }}"), "ERROR 2:10 unknown filter \"upcaes\"", "unknown filter position");
+	UNIT_STREQ(R("Hello\n  {{ x | upcaes }}"), "ERROR 2:10 unknown filter \"upcaes\", did you mean \"upcase\"?", "unknown filter position");
 	UNIT_STREQ(R("a\nb {% if x %}"), "ERROR 2:3 \"if\" tag was never closed", "unclosed if");
 	UNIT_STREQ(R("{% for x in y %}\n{% endif %}"), "ERROR 2:1 unexpected \"endif\"", "mismatched end");
 	UNIT_STREQ(R("x\n\n   {% endfor %}"), "ERROR 3:4 unexpected \"endfor\"", "unexpected endfor");
-	UNIT_STREQ(R("{% foo %}"), "ERROR 1:1 unknown tag \"foo\"", "unknown tag");
+	UNIT_STREQ(R("{% frobnicate %}"), "ERROR 1:1 unknown tag \"frobnicate\"", "unknown tag");
+	UNIT_STREQ(R("{% iff x %}{% endif %}"), "ERROR 1:1 unknown tag \"iff\", did you mean \"if\"?", "tag hint");
+	UNIT_STREQ(R("{% captur x %}{% endcapture %}"), "ERROR 1:1 unknown tag \"captur\", did you mean \"capture\"?", "tag hint, one letter");
+	UNIT_STREQ(R("{{ x | truncate_words: 2 }}"), "ERROR 1:8 unknown filter \"truncate_words\", did you mean \"truncatewords\"?", "filter hint");
+	UNIT_STREQ(R("{{ x | zzzzzz }}"), "ERROR 1:8 unknown filter \"zzzzzz\"", "no hint when nothing is near");
 	UNIT_STREQ(R("ab {{ x "), "ERROR 1:4 \"{{\" was never closed", "unclosed output");
 	UNIT_STREQ(R("{% if x"), "ERROR 1:1 \"{%\" was never closed", "unclosed tag");
 	UNIT_STREQ(R("{{ 'abc }}"), "ERROR 1:4 unterminated string literal", "unterminated string");
