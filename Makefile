@@ -36,6 +36,8 @@ OBJS = \
 	src/sha256.o \
 	src/tmpl/tmpl_date.o \
 	src/tmpl/tmpl_filter.o \
+	src/tmpl/tmpl_filter_num.o \
+	src/tmpl/tmpl_filter_str.o \
 	src/tmpl/tmpl_lex.o \
 	src/tmpl/tmpl_parse.o \
 	src/tmpl/tmpl_render.o \

@@ -483,6 +483,12 @@ arith(TmplRenderCtx *c, FilterId id, const Value *in, const Value *arg, Value *o
 			return RC_OK;
 		}
 	}
+	if ((a.t == V_DBL || b.t == V_DBL) && id != F_DIVIDED_BY &&
+		tmpl_dec_arith(id, &a, &b, &out->u.d))
+	{
+		out->t = V_DBL;
+		return RC_OK;
+	}
 	{
 		double		x = num_dbl(&a);
 		double		y = num_dbl(&b);
@@ -514,6 +520,57 @@ arith(TmplRenderCtx *c, FilterId id, const Value *in, const Value *arg, Value *o
 	return RC_OK;
 }
 
+const FilterDef filter_defs[] = {
+	{"default", F_DEFAULT, 1, 1, NULL, false},
+	{"upcase", F_UPCASE, 0, 0, NULL, false},
+	{"downcase", F_DOWNCASE, 0, 0, NULL, false},
+	{"capitalize", F_CAPITALIZE, 0, 0, NULL, false},
+	{"escape", F_ESCAPE, 0, 0, NULL, false},
+	{"h", F_ESCAPE, 0, 0, NULL, false},
+	{"escape_once", F_ESCAPE_ONCE, 0, 0, NULL, false},
+	{"url_encode", F_URL_ENCODE, 0, 0, NULL, false},
+	{"strip", F_STRIP, 0, 0, NULL, false},
+	{"lstrip", F_LSTRIP, 0, 0, NULL, false},
+	{"rstrip", F_RSTRIP, 0, 0, NULL, false},
+	{"strip_newlines", F_STRIP_NEWLINES, 0, 0, NULL, false},
+	{"newline_to_br", F_NEWLINE_TO_BR, 0, 0, NULL, false},
+	{"truncate", F_TRUNCATE, 0, 2, NULL, false},
+	{"truncatewords", F_TRUNCATEWORDS, 0, 2, NULL, false},
+	{"append", F_APPEND, 1, 1, NULL, false},
+	{"prepend", F_PREPEND, 1, 1, NULL, false},
+	{"replace", F_REPLACE, 1, 2, NULL, false},
+	{"replace_first", F_REPLACE_FIRST, 1, 2, NULL, false},
+	{"remove", F_REMOVE, 1, 1, NULL, false},
+	{"remove_first", F_REMOVE_FIRST, 1, 1, NULL, false},
+	{"date", F_DATE, 1, 1, NULL, false},
+	{"size", F_SIZE, 0, 0, NULL, false},
+	{"first", F_FIRST, 0, 0, NULL, false},
+	{"last", F_LAST, 0, 0, NULL, false},
+	{"join", F_JOIN, 0, 1, NULL, false},
+	{"plus", F_PLUS, 1, 1, NULL, false},
+	{"minus", F_MINUS, 1, 1, NULL, false},
+	{"times", F_TIMES, 1, 1, NULL, false},
+	{"divided_by", F_DIVIDED_BY, 1, 1, NULL, false},
+	{"modulo", F_MODULO, 1, 1, NULL, false},
+	{"abs", F_ABS, 0, 0, tmpl_f_abs, false},
+	{"at_least", F_AT_LEAST, 1, 1, tmpl_f_at_least, false},
+	{"at_most", F_AT_MOST, 1, 1, tmpl_f_at_most, false},
+	{"ceil", F_CEIL, 0, 0, tmpl_f_ceil, false},
+	{"floor", F_FLOOR, 0, 0, tmpl_f_floor, false},
+	{"round", F_ROUND, 0, 1, tmpl_f_round, false},
+	{"replace_last", F_REPLACE_LAST, 2, 2, tmpl_f_replace_last, true},
+	{"remove_last", F_REMOVE_LAST, 1, 1, tmpl_f_replace_last, true},
+	{"url_decode", F_URL_DECODE, 0, 0, tmpl_f_url_decode, true},
+	{"base64_encode", F_BASE64_ENCODE, 0, 0, tmpl_f_base64, true},
+	{"base64_decode", F_BASE64_DECODE, 0, 0, tmpl_f_base64, true},
+	{"base64_url_safe_encode", F_BASE64_URL_SAFE_ENCODE, 0, 0, tmpl_f_base64, true},
+	{"base64_url_safe_decode", F_BASE64_URL_SAFE_DECODE, 0, 0, tmpl_f_base64, true},
+	{"strip_html", F_STRIP_HTML, 0, 0, tmpl_f_strip_html, true},
+	{"slice", F_SLICE, 1, 2, tmpl_f_slice, true},
+	{NULL, 0, 0, 0, NULL, false}
+};
+
+
 int
 apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 			 const Value *args, Value *out)
@@ -523,6 +580,17 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 	char	   *d;
 	size_t		i;
 
+	if (fc->def->fn)
+	{
+		Value		sv;
+
+		if (!fc->def->text)
+			return fc->def->fn(c, fc, in, args, out);
+		if (str_of(c, in, &s, &n) != RC_OK)
+			return RC_ERR;
+		set_str(&sv, s, n);
+		return fc->def->fn(c, fc, &sv, args, out);
+	}
 	switch (fc->id)
 	{
 		case F_DEFAULT:

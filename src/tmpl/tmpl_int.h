@@ -200,63 +200,59 @@ typedef enum FilterId
 	F_MINUS,
 	F_TIMES,
 	F_DIVIDED_BY,
-	F_MODULO
+	F_MODULO,
+	F_ABS,
+	F_AT_LEAST,
+	F_AT_MOST,
+	F_CEIL,
+	F_FLOOR,
+	F_ROUND,
+	F_REPLACE_LAST,
+	F_REMOVE_LAST,
+	F_URL_DECODE,
+	F_BASE64_ENCODE,
+	F_BASE64_DECODE,
+	F_BASE64_URL_SAFE_ENCODE,
+	F_BASE64_URL_SAFE_DECODE,
+	F_STRIP_HTML,
+	F_SLICE
 } FilterId;
-
-typedef struct FilterDef
-{
-	const char *name;
-	FilterId	id;
-	int			min_args;
-	int			max_args;
-} FilterDef;
-
-static const FilterDef filter_defs[] = {
-	{"default", F_DEFAULT, 1, 1},
-	{"upcase", F_UPCASE, 0, 0},
-	{"downcase", F_DOWNCASE, 0, 0},
-	{"capitalize", F_CAPITALIZE, 0, 0},
-	{"escape", F_ESCAPE, 0, 0},
-	{"h", F_ESCAPE, 0, 0},
-	{"escape_once", F_ESCAPE_ONCE, 0, 0},
-	{"url_encode", F_URL_ENCODE, 0, 0},
-	{"strip", F_STRIP, 0, 0},
-	{"lstrip", F_LSTRIP, 0, 0},
-	{"rstrip", F_RSTRIP, 0, 0},
-	{"strip_newlines", F_STRIP_NEWLINES, 0, 0},
-	{"newline_to_br", F_NEWLINE_TO_BR, 0, 0},
-	{"truncate", F_TRUNCATE, 0, 2},
-	{"truncatewords", F_TRUNCATEWORDS, 0, 2},
-	{"append", F_APPEND, 1, 1},
-	{"prepend", F_PREPEND, 1, 1},
-	{"replace", F_REPLACE, 1, 2},
-	{"replace_first", F_REPLACE_FIRST, 1, 2},
-	{"remove", F_REMOVE, 1, 1},
-	{"remove_first", F_REMOVE_FIRST, 1, 1},
-	{"date", F_DATE, 1, 1},
-	{"size", F_SIZE, 0, 0},
-	{"first", F_FIRST, 0, 0},
-	{"last", F_LAST, 0, 0},
-	{"join", F_JOIN, 0, 1},
-	{"plus", F_PLUS, 1, 1},
-	{"minus", F_MINUS, 1, 1},
-	{"times", F_TIMES, 1, 1},
-	{"divided_by", F_DIVIDED_BY, 1, 1},
-	{"modulo", F_MODULO, 1, 1},
-	{NULL, 0, 0, 0}
-};
 
 #define MAX_FILTER_ARGS 2
 
 typedef struct FilterCall
 {
 	FilterId	id;
+	const struct FilterDef *def;
 	int			nargs;
 	Expr	   *args[MAX_FILTER_ARGS];
 	Expr	   *allow_false;	/* default: allow_false: ... */
 	int			line;
 	int			col;
 } FilterCall;
+
+struct TmplRenderCtx;
+
+/*
+ * A filter's function: "in" is the input (already its text form for a
+ * filter marked "text"), "args" the evaluated arguments.  Returns RC_OK with
+ * *out set, or RC_ERR with the error reported through rerr().
+ */
+typedef int (*FilterFn) (struct TmplRenderCtx *c, const FilterCall *fc,
+						 const Value *in, const Value *args, Value *out);
+
+/* One row per filter name: the compiler and the hints read this table. */
+typedef struct FilterDef
+{
+	const char *name;
+	FilterId	id;
+	int			min_args;
+	int			max_args;
+	FilterFn	fn;				/* NULL: handled in apply_filter itself */
+	bool		text;			/* fn takes the text form of the input */
+} FilterDef;
+
+extern const FilterDef filter_defs[];
 
 typedef struct Filtered
 {
@@ -621,6 +617,22 @@ extern void for_restore_var(Slot *s, const Slot *saved, bool copied);
 extern int ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
 		  const TmplLimits *lim, BeBuf *out, TmplError *err);
 extern int	tmpl_exec_node(TmplRenderCtx *c, const Node *n);
+/* filters with their own function (FilterDef.fn) */
+#define FILTER_FN(name) \
+	extern int name(TmplRenderCtx *c, const FilterCall *fc, const Value *in, \
+					const Value *args, Value *out)
+FILTER_FN(tmpl_f_abs);
+FILTER_FN(tmpl_f_at_least);
+FILTER_FN(tmpl_f_at_most);
+FILTER_FN(tmpl_f_ceil);
+FILTER_FN(tmpl_f_floor);
+FILTER_FN(tmpl_f_round);
+FILTER_FN(tmpl_f_replace_last);
+FILTER_FN(tmpl_f_url_decode);
+FILTER_FN(tmpl_f_base64);
+FILTER_FN(tmpl_f_strip_html);
+FILTER_FN(tmpl_f_slice);
+extern bool tmpl_dec_arith(FilterId id, const Value *a, const Value *b, double *res);
 extern const char *tmpl_nearest_name(const char *name, size_t n, const void *names,
 									 size_t stride);
 

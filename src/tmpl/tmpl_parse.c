@@ -304,6 +304,7 @@ parse_filtered(Lex *lx)
 		}
 		fc = &fe->filters[fe->nfilters++];
 		fc->id = def->id;
+		fc->def = def;
 		pos_of(ps, nametok.at, &fc->line, &fc->col);
 		if (!lex_next(lx))
 			return NULL;

@@ -251,6 +251,39 @@ test_filters(void)
 	UNIT_STREQ(R("{{ contact.last_name | upcase | escape | truncate: 12 }}"), "O&#39;NEI...", "filter chain");
 }
 
+/* Filters added for Liquid conformance; expected values from Shopify Liquid. */
+static void
+test_liquid_filters(void)
+{
+	/* decimal results print as Liquid's BigDecimal arithmetic gives them */
+	UNIT_STREQ(R("{{ 19.99 | times: 0.8 }}"), "15.992", "times float decimal");
+	UNIT_STREQ(R("{{ 0.1 | plus: 0.2 }}"), "0.3", "plus float decimal");
+	UNIT_STREQ(R("{{ 1.1 | minus: 1 }}"), "0.1", "minus float decimal");
+	UNIT_STREQ(R("{{ 5.5 | modulo: 2 }}"), "1.5", "modulo float");
+	UNIT_STREQ(R("{{ 2.0 | times: 3 }}"), "6.0", "float stays float");
+	UNIT_STREQ(R("{{ 10 | divided_by: 4 }}"), "2", "integer division");
+	UNIT_STREQ(R("{{ -17 | abs }} {{ '-1.5' | abs }} {{ 'x' | abs }}"), "17 1.5 0", "abs");
+	UNIT_STREQ(R("{{ 4 | at_least: 5 }} {{ 4 | at_most: 5 }} {{ 4.5 | at_least: 2 }}"), "5 4 4.5", "at_least at_most");
+	UNIT_STREQ(R("{{ 1.2 | ceil }} {{ 1.8 | floor }} {{ '3.5' | ceil }} {{ -1.5 | floor }}"), "2 1 4 -2", "ceil floor");
+	UNIT_STREQ(R("{{ 1.5 | round }} {{ 2.5 | round }} {{ 1.005 | round: 2 }} {{ 183.357 | round: 2 }} {{ 5.666 | round: -2 }}"),
+			   "2 3 1.01 183.36 0", "round half away from zero");
+	UNIT_STREQ(R("{{ 'a-b-a' | replace_last: 'a', 'x' }} {{ 'a-b-a' | remove_last: 'a' }} {{ 'abc' | replace_last: 'z', 'y' }}"),
+			   "a-b-x a-b- abc", "replace_last remove_last");
+	UNIT_STREQ(R("{{ 'caf%C3%A9+au+lait%2' | url_decode }}"), "café au lait%2", "url_decode");
+	UNIT_STREQ(R("{{ '%FF' | url_decode }}"), "ERROR 1:12 url_decode: invalid byte sequence in UTF-8", "url_decode not UTF-8");
+	UNIT_STREQ(R("{{ 'one two three' | base64_encode }} {{ 'b25lIHR3byB0aHJlZQ==' | base64_decode }}"),
+			   "b25lIHR3byB0aHJlZQ== one two three", "base64");
+	UNIT_STREQ(R("{{ 'a?b>c' | base64_url_safe_encode }} {{ 'YT9iPmM' | base64_url_safe_decode }}"),
+			   "YT9iPmM= a?b>c", "base64 url safe");
+	UNIT_STREQ(R("{{ 'b25l*' | base64_decode }}"), "ERROR 1:14 invalid base64 provided to base64_decode", "base64 invalid");
+	UNIT_STREQ(R("{{ '<p>Hi <b>there</b></p><script>x()</script><!-- c --><style>p{}</style>!' | strip_html }}"),
+			   "Hi there!", "strip_html");
+	UNIT_STREQ(R("{{ 'Liquid' | slice: 0 }} {{ 'Liquid' | slice: 2, 5 }} {{ 'Liquid' | slice: -3, 2 }} [{{ 'Liquid' | slice: 9 }}]"),
+			   "L quid ui []", "slice");
+	UNIT_STREQ(R("{{ 'ünïcödé' | slice: 1, 3 }}"), "nïc", "slice counts characters");
+	UNIT_STREQ(R("{{ 'Liquid' | slice: 2.2 }}"), "ERROR 1:15 slice: invalid integer", "slice float offset");
+}
+
 static void
 test_if(void)
 {
@@ -700,6 +733,7 @@ main(void)
 	test_output();
 	test_whitespace();
 	test_filters();
+	test_liquid_filters();
 	test_if();
 	test_for();
 	test_assign_capture();
