@@ -536,6 +536,163 @@ parse_if(Parser *ps, const TTok *open, int depth, bool negate)
 	}
 }
 
+/* Appends "subject == value" to cond, or-joined to the term before it. */
+static bool
+case_term(Parser *ps, Cond *cd, int *cap, Expr *subject, Expr *value)
+{
+	CondTerm   *t;
+
+	if (cd->nterms == *cap)
+	{
+		int			ncap = *cap ? *cap * 2 : 4;
+		CondTerm   *nt = ps_alloc(ps, sizeof(CondTerm) * (size_t) ncap);
+
+		if (nt == NULL)
+			return false;
+		if (*cap)
+			memcpy(nt, cd->terms, sizeof(CondTerm) * (size_t) *cap);
+		cd->terms = nt;
+		*cap = ncap;
+	}
+	if (cd->nterms > 0)
+		cd->terms[cd->nterms - 1].or_next = true;
+	t = &cd->terms[cd->nterms++];
+	memset(t, 0, sizeof(*t));
+	t->l = subject;
+	t->op = OP_EQ;
+	t->r = value;
+	return true;
+}
+
+/*
+ * case/when, rewritten at compile time into the nodes that already exist,
+ * so rendering and specialisation need nothing new.  As in Shopify Liquid
+ * every "when" whose values match renders (not only the first), and "else"
+ * renders when none does:
+ *
+ *	{% case x %}{% when a, b %}A{% when c or d %}C{% else %}E{% endcase %}
+ *
+ * becomes (each value is a test of its own, so A renders twice when both
+ * a and b equal x, as in Liquid)
+ *
+ *	{% if x == a %}A{% endif %}{% if x == b %}A{% endif %}
+ *	{% if x == c %}C{% endif %}{% if x == d %}C{% endif %}
+ *	{% unless x == a or x == b or x == c or x == d %}E{% endunless %}
+ *
+ * The subject is evaluated again for each test; it differs from Liquid's
+ * single pass only if a "when" body assigns the subject itself.  Text
+ * before the first "when" is dropped, as Liquid does.
+ */
+static Node *
+parse_case(Parser *ps, const TTok *open, int depth, Node **last)
+{
+	Lex			lx;
+	Expr	   *subject;
+	Node	   *head = NULL;
+	Node	  **tail = &head;
+	Cond	   *all = ps_alloc(ps, sizeof(Cond));
+	int			allcap = 0;
+	bool		seen_else = false;
+	TTok		term;
+	Node	   *ignored;
+
+	if (all == NULL || !check_depth(ps, open, depth) ||
+		!lex_init(&lx, ps, open->args, open->argslen) ||
+		(subject = parse_primary(&lx, 0)) == NULL || !expect_end(&lx))
+		return NULL;
+	if (!parse_block(ps, depth + 1, &ignored, &term))
+		return NULL;
+	for (;;)
+	{
+		Node	   *n;
+		IfBranch   *br;
+
+		if (term.kind == TT_EOF)
+		{
+			perr(ps, open->start, "\"case\" tag was never closed");
+			return NULL;
+		}
+		if (tag_is(&term, "endcase"))
+			break;
+		if (seen_else || (!tag_is(&term, "when") && !tag_is(&term, "else")))
+		{
+			err_unexpected_tag(ps, &term);
+			return NULL;
+		}
+		if (tag_is(&term, "else"))
+		{
+			seen_else = true;
+			if ((n = new_node(ps, N_IF, term.start)) == NULL ||
+				(br = ps_alloc(ps, sizeof(IfBranch))) == NULL)
+				return NULL;
+			n->u.branches = br;
+			/* "else" with no "when": always */
+			if (all->nterms > 0)
+			{
+				br->negate = true;
+				br->cond = all;
+			}
+			if (!parse_block(ps, depth + 1, &br->body, &term))
+				return NULL;
+			*tail = n;
+			tail = &n->next;
+			continue;
+		}
+		else
+		{
+			/* one test per value, all sharing the body */
+			Node	   *first = NULL;
+			Node	   *body;
+
+			if (!lex_init(&lx, ps, term.args, term.argslen))
+				return NULL;
+			for (;;)
+			{
+				Expr	   *v = parse_primary(&lx, 0);
+				Cond	   *cd = ps_alloc(ps, sizeof(Cond));
+				int			cap = 0;
+
+				if (v == NULL || cd == NULL ||
+					(n = new_node(ps, N_IF, term.start)) == NULL ||
+					(br = ps_alloc(ps, sizeof(IfBranch))) == NULL ||
+					!case_term(ps, cd, &cap, subject, v) ||
+					!case_term(ps, all, &allcap, subject, v))
+					return NULL;
+				br->cond = cd;
+				n->u.branches = br;
+				if (first == NULL)
+					first = n;
+				*tail = n;
+				tail = &n->next;
+				if (lx.tok.k == K_COMMA || tok_is_word(&lx.tok, "or"))
+				{
+					if (!lex_next(&lx))
+						return NULL;
+					continue;
+				}
+				if (!expect_end(&lx))
+					return NULL;
+				break;
+			}
+			if (!parse_block(ps, depth + 1, &body, &term))
+				return NULL;
+			for (n = first; n; n = n->next)
+				n->u.branches->body = body;
+		}
+	}
+	if (head == NULL)
+	{
+		/* no branch: nothing to render, but keep a node for the list */
+		if ((head = new_node(ps, N_TEXT, open->start)) == NULL)
+			return NULL;
+		head->u.text.p = "";
+		head->u.text.n = 0;
+	}
+	for (*last = head; (*last)->next; *last = (*last)->next)
+		;
+	return head;
+}
+
 static Node *
 parse_for(Parser *ps, const TTok *open, int depth)
 {
@@ -580,7 +737,15 @@ parse_for(Parser *ps, const TTok *open, int depth)
 				unexpected_tok(&lx, "\":\"");
 				return NULL;
 			}
-			if (!lex_next(&lx) || (*dst = parse_primary(&lx, 0)) == NULL)
+			if (!lex_next(&lx))
+				return NULL;
+			if (dst == &n->u.loop.offset && tok_is_word(&lx.tok, "continue"))
+			{
+				/* refused rather than silently read as a variable */
+				perr(ps, lx.tok.at, "\"offset: continue\" is not supported");
+				return NULL;
+			}
+			if ((*dst = parse_primary(&lx, 0)) == NULL)
 				return NULL;
 		}
 		else if (lx.tok.k == K_COMMA)
@@ -705,9 +870,9 @@ is_terminator(const TTok *tk)
 
 /* Every tag name the parser knows, for "did you mean" hints. */
 static const char *const known_tags[] = {
-	"assign", "break", "capture", "comment", "continue", "echo", "else",
-	"elsif", "endcapture", "endcomment", "endfor", "endif", "endraw",
-	"endunless", "for", "if", "raw", "unless", NULL
+	"assign", "break", "capture", "case", "comment", "continue", "echo",
+	"else", "elsif", "endcapture", "endcase", "endcomment", "endfor", "endif",
+	"endraw", "endunless", "for", "if", "raw", "unless", "when", NULL
 };
 
 /*
@@ -756,6 +921,16 @@ parse_block(Parser *ps, int depth, Node **head, TTok *term)
 			n = parse_if(ps, &tk, depth, tk.name[0] == 'u');
 		else if (tag_is(&tk, "for"))
 			n = parse_for(ps, &tk, depth);
+		else if (tag_is(&tk, "case"))
+		{
+			Node	   *last;
+
+			if ((n = parse_case(ps, &tk, depth, &last)) == NULL)
+				return false;
+			*tail = n;
+			tail = &last->next;
+			continue;
+		}
 		else if (tag_is(&tk, "assign"))
 			n = parse_assign(ps, &tk);
 		else if (tag_is(&tk, "capture"))

@@ -314,6 +314,9 @@ compare(TmplRenderCtx *c, CmpOp op, const Value *a, const Value *b, bool *res)
 				break;
 			}
 		case OP_CONTAINS:
+			/* Liquid: "left && right && left.include?(right)" */
+			if (b->t == V_NIL || (b->t == V_BOOL && !b->u.b))
+				break;
 			if (a->t == V_STR)
 			{
 				const char *p;

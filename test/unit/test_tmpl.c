@@ -284,6 +284,23 @@ test_liquid_filters(void)
 	UNIT_STREQ(R("{{ 'Liquid' | slice: 2.2 }}"), "ERROR 1:15 slice: invalid integer", "slice float offset");
 }
 
+/* Tags and semantics added for Liquid conformance. */
+static void
+test_liquid_tags(void)
+{
+	UNIT_STREQ(R("{% case 2 %} ignored {% when 1 %}one{% when 2, 3 %}two{% else %}other{% endcase %}"), "two", "case when comma");
+	UNIT_STREQ(R("{% case 'b' %}{% when 'a' or 'b' %}ab{% endcase %}"), "ab", "case when or");
+	UNIT_STREQ(R("{% case 9 %}{% when 1 %}one{% else %}other{% endcase %}"), "other", "case else");
+	UNIT_STREQ(R("{% case 1 %}{% when 1 %}a{% when 1, 1 %}b{% endcase %}"), "abb", "every matching value renders, as Liquid");
+	UNIT_STREQ(R("{% case 1 %}{% else %}e{% endcase %}[{% case 1 %}{% endcase %}]"), "e[]", "case without when");
+	UNIT_STREQ(R("{% case 1 %}{% when 1 %}"), "ERROR 1:1 \"case\" tag was never closed", "case unclosed");
+	UNIT_STREQ(R("{% case 1 %}{% else %}a{% when 1 %}b{% endcase %}"), "ERROR 1:24 unexpected \"when\"", "when after else");
+	UNIT_STREQ(R("{% if 'abc' contains nil %}T{% else %}F{% endif %}"), "F", "string contains nil");
+	UNIT_STREQ(R("{% assign a = 'x' | split_missing %}"), "ERROR 1:21 unknown filter \"split_missing\"", "unknown filter in assign");
+	UNIT_STREQ(R("{% for i in (1..3) offset: continue %}{{ i }}{% endfor %}"),
+			   "ERROR 1:28 \"offset: continue\" is not supported", "offset continue refused");
+}
+
 static void
 test_if(void)
 {
@@ -734,6 +751,7 @@ main(void)
 	test_whitespace();
 	test_filters();
 	test_liquid_filters();
+	test_liquid_tags();
 	test_if();
 	test_for();
 	test_assign_capture();
