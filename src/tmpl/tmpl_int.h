@@ -167,6 +167,7 @@ struct Expr
 	Expr	   *lo;				/* E_RANGE */
 	Expr	   *hi;
 	LoopProp	prop;			/* E_FORLOOP */
+	int			up;				/* E_FORLOOP: parentloop steps */
 };
 
 typedef enum FilterId

@@ -109,19 +109,28 @@ parse_path(Lex *lx, int depth, const char *root, size_t rootlen)
 	if (e == NULL)
 		return NULL;
 
-	/* forloop.<prop> is served from the loop stack, not from a slot */
-	if (name_is(root, rootlen, "forloop") && nsegs == 1 && segs[0].kind == SEG_KEY)
+	/*
+	 * forloop[.parentloop...].<prop> is served from the loop stack, not from
+	 * a slot: "up" counts the parentloop steps.
+	 */
+	if (name_is(root, rootlen, "forloop") && nsegs >= 1 &&
+		segs[nsegs - 1].kind == SEG_KEY)
 	{
 		static const char *const props[] = {
 			"index", "index0", "rindex", "rindex0", "first", "last", "length"
 		};
 		int			i;
+		int			up = 0;
 
-		for (i = 0; i < 7; i++)
-			if (strcmp(segs[0].key, props[i]) == 0)
+		while (up < nsegs - 1 && segs[up].kind == SEG_KEY &&
+			   strcmp(segs[up].key, "parentloop") == 0)
+			up++;
+		for (i = 0; i < 7 && up == nsegs - 1; i++)
+			if (strcmp(segs[up].key, props[i]) == 0)
 			{
 				e->kind = E_FORLOOP;
 				e->prop = (LoopProp) i;
+				e->up = up;
 				return e;
 			}
 	}

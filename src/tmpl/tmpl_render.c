@@ -108,12 +108,12 @@ eval_expr(TmplRenderCtx *c, const Expr *e, Value *out)
 			{
 				const LoopState *ls;
 
-				if (c->nloops == 0)
+				if (c->nloops <= e->up)
 				{
 					out->t = V_NIL;
 					return RC_OK;
 				}
-				ls = &c->loops[c->nloops - 1];
+				ls = &c->loops[c->nloops - 1 - e->up];
 				out->t = V_INT;
 				switch (e->prop)
 				{

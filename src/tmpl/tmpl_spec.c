@@ -138,10 +138,13 @@ pe_lit(Pe *pe, const Value *v)
 	return e;
 }
 
+/* Whether the loop "up" levels out (forloop.parentloop...) is known. */
 static bool
-pe_loop_known(Pe *pe)
+pe_loop_known_at(Pe *pe, int up)
 {
-	return pe->c->nloops == 0 || pe->loop_known[pe->c->nloops - 1];
+	int			k = pe->c->nloops - 1 - up;
+
+	return k < 0 || pe->loop_known[k];
 }
 
 /* Can e be evaluated now?  "inloop": inside a loop of the checked tree. */
@@ -157,7 +160,8 @@ pe_expr_known(Pe *pe, const Expr *e, int inloop)
 		case E_LIT:
 			return true;
 		case E_FORLOOP:
-			return inloop > 0 || pe_loop_known(pe);
+			/* a loop entered inside the block, or an enclosing one */
+			return e->up < inloop || pe_loop_known_at(pe, e->up - inloop);
 		case E_RANGE:
 			return pe_expr_known(pe, e->lo, inloop) && pe_expr_known(pe, e->hi, inloop);
 		case E_VAR:
@@ -482,7 +486,7 @@ pe_expr(Pe *pe, const Expr *e)
 
 	if (e == NULL)
 		return NULL;
-	if ((e->kind == E_FORLOOP && pe_loop_known(pe)) ||
+	if ((e->kind == E_FORLOOP && pe_loop_known_at(pe, e->up)) ||
 		(e->kind == E_VAR && !e->root_lit && pe->know[e->slot] != SK_UNKNOWN))
 	{
 		bool		dyn = false;

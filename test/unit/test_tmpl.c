@@ -295,6 +295,10 @@ test_liquid_tags(void)
 	UNIT_STREQ(R("{% case 1 %}{% else %}e{% endcase %}[{% case 1 %}{% endcase %}]"), "e[]", "case without when");
 	UNIT_STREQ(R("{% case 1 %}{% when 1 %}"), "ERROR 1:1 \"case\" tag was never closed", "case unclosed");
 	UNIT_STREQ(R("{% case 1 %}{% else %}a{% when 1 %}b{% endcase %}"), "ERROR 1:24 unexpected \"when\"", "when after else");
+	UNIT_STREQ(R("{% for i in (1..2) %}{% for j in (1..2) %}{{ forloop.parentloop.index }}{{ forloop.index }} {% endfor %}{% endfor %}"),
+			   "11 12 21 22 ", "forloop.parentloop");
+	UNIT_STREQ(R("{% for i in (1..2) %}{% for j in (1..1) %}{% for k in (1..1) %}{{ forloop.parentloop.parentloop.index }}{{ forloop.parentloop.parentloop.parentloop.index }}{% endfor %}{% endfor %}{% endfor %}|{{ forloop.parentloop.index }}"),
+			   "12|", "parentloop of parentloop; none outside loops");
 	UNIT_STREQ(R("{% if 'abc' contains nil %}T{% else %}F{% endif %}"), "F", "string contains nil");
 	UNIT_STREQ(R("{% assign a = 'x' | split_missing %}"), "ERROR 1:21 unknown filter \"split_missing\"", "unknown filter in assign");
 	UNIT_STREQ(R("{% for i in (1..3) offset: continue %}{{ i }}{% endfor %}"),
