@@ -498,6 +498,64 @@ check_depth(Parser *ps, const TTok *tk, int depth)
 	return true;
 }
 
+/*
+ * Liquid's "blank" blocks: a body holding only whitespace text and tags
+ * that output nothing (assign, capture, comments, blank blocks) renders
+ * nothing at all.  Shopify Liquid drops the whitespace text of if, unless,
+ * case and for bodies when all the bodies of the tag are blank; so do we,
+ * at compile time.
+ */
+static bool
+body_blank(const Node *n)
+{
+	for (; n; n = n->next)
+	{
+		switch (n->kind)
+		{
+			case N_TEXT:
+				{
+					size_t		i;
+
+					for (i = 0; i < n->u.text.n; i++)
+						if (!is_ws(n->u.text.p[i]))
+							return false;
+					break;
+				}
+			case N_ASSIGN:
+			case N_CAPTURE:
+				break;
+			case N_IF:
+				{
+					const IfBranch *br;
+
+					for (br = n->u.branches; br; br = br->next)
+						if (!body_blank(br->body))
+							return false;
+					break;
+				}
+			case N_FOR:
+				if (!body_blank(n->u.loop.body) || !body_blank(n->u.loop.else_body))
+					return false;
+				break;
+			default:
+				return false;
+		}
+	}
+	return true;
+}
+
+static void
+strip_blank_text(Node **head)
+{
+	while (*head)
+	{
+		if ((*head)->kind == N_TEXT)
+			*head = (*head)->next;
+		else
+			head = &(*head)->next;
+	}
+}
+
 static Node *
 parse_if(Parser *ps, const TTok *open, int depth, bool negate)
 {
@@ -530,7 +588,14 @@ parse_if(Parser *ps, const TTok *open, int depth, bool negate)
 			return NULL;
 		}
 		if (tag_is(&term, endname))
+		{
+			for (br = n->u.branches; br && body_blank(br->body); br = br->next)
+				;
+			if (br == NULL)
+				for (br = n->u.branches; br; br = br->next)
+					strip_blank_text(&br->body);
 			return n;
+		}
 		if (seen_else || (!tag_is(&term, "elsif") && !tag_is(&term, "else")))
 		{
 			err_unexpected_tag(ps, &term);
@@ -689,6 +754,16 @@ parse_case(Parser *ps, const TTok *open, int depth, Node **last)
 				n->u.branches->body = body;
 		}
 	}
+	/* blank as a whole: every body, shared or not, loses its whitespace */
+	{
+		Node	   *n;
+
+		for (n = head; n && body_blank(n->u.branches->body); n = n->next)
+			;
+		if (n == NULL)
+			for (n = head; n; n = n->next)
+				strip_blank_text(&n->u.branches->body);
+	}
 	if (head == NULL)
 	{
 		/* no branch: nothing to render, but keep a node for the list */
@@ -784,6 +859,11 @@ parse_for(Parser *ps, const TTok *open, int depth)
 	{
 		err_unexpected_tag(ps, &term);
 		return NULL;
+	}
+	if (body_blank(n->u.loop.body) && body_blank(n->u.loop.else_body))
+	{
+		strip_blank_text(&n->u.loop.body);
+		strip_blank_text(&n->u.loop.else_body);
 	}
 	return n;
 }
