@@ -520,6 +520,49 @@ arith(TmplRenderCtx *c, FilterId id, const Value *in, const Value *arg, Value *o
 	return RC_OK;
 }
 
+/* join of a range: its integers, within the output limit */
+static int
+join_range(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
+		   const Value *args, Value *out)
+{
+	const char *sep = " ";
+	size_t		sn = 1;
+	int64_t		len = range_len(in->u.r.lo, in->u.r.hi);
+	int64_t		i;
+	BeBuf		tmp;
+	bool		ok = true;
+	char	   *d;
+
+	if (fc->nargs > 0 && str_of(c, &args[0], &sep, &sn) != RC_OK)
+		return RC_ERR;
+	be_buf_init(&tmp);
+	for (i = 0; i < len && ok; i++)
+	{
+		char		num[24];
+		int			k = fmt_int(num, in->u.r.lo + i);
+
+		if (i > 0)
+			ok = be_buf_append(&tmp, sep, sn);
+		ok = ok && be_buf_append(&tmp, num, (size_t) k) && tmp.len <= c->lim.max_output;
+	}
+	if (!ok)
+	{
+		bool		oom = tmp.oom;
+
+		be_buf_free(&tmp);
+		return oom ? rerr(c, TMPL_ERR_NOMEM, "out of memory") : err_output_limit(c);
+	}
+	if ((d = ralloc(c, tmp.len + 1)) != NULL)
+	{
+		if (tmp.len)
+			memcpy(d, tmp.data, tmp.len);
+		d[tmp.len] = '\0';
+		set_str(out, d, tmp.len);
+	}
+	be_buf_free(&tmp);
+	return d ? RC_OK : RC_ERR;
+}
+
 const FilterDef filter_defs[] = {
 	{"default", F_DEFAULT, 1, 1, NULL, false},
 	{"upcase", F_UPCASE, 0, 0, NULL, false},
@@ -615,12 +658,19 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				out->u.i = (int64_t) json_object_array_length(in->u.j);
 			else if (in->t == V_OBJ)
 				out->u.i = json_object_object_length(in->u.j);
+			else if (in->t == V_RANGE)
+				out->u.i = range_len(in->u.r.lo, in->u.r.hi);
 			else
 				out->u.i = 0;
 			return RC_OK;
 		case F_FIRST:
 		case F_LAST:
 			out->t = V_NIL;
+			if (in->t == V_RANGE && in->u.r.hi >= in->u.r.lo)
+			{
+				out->t = V_INT;
+				out->u.i = fc->id == F_FIRST ? in->u.r.lo : in->u.r.hi;
+			}
 			if (in->t == V_ARR)
 			{
 				size_t		len = json_object_array_length(in->u.j);
@@ -637,6 +687,8 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 		case F_MODULO:
 			return arith(c, fc->id, in, &args[0], out);
 		case F_JOIN:
+			if (in->t == V_RANGE)
+				return join_range(c, fc, in, args, out);
 			if (in->t == V_ARR)
 			{
 				BeBuf		tmp;

@@ -97,7 +97,8 @@ typedef enum VType
 	V_ARR,
 	V_OBJ,
 	V_EMPTY,					/* the "empty" literal */
-	V_BLANK						/* the "blank" literal */
+	V_BLANK,					/* the "blank" literal */
+	V_RANGE						/* (lo..hi), integers; empty when hi < lo */
 } VType;
 
 typedef struct Value
@@ -114,6 +115,11 @@ typedef struct Value
 			size_t		n;
 		}			s;
 		struct json_object *j;
+		struct
+		{
+			int64_t		lo;
+			int64_t		hi;
+		}			r;
 	}			u;
 } Value;
 
@@ -595,6 +601,7 @@ extern bool expect_end(Lex *lx);
 extern int rerr(TmplRenderCtx *c, TmplErrorKind kind, const char *fmt,...)
 __attribute__((format(printf, 3, 4)));
 extern int err_output_limit(TmplRenderCtx *c);
+extern int fmt_int(char *buf, int64_t i);
 extern char *ralloc(TmplRenderCtx *c, size_t n);
 extern size_t utf8_len(const char *p, size_t n);
 extern size_t utf8_prefix(const char *p, size_t n, size_t chars);
@@ -745,6 +752,18 @@ json_to_value(struct json_object *j, Value *v)
 			v->t = V_NIL;
 			break;
 	}
+}
+
+/* Items of a range; lengths beyond the iteration limit are cut anyway. */
+static inline int64_t
+range_len(int64_t lo, int64_t hi)
+{
+	uint64_t	span;
+
+	if (hi < lo)
+		return 0;
+	span = (uint64_t) hi - (uint64_t) lo;
+	return span >= INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t) span + 1;
 }
 
 static inline bool

@@ -144,8 +144,18 @@ eval_expr(TmplRenderCtx *c, const Expr *e, Value *out)
 				return RC_OK;
 			}
 		case E_RANGE:
-			out->t = V_NIL;
-			return RC_OK;
+			{
+				/* a range is a value too: (1..5) | join, assign r = (1..3) */
+				Value		a;
+				Value		b;
+
+				if (eval_expr(c, e->lo, &a) != RC_OK || eval_expr(c, e->hi, &b) != RC_OK)
+					return RC_ERR;
+				out->t = V_RANGE;
+				out->u.r.lo = to_int(&a);
+				out->u.r.hi = to_int(&b);
+				return RC_OK;
+			}
 		case E_VAR:
 			{
 				const Value *root;
@@ -473,20 +483,20 @@ for_bounds(TmplRenderCtx *c, const Node *n, ForBounds *fb)
 			return RC_ERR;
 		fb->lo = to_int(&a);
 		hi = to_int(&b);
-		/* lengths beyond the iteration limit are cut below anyway */
-		if (hi >= fb->lo)
-		{
-			uint64_t	span = (uint64_t) hi - (uint64_t) fb->lo;
-
-			len = span >= INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t) span + 1;
-		}
+		len = range_len(fb->lo, hi);
 		fb->coll.t = V_INT;
 	}
 	else
 	{
 		if (eval_expr(c, n->u.loop.coll, &fb->coll) != RC_OK)
 			return RC_ERR;
-		if (fb->coll.t == V_ARR)
+		if (fb->coll.t == V_RANGE)
+		{
+			fb->lo = fb->coll.u.r.lo;
+			len = range_len(fb->lo, fb->coll.u.r.hi);
+			fb->coll.t = V_INT;
+		}
+		else if (fb->coll.t == V_ARR)
 			len = (int64_t) json_object_array_length(fb->coll.u.j);
 		else if (fb->coll.t == V_STR && fb->coll.u.s.n > 0)
 		{

@@ -109,7 +109,7 @@ utf8_prefix(const char *p, size_t n, size_t chars)
 	return n;
 }
 
-static int
+int
 fmt_int(char *buf, int64_t i)
 {
 	char		tmp[24];
@@ -285,6 +285,17 @@ str_of(TmplRenderCtx *c, const Value *v, const char **p, size_t *n)
 			if ((d = ralloc(c, (size_t) k + 1)) == NULL)
 				return RC_ERR;
 			memcpy(d, num, (size_t) k + 1);
+			*p = d;
+			*n = (size_t) k;
+			return RC_OK;
+		case V_RANGE:
+			/* Ruby's Range#to_s */
+			if ((d = ralloc(c, 48)) == NULL)
+				return RC_ERR;
+			k = fmt_int(d, v->u.r.lo);
+			d[k++] = '.';
+			d[k++] = '.';
+			k += fmt_int(d + k, v->u.r.hi);
 			*p = d;
 			*n = (size_t) k;
 			return RC_OK;

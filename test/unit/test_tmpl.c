@@ -299,6 +299,13 @@ test_liquid_tags(void)
 			   "11 12 21 22 ", "forloop.parentloop");
 	UNIT_STREQ(R("{% for i in (1..2) %}{% for j in (1..1) %}{% for k in (1..1) %}{{ forloop.parentloop.parentloop.index }}{{ forloop.parentloop.parentloop.parentloop.index }}{% endfor %}{% endfor %}{% endfor %}|{{ forloop.parentloop.index }}"),
 			   "12|", "parentloop of parentloop; none outside loops");
+	UNIT_STREQ(R("{{ (1..5) | join: ',' }} {{ (3..1) | join: ',' }}[{{ (1 .. 3) }}] {{ (1..4) | size }} {{ (2..4) | first }}{{ (2..4) | last }}"),
+			   "1,2,3,4,5 [1..3] 4 24", "ranges are values");
+	UNIT_STREQ(R("{% assign r = (1..3) %}{% for i in r %}{{ i }}{% endfor %}{% for i in r reversed %}{{ i }}{% endfor %}"),
+			   "123321", "for over an assigned range");
+	UNIT_STREQ(R("{% assign n = 3 %}{% if (1..n) %}t{% endif %}{{ (1.9..'3') | join }}"), "t1 2 3", "range truthy, bounds to integers");
+	UNIT_STREQ(R("{% if true %}\n  {% assign a = 1 %}\n  {% capture b %}x{% endcapture %}\n{% endif %}|{% for i in (1..3) %} {% endfor %}|{% if true %} x {% endif %}"),
+			   "|| x ", "blank blocks render nothing");
 	UNIT_STREQ(R("{% if 'abc' contains nil %}T{% else %}F{% endif %}"), "F", "string contains nil");
 	UNIT_STREQ(R("{% assign a = 'x' | split_missing %}"), "ERROR 1:21 unknown filter \"split_missing\"", "unknown filter in assign");
 	UNIT_STREQ(R("{% for i in (1..3) offset: continue %}{{ i }}{% endfor %}"),
@@ -446,6 +453,8 @@ test_limits(void)
 	UNIT_STREQ(render_lim("01234567890", &lim), "ERROR 1:1 template output exceeds the limit of 10 bytes", "output over limit");
 	UNIT_STREQ(render_lim("{% for i in (1..100) %}{{ i }}{% endfor %}", &lim),
 			   "ERROR 1:24 template output exceeds the limit of 10 bytes", "output limit in loop");
+	UNIT_STREQ(render_lim("{{ (1..100000000) | join: '' }}", &lim),
+			   "ERROR 1:21 template output exceeds the limit of 10 bytes", "range join is bounded");
 	UNIT_STREQ(render_lim("{% capture x %}{% for i in (1..100) %}x{% endfor %}{% endcapture %}", &lim),
 			   "ERROR 1:39 template output exceeds the limit of 10 bytes", "captured bytes count");
 	UNIT_STREQ(render_lim("{% assign s = 'x' %}{% for i in (1..40) %}{% assign s = s | append: s %}{% endfor %}", &lim),
