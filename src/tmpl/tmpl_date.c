@@ -156,6 +156,132 @@ parse_iso(const char *p, const char *end, int64_t *secs)
 	return true;
 }
 
+/* index 1..12 of an English month name or its 3-letter abbreviation */
+static int
+month_of(const char *p, size_t n)
+{
+	int			m;
+
+	for (m = 0; m < 12; m++)
+	{
+		size_t		full = strlen(month_names[m]);
+
+		if ((n == full || n == 3 || (m == 8 && n == 4)) && n <= full &&
+			strncasecmp(p, month_names[m], n) == 0)
+			return m + 1;
+	}
+	return 0;
+}
+
+/*
+ * Dates as people and mail headers write them, which Liquid (Ruby's
+ * Date._parse) accepts: "March 14, 2016", "14 Mar 2016", RFC 2822's
+ * "Mon, 14 Mar 2016 10:00:00 +0100", with an optional time (HH:MM[:SS])
+ * and zone (+HHMM, -HH:MM, UTC, GMT, Z; default UTC).  Needs a month
+ * name, a day and a 4-digit year.
+ */
+static bool
+parse_human(const char *p, const char *end, int64_t *secs)
+{
+	int			year = -1;
+	int			month = 0;
+	int			day = 0;
+	int			hh = 0,
+				mi = 0,
+				ss = 0;
+	int			zone = 0;		/* seconds east of UTC */
+
+	while (p < end)
+	{
+		const char *t = p;
+		size_t		n;
+
+		if (is_ws(*p) || *p == ',')
+		{
+			p++;
+			continue;
+		}
+		while (p < end && !is_ws(*p) && *p != ',')
+			p++;
+		n = (size_t) (p - t);
+		if (isalpha((unsigned char) t[0]))
+		{
+			int			m = month_of(t, n);
+			int			d;
+			bool		weekday = false;
+
+			if (n > 1 && t[n - 1] == '.')
+				m = month_of(t, n - 1);
+			for (d = 0; d < 7 && !m; d++)
+				if ((n == 3 || n == strlen(day_names[d])) && strncasecmp(t, day_names[d], n) == 0)
+					weekday = true;
+			if (m && !month)
+				month = m;
+			else if (weekday)
+				continue;
+			else if ((n == 3 && (strncasecmp(t, "UTC", 3) == 0 || strncasecmp(t, "GMT", 3) == 0)) ||
+					 (n == 1 && (*t == 'Z' || *t == 'z')))
+				zone = 0;
+			else
+				return false;
+		}
+		else if ((*t == '+' || *t == '-') && (n == 5 || n == 6))
+		{
+			int			zh,
+						zm;
+			const char *q = t + 1;
+
+			if (!take_digits(&q, t + n, 2, &zh))
+				return false;
+			if (q < t + n && *q == ':')
+				q++;
+			if (!take_digits(&q, t + n, 2, &zm) || q != t + n || zh > 23 || zm > 59)
+				return false;
+			zone = (zh * 3600 + zm * 60) * (*t == '-' ? -1 : 1);
+		}
+		else if (memchr(t, ':', n))
+		{
+			const char *q = t;
+
+			if (!take_digits(&q, t + n, t[1] == ':' ? 1 : 2, &hh) || q >= t + n || *q++ != ':' ||
+				!take_digits(&q, t + n, 2, &mi))
+				return false;
+			if (q < t + n && *q == ':')
+			{
+				q++;
+				if (!take_digits(&q, t + n, 2, &ss))
+					return false;
+			}
+			if (q != t + n || hh > 23 || mi > 59 || ss > 60)
+				return false;
+		}
+		else if (n == 4 && year < 0 && isdigit((unsigned char) t[3]))
+		{
+			const char *q = t;
+
+			if (!take_digits(&q, t + n, 4, &year))
+				return false;
+		}
+		else if ((n == 1 || n == 2 || (n > 2 && isalpha((unsigned char) t[n - 1]))) && day == 0)
+		{
+			/* 14, 14th, 1st */
+			const char *q = t;
+			size_t		dn = 0;
+
+			while (dn < n && t[dn] >= '0' && t[dn] <= '9')
+				dn++;
+			if (dn == 0 || dn > 2 || !take_digits(&q, t + dn, (int) dn, &day))
+				return false;
+		}
+		else
+			return false;
+	}
+	if (year < 0 || month == 0 || day < 1 || day > days_in_month(year, month))
+		return false;
+	*secs = days_from_civil(year, month, day) * 86400 + hh * 3600 + mi * 60 + ss - zone;
+	return true;
+}
+
 bool
 value_to_time(TmplRenderCtx *c, const Value *v, int64_t *secs)
 {
@@ -184,9 +310,8 @@ value_to_time(TmplRenderCtx *c, const Value *v, int64_t *secs)
 		}
 		else
 		{
+			/* Liquid reads only unsigned digit strings as unix seconds */
 			q = p;
-			if (q < end && *q == '-')
-				q++;
 			if (q < end && end - q <= 15)
 			{
 				const char *r = q;
@@ -203,7 +328,7 @@ value_to_time(TmplRenderCtx *c, const Value *v, int64_t *secs)
 					goto range;
 				}
 			}
-			if (!parse_iso(p, end, secs))
+			if (!parse_iso(p, end, secs) && !parse_human(p, end, secs))
 				return false;
 		}
 	}
