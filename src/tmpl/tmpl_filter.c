@@ -660,6 +660,8 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				out->u.i = json_object_object_length(in->u.j);
 			else if (in->t == V_RANGE)
 				out->u.i = range_len(in->u.r.lo, in->u.r.hi);
+			else if (in->t == V_PAIR)
+				out->u.i = 2;
 			else
 				out->u.i = 0;
 			return RC_OK;
@@ -670,6 +672,13 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 			{
 				out->t = V_INT;
 				out->u.i = fc->id == F_FIRST ? in->u.r.lo : in->u.r.hi;
+			}
+			if (in->t == V_PAIR)
+			{
+				if (fc->id == F_FIRST)
+					set_str(out, in->u.pr.k, strlen(in->u.pr.k));
+				else
+					json_to_value(in->u.pr.v, out);
 			}
 			if (in->t == V_ARR)
 			{

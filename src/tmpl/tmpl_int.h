@@ -98,7 +98,8 @@ typedef enum VType
 	V_OBJ,
 	V_EMPTY,					/* the "empty" literal */
 	V_BLANK,					/* the "blank" literal */
-	V_RANGE						/* (lo..hi), integers; empty when hi < lo */
+	V_RANGE,					/* (lo..hi), integers; empty when hi < lo */
+	V_PAIR						/* [key, value] of "for" over an object */
 } VType;
 
 typedef struct Value
@@ -120,6 +121,11 @@ typedef struct Value
 			int64_t		lo;
 			int64_t		hi;
 		}			r;
+		struct
+		{
+			const char *k;		/* NUL-terminated, owned by the data */
+			struct json_object *v;
+		}			pr;
 	}			u;
 } Value;
 
@@ -574,6 +580,8 @@ typedef struct ForBounds
 	int64_t		lo;				/* first value of a range */
 	int64_t		from;
 	int64_t		cnt;			/* iterations, <= 0 for none */
+	struct lh_entry *ent;		/* object: cursor, the entry at ent_idx */
+	int64_t		ent_idx;
 } ForBounds;
 
 /* ----------------------------------------------------------------
@@ -794,7 +802,7 @@ num_dbl(const Value *v)
 
 /* Value of the loop variable in iteration k. */
 static inline void
-for_item(const Node *n, const ForBounds *fb, int64_t k, Value *v)
+for_item(const Node *n, ForBounds *fb, int64_t k, Value *v)
 {
 	int64_t		idx = n->u.loop.reversed ? fb->from + fb->cnt - 1 - k : fb->from + k;
 
@@ -805,6 +813,17 @@ for_item(const Node *n, const ForBounds *fb, int64_t k, Value *v)
 	}
 	else if (fb->coll.t == V_ARR)
 		json_to_value(json_object_array_get_idx(fb->coll.u.j, (size_t) idx), v);
+	else if (fb->coll.t == V_OBJ)
+	{
+		/* entries in insertion order; the cursor moves one step per item */
+		while (fb->ent_idx < idx)
+			fb->ent = fb->ent->next, fb->ent_idx++;
+		while (fb->ent_idx > idx)
+			fb->ent = fb->ent->prev, fb->ent_idx--;
+		v->t = V_PAIR;
+		v->u.pr.k = (const char *) lh_entry_k(fb->ent);
+		v->u.pr.v = (struct json_object *) lh_entry_v(fb->ent);
+	}
 	else
 		*v = fb->coll;
 }

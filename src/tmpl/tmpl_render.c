@@ -94,6 +94,13 @@ lookup_index(const Value *cur, int64_t idx, Value *out)
 		if (idx >= 0 && idx < len)
 			json_to_value(json_object_array_get_idx(cur->u.j, (size_t) idx), out);
 	}
+	else if (cur->t == V_PAIR)
+	{
+		if (idx == 0 || idx == -2)
+			set_str(out, cur->u.pr.k, strlen(cur->u.pr.k));
+		else if (idx == 1 || idx == -1)
+			json_to_value(cur->u.pr.v, out);
+	}
 }
 
 int
@@ -490,7 +497,14 @@ for_bounds(TmplRenderCtx *c, const Node *n, ForBounds *fb)
 	{
 		if (eval_expr(c, n->u.loop.coll, &fb->coll) != RC_OK)
 			return RC_ERR;
-		if (fb->coll.t == V_RANGE)
+		if (fb->coll.t == V_OBJ)
+		{
+			/* pairs [key, value], as Liquid iterates a hash */
+			len = json_object_object_length(fb->coll.u.j);
+			fb->ent = json_object_get_object(fb->coll.u.j)->head;
+			fb->ent_idx = 0;
+		}
+		else if (fb->coll.t == V_RANGE)
 		{
 			fb->lo = fb->coll.u.r.lo;
 			len = range_len(fb->lo, fb->coll.u.r.hi);

@@ -247,6 +247,15 @@ append_value(BeBuf *b, const Value *v, int depth, size_t cap)
 			}
 		case V_OBJ:
 			return be_buf_puts(b, json_object_to_json_string_ext(v->u.j, JSON_C_TO_STRING_PLAIN));
+		case V_PAIR:
+			{
+				Value		e;
+
+				if (depth >= MAX_STR_DEPTH)
+					return true;
+				json_to_value(v->u.pr.v, &e);
+				return be_buf_puts(b, v->u.pr.k) && append_value(b, &e, depth + 1, cap);
+			}
 		default:
 			return true;
 	}
@@ -301,6 +310,7 @@ str_of(TmplRenderCtx *c, const Value *v, const char **p, size_t *n)
 			return RC_OK;
 		case V_ARR:
 		case V_OBJ:
+		case V_PAIR:
 			{
 				BeBuf		tmp;
 				bool		ok;

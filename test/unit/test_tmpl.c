@@ -310,6 +310,10 @@ test_liquid_tags(void)
 	UNIT_STREQ(R("{% assign n = 3 %}{% if (1..n) %}t{% endif %}{{ (1.9..'3') | join }}"), "t1 2 3", "range truthy, bounds to integers");
 	UNIT_STREQ(R("{% if true %}\n  {% assign a = 1 %}\n  {% capture b %}x{% endcapture %}\n{% endif %}|{% for i in (1..3) %} {% endfor %}|{% if true %} x {% endif %}"),
 			   "|| x ", "blank blocks render nothing");
+	UNIT_STREQ(R("{% for p in contact.meta %}{{ p[0] }}={{ p[1] }};{{ p | first }}{{ p | size }}|{% endfor %}{% for p in broadcast reversed %}{{ p[0] }}{% endfor %}"),
+			   "city=Paris;city2|first name=A;first name2|articlessubject", "for over an object: pairs");
+	UNIT_STREQ(R("{% for p in list %}{{ p }}{{ forloop.length }}{% endfor %}{% for p in contact.meta offset: 1 %}{{ p[-2] }}{% endfor %}"),
+			   "nameWeekly1first name", "pairs print as key and value");
 	UNIT_STREQ(R("{% if 'abc' contains nil %}T{% else %}F{% endif %}"), "F", "string contains nil");
 	UNIT_STREQ(R("{% assign a = 'x' | split_missing %}"), "ERROR 1:21 unknown filter \"split_missing\"", "unknown filter in assign");
 	UNIT_STREQ(R("{% for i in (1..3) offset: continue %}{{ i }}{% endfor %}"),
