@@ -427,6 +427,9 @@ typedef struct Parser
 	int			namecap;
 	int			ncache;
 	int			nkeys;
+	/* inside {% liquid %}: the lines not yet read, else NULL */
+	const char *lq_p;
+	const char *lq_end;
 } Parser;
 
 typedef enum TTKind

@@ -258,6 +258,73 @@ scan_tag(Parser *ps, TTok *tk)
 	return true;
 }
 
+/*
+ * The next line of a {% liquid %} tag as a tag token: each non-blank line
+ * is one tag without its delimiters ("assign x = 1", "echo x", "# note").
+ * False when the tag has no line left.
+ */
+static bool
+liquid_line(Parser *ps, TTok *tk)
+{
+	while (ps->lq_p < ps->lq_end)
+	{
+		const char *a = ps->lq_p;
+		const char *b = memchr(a, '\n', (size_t) (ps->lq_end - a));
+		const char *nm;
+
+		if (b == NULL)
+			b = ps->lq_end;
+		ps->lq_p = b < ps->lq_end ? b + 1 : ps->lq_end;
+		while (a < b && is_ws(*a))
+			a++;
+		while (b > a && is_ws(b[-1]))
+			b--;
+		if (a == b)
+			continue;
+		tk->kind = TT_TAG;
+		tk->start = a;
+		for (;;)
+		{
+			nm = a;
+			if (*a == '#')
+				a++;
+			else
+				while (a < b && (is_ident_start(*a) || (*a >= '0' && *a <= '9')))
+					a++;
+			/* "liquid" inside liquid: the rest of the line is the tag */
+			if (!name_is(nm, (size_t) (a - nm), "liquid"))
+				break;
+			while (a < b && is_ws(*a))
+				a++;
+			if (a == b)
+				break;
+		}
+		if (a == b && name_is(nm, (size_t) (a - nm), "liquid"))
+			continue;
+		tk->start = nm;
+		tk->name = nm;
+		tk->namelen = (size_t) (a - nm);
+		if (tk->namelen == 0)
+		{
+			perr(ps, nm, "tag name expected");
+			return true;
+		}
+		if (name_is(nm, tk->namelen, "raw"))
+		{
+			perr(ps, nm, "\"%.*s\" is not allowed inside a \"liquid\" tag",
+				 (int) tk->namelen, nm);
+			return true;
+		}
+		while (a < b && is_ws(*a))
+			a++;
+		tk->args = a;
+		tk->argslen = (size_t) (b - a);
+		return true;
+	}
+	ps->lq_p = NULL;
+	return false;
+}
+
 bool
 next_ttok(Parser *ps, TTok *tk)
 {
@@ -271,6 +338,12 @@ next_ttok(Parser *ps, TTok *tk)
 
 		if (ps->failed)
 			return false;
+		if (ps->lq_p)
+		{
+			if (liquid_line(ps, tk))
+				return !ps->failed;
+			continue;
+		}
 		s = ps->src + ps->pos;
 		if (s >= ps->end)
 		{
@@ -279,7 +352,19 @@ next_ttok(Parser *ps, TTok *tk)
 			return true;
 		}
 		if (s[0] == '{' && s + 1 < ps->end && (s[1] == '{' || s[1] == '%'))
-			return scan_tag(ps, tk);
+		{
+			if (!scan_tag(ps, tk))
+				return false;
+			if (tk->kind == TT_TAG && name_is(tk->name, tk->namelen, "liquid"))
+			{
+				/* its lines come next, one tag each */
+				ps->lq_p = tk->args;
+				ps->lq_end = tk->args + tk->argslen;
+				memset(tk, 0, sizeof(*tk));
+				continue;
+			}
+			return true;
+		}
 		q = find_open(s, ps->end);
 		a = s;
 		b = q;

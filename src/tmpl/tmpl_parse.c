@@ -961,7 +961,7 @@ is_terminator(const TTok *tk)
 static const char *const known_tags[] = {
 	"assign", "break", "capture", "case", "comment", "continue", "echo",
 	"else", "elsif", "endcapture", "endcase", "endcomment", "endfor", "endif",
-	"endraw", "endunless", "for", "if", "raw", "unless", "when", NULL
+	"endraw", "endunless", "for", "if", "liquid", "raw", "unless", "when", NULL
 };
 
 /*
@@ -1033,7 +1033,23 @@ parse_block(Parser *ps, int depth, Node **head, TTok *term)
 			continue;
 		}
 		else if (tag_is(&tk, "#"))
+		{
+			/* a comment over several lines needs a "#" on each */
+			const char *p = tk.args;
+			const char *end = tk.args + tk.argslen;
+
+			while ((p = memchr(p, '\n', (size_t) (end - p))) != NULL)
+			{
+				while (p < end && is_ws(*p))
+					p++;
+				if (p < end && *p != '#')
+				{
+					perr(ps, p, "every line of an inline comment must start with \"#\"");
+					return false;
+				}
+			}
 			continue;
+		}
 		else if (is_terminator(&tk))
 		{
 			*term = tk;

@@ -314,6 +314,12 @@ test_liquid_tags(void)
 			   "city=Paris;city2|first name=A;first name2|articlessubject", "for over an object: pairs");
 	UNIT_STREQ(R("{% for p in list %}{{ p }}{{ forloop.length }}{% endfor %}{% for p in contact.meta offset: 1 %}{{ p[-2] }}{% endfor %}"),
 			   "nameWeekly1first name", "pairs print as key and value");
+	UNIT_STREQ(R("{% liquid\n  # a note\n  assign n = contact.first_name | upcase\n\n  if n == 'ANN'\n    echo n | append: '!'\n  else\n    echo 'no'\n  endif\n  case 2\n  when 2\n    echo ' two'\n  endcase\n%}|{% liquid liquid echo 'x' %}"),
+			   "ANN! two|x", "liquid tag");
+	UNIT_STREQ(R("{% liquid\n  echo 'a'\n  bogus 1\n%}"), "ERROR 3:3 unknown tag \"bogus\"", "liquid tag error position");
+	UNIT_STREQ(R("{% liquid\n  raw\n%}"), "ERROR 2:3 \"raw\" is not allowed inside a \"liquid\" tag", "no raw in liquid");
+	UNIT_STREQ(R("{% # one\n   # two %}ok"), "ok", "inline comment over lines");
+	UNIT_STREQ(R("{% # one\n   two %}ok"), "ERROR 2:4 every line of an inline comment must start with \"#\"", "inline comment lines need #");
 	UNIT_STREQ(R("{% if 'abc' contains nil %}T{% else %}F{% endif %}"), "F", "string contains nil");
 	UNIT_STREQ(R("{% assign a = 'x' | split_missing %}"), "ERROR 1:21 unknown filter \"split_missing\"", "unknown filter in assign");
 	UNIT_STREQ(R("{% for i in (1..3) offset: continue %}{{ i }}{% endfor %}"),
