@@ -520,6 +520,86 @@ arith(TmplRenderCtx *c, FilterId id, const Value *in, const Value *arg, Value *o
 	return RC_OK;
 }
 
+/*
+ * Case mapping of two-byte UTF-8 letters (U+0080..U+07FF) whose other case
+ * is also two bytes, so upcase/downcase keep the length: Latin-1
+ * Supplement, Latin Extended-A, Greek and the Cyrillic of U+0400..U+04FF.
+ * Letters without a simple one-to-one mapping (e.g. German sharp s, whose
+ * upper case is "SS") are left as they are.
+ */
+static int
+cyr_lat_pair(uint32_t cp)
+{
+	/* ranges where an even code point is upper case and the next lower */
+	return (cp >= 0x0100 && cp <= 0x012F) || (cp >= 0x0132 && cp <= 0x0137) ||
+		(cp >= 0x014A && cp <= 0x0177) || (cp >= 0x0460 && cp <= 0x0481) ||
+		(cp >= 0x048A && cp <= 0x04BF) || (cp >= 0x04D0 && cp <= 0x04FF);
+}
+
+static int
+lat_odd_pair(uint32_t cp)
+{
+	/* ranges where an odd code point is upper case and the next lower */
+	return (cp >= 0x0139 && cp <= 0x0148) || (cp >= 0x0179 && cp <= 0x017E) ||
+		(cp >= 0x04C1 && cp <= 0x04CE);
+}
+
+uint32_t
+tmpl_upper2(uint32_t cp)
+{
+	if ((cp >= 0xE0 && cp <= 0xFE && cp != 0xF7) ||
+		(cp >= 0x03B1 && cp <= 0x03CB && cp != 0x03C2) || (cp >= 0x0430 && cp <= 0x044F))
+		return cp - 0x20;
+	if (cp == 0xFF)
+		return 0x0178;
+	if (cp == 0x03C2)
+		return 0x03A3;			/* final sigma */
+	if (cp == 0x03AC)
+		return 0x0386;
+	if (cp >= 0x03AD && cp <= 0x03AF)
+		return cp - 0x25;
+	if (cp == 0x03CC)
+		return 0x038C;
+	if (cp == 0x03CD || cp == 0x03CE)
+		return cp - 0x3F;
+	if (cp >= 0x0450 && cp <= 0x045F)
+		return cp - 0x50;
+	if (cyr_lat_pair(cp) && (cp & 1))
+		return cp - 1;
+	if (lat_odd_pair(cp) && !(cp & 1))
+		return cp - 1;
+	if (cp == 0x04CF)
+		return 0x04C0;
+	return cp;
+}
+
+uint32_t
+tmpl_lower2(uint32_t cp)
+{
+	if ((cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) ||
+		(cp >= 0x0391 && cp <= 0x03AB && cp != 0x03A2) || (cp >= 0x0410 && cp <= 0x042F))
+		return cp + 0x20;
+	if (cp == 0x0178)
+		return 0xFF;
+	if (cp == 0x0386)
+		return 0x03AC;
+	if (cp >= 0x0388 && cp <= 0x038A)
+		return cp + 0x25;
+	if (cp == 0x038C)
+		return 0x03CC;
+	if (cp == 0x038E || cp == 0x038F)
+		return cp + 0x3F;
+	if (cp >= 0x0400 && cp <= 0x040F)
+		return cp + 0x50;
+	if (cyr_lat_pair(cp) && !(cp & 1))
+		return cp + 1;
+	if (lat_odd_pair(cp) && (cp & 1))
+		return cp + 1;
+	if (cp == 0x04C0)
+		return 0x04CF;
+	return cp;
+}
+
 /* join of a range: its integers, within the output limit */
 static int
 join_range(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
@@ -777,16 +857,35 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 		case F_CAPITALIZE:
 			if ((d = ralloc(c, n + 1)) == NULL)
 				return RC_ERR;
-			for (i = 0; i < n; i++)
+			for (i = 0; i < n;)
 			{
-				char		ch = s[i];
+				unsigned char ch = (unsigned char) s[i];
 				bool		up = fc->id == F_UPCASE || (fc->id == F_CAPITALIZE && i == 0);
 
-				if (up && ch >= 'a' && ch <= 'z')
-					ch -= 32;
-				else if (!up && ch >= 'A' && ch <= 'Z')
-					ch += 32;
-				d[i] = ch;
+				if (ch < 0x80)
+				{
+					if (up && ch >= 'a' && ch <= 'z')
+						ch -= 32;
+					else if (!up && ch >= 'A' && ch <= 'Z')
+						ch += 32;
+					d[i++] = (char) ch;
+				}
+				else if (ch >= 0xC2 && ch <= 0xDF && i + 1 < n &&
+						 ((unsigned char) s[i + 1] & 0xC0) == 0x80)
+				{
+					/* two-byte letters map to two-byte letters */
+					uint32_t	cp = ((uint32_t) (ch & 0x1F) << 6) | ((unsigned char) s[i + 1] & 0x3F);
+
+					cp = up ? tmpl_upper2(cp) : tmpl_lower2(cp);
+					d[i] = (char) (0xC0 | (cp >> 6));
+					d[i + 1] = (char) (0x80 | (cp & 0x3F));
+					i += 2;
+				}
+				else
+				{
+					d[i] = s[i];
+					i++;
+				}
 			}
 			d[n] = '\0';
 			set_str(out, d, n);

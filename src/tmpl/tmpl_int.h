@@ -651,6 +651,8 @@ FILTER_FN(tmpl_f_url_decode);
 FILTER_FN(tmpl_f_base64);
 FILTER_FN(tmpl_f_strip_html);
 FILTER_FN(tmpl_f_slice);
+extern uint32_t tmpl_upper2(uint32_t cp);
+extern uint32_t tmpl_lower2(uint32_t cp);
 extern bool tmpl_dec_arith(FilterId id, const Value *a, const Value *b, double *res);
 extern const char *tmpl_nearest_name(const char *name, size_t n, const void *names,
 									 size_t stride);

@@ -281,6 +281,8 @@ test_liquid_filters(void)
 	UNIT_STREQ(R("{{ 'Liquid' | slice: 0 }} {{ 'Liquid' | slice: 2, 5 }} {{ 'Liquid' | slice: -3, 2 }} [{{ 'Liquid' | slice: 9 }}]"),
 			   "L quid ui []", "slice");
 	UNIT_STREQ(R("{{ 'ünïcödé' | slice: 1, 3 }}"), "nïc", "slice counts characters");
+	UNIT_STREQ(R("{{ 'éàçñøþÿ straße łódź αβγσς ά привет ёж' | upcase }}|{{ 'ÉÀÇŸ ŁÓDŹ ΑΒΓΣ Ά ПРИВЕТ ЁЖ' | downcase }}|{{ 'émile ZOLA' | capitalize }}"),
+			   "ÉÀÇÑØÞŸ STRAßE ŁÓDŹ ΑΒΓΣΣ Ά ПРИВЕТ ЁЖ|éàçÿ łódź αβγσ ά привет ёж|Émile zola", "case mapping beyond ASCII");
 	UNIT_STREQ(R("{{ 'March 14, 2016' | date: '%Y-%m-%d %H:%M' }}|{{ 'Mon, 14 Mar 2016 10:30:00 +0100' | date: '%Y-%m-%d %H:%M' }}|{{ '14th Sept. 2016' | date: '%F' }}|{{ 'Sept 14 2016 9:05 UTC' | date: '%F %H:%M' }}"),
 			   "2016-03-14 00:00|2016-03-14 09:30|2016-09-14|2016-09-14 09:05", "date: human and RFC 2822 inputs");
 	UNIT_STREQ(R("{{ 'Mar 32, 2016' | date: '%F' }}|{{ 'foo 2016' | date: '%F' }}|{{ '-86400' | date: '%F' }}|{{ 'March 14, 2016' | date: '%s' }}"),
