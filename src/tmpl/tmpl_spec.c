@@ -512,7 +512,20 @@ pe_expr(Pe *pe, const Expr *e)
 			ne->hi = pe_expr(pe, e->hi);
 			break;
 		case E_FORLOOP:
-			break;
+			{
+				/*
+				 * Loops run here are unrolled in the result: count only
+				 * the residual ones between this one and its target.
+				 */
+				int			target = pe->c->nloops - 1 - e->up;
+				int			k;
+
+				ne->up = 0;
+				for (k = target + 1; k < pe->c->nloops; k++)
+					if (!pe->loop_known[k])
+						ne->up++;
+				break;
+			}
 		case E_VAR:
 			if (e->root_lit)
 				pe_copy_value(pe, &e->lit, &ne->lit);

@@ -322,6 +322,9 @@ test_liquid_tags(void)
 	UNIT_STREQ(R("{% liquid\n  raw\n%}"), "ERROR 2:3 \"raw\" is not allowed inside a \"liquid\" tag", "no raw in liquid");
 	UNIT_STREQ(R("{% # one\n   # two %}ok"), "ok", "inline comment over lines");
 	UNIT_STREQ(R("{% # one\n   two %}ok"), "ERROR 2:4 every line of an inline comment must start with \"#\"", "inline comment lines need #");
+	/* the specialiser unrolls the inner loop: parentloop must still reach the outer one */
+	UNIT_STREQ(R("{% for t in contact.tags %}{% for i in (1..2) %}{{ forloop.parentloop.index }}{{ forloop.index }}{{ t }} {% endfor %}{% endfor %}"),
+			   "11vip 12vip 21beta 22beta ", "parentloop across an unrolled loop");
 	UNIT_STREQ(R("{% if 'abc' contains nil %}T{% else %}F{% endif %}"), "F", "string contains nil");
 	UNIT_STREQ(R("{% assign a = 'x' | split_missing %}"), "ERROR 1:21 unknown filter \"split_missing\"", "unknown filter in assign");
 	UNIT_STREQ(R("{% for i in (1..3) offset: continue %}{{ i }}{% endfor %}"),
