@@ -15,6 +15,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <float.h>
+
 #include "tmpl_int.h"
 
 typedef __int128 i128;
@@ -36,11 +38,29 @@ dec_of_double(double d, Dec *out)
 	char	   *e;
 	int			nd = 0;
 	i128		m = 0;
+	int			exp10;
 
-	for (prec = 1; prec <= 17; prec++)
+	{
+		int64_t		sm;
+		int			se;
+
+		if (tmpl_short_decimal(d, &sm, &se))
+		{
+			out->m = sm;
+			out->e = se;
+			return;
+		}
+	}
+
+	/*
+	 * 15 significant digits always read back when the shortest form has no
+	 * more, and are then that form padded with zeros (trimmed below); else
+	 * 16 or 17.  Subnormals have fewer digits: search from 1.
+	 */
+	for (prec = fabs(d) < DBL_MIN ? 1 : 15; prec <= 17; prec++)
 	{
 		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, d);
-		if (strtod(tmp, NULL) == d)
+		if (prec == 17 || strtod(tmp, NULL) == d)
 			break;
 	}
 	e = strchr(tmp, 'e');
@@ -50,8 +70,14 @@ dec_of_double(double d, Dec *out)
 			m = m * 10 + (*s - '0');
 			nd++;
 		}
+	exp10 = atoi(e + 1) - (nd - 1);
+	while (m != 0 && m % 10 == 0)
+	{
+		m /= 10;
+		exp10++;
+	}
 	out->m = tmp[0] == '-' ? -m : m;
-	out->e = atoi(e + 1) - (nd - 1);
+	out->e = exp10;
 }
 
 static bool

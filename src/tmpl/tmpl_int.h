@@ -651,6 +651,7 @@ FILTER_FN(tmpl_f_url_decode);
 FILTER_FN(tmpl_f_base64);
 FILTER_FN(tmpl_f_strip_html);
 FILTER_FN(tmpl_f_slice);
+extern bool tmpl_short_decimal(double d, int64_t *m, int *e);
 extern uint32_t tmpl_upper2(uint32_t cp);
 extern uint32_t tmpl_lower2(uint32_t cp);
 extern bool tmpl_dec_arith(FilterId id, const Value *a, const Value *b, double *res);

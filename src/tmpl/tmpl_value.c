@@ -7,6 +7,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <float.h>
+
 #include "tmpl_int.h"
 
 int
@@ -131,6 +133,39 @@ fmt_int(char *buf, int64_t i)
 }
 
 /* Ruby's Float#to_s: shortest round-trip digits, "1.0", "1.0e+16" */
+/*
+ * Fast path for the shortest decimal form of a double with at most 6
+ * decimals and |d| < 1e15 (prices, percentages): the smallest k for which
+ * m = round(d * 10^k) gives back d as m / 10^k (both exact, the quotient
+ * correctly rounded) is the shortest form.  False when it does not apply.
+ */
+bool
+tmpl_short_decimal(double d, int64_t *m, int *e)
+{
+	static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+	int			k;
+
+	if (!(fabs(d) < 1e15))
+		return false;
+	for (k = 0; k <= 6; k++)
+	{
+		double		x = nearbyint(d * p10[k]);
+
+		if (fabs(x) < 9007199254740992.0 && x / p10[k] == d)
+		{
+			*m = (int64_t) x;
+			*e = -k;
+			while (*m != 0 && *m % 10 == 0)
+			{
+				*m /= 10;
+				(*e)++;
+			}
+			return true;
+		}
+	}
+	return false;
+}
+
 static int
 fmt_dbl(char *buf, double d)
 {
@@ -150,12 +185,36 @@ fmt_dbl(char *buf, double d)
 		return snprintf(buf, 40, d < 0 ? "-Infinity" : "Infinity");
 	if (d == 0)
 		return snprintf(buf, 40, signbit(d) ? "-0.0" : "0.0");
-	for (prec = 1; prec <= 17; prec++)
+	{
+		int64_t		m;
+		int			me;
+
+		if (tmpl_short_decimal(d, &m, &me))
+		{
+			/* the same text as below, from the known digits */
+			int			w = fmt_int(tmp, m < 0 ? -m : m);
+
+			if (m < 0)
+			{
+				memmove(tmp + 1, tmp, (size_t) w + 1);
+				tmp[0] = '-';
+			}
+			snprintf(tmp + w + (m < 0), sizeof(tmp) - w - 1, "e%d", me + w - 1);
+			goto digits;
+		}
+	}
+
+	/*
+	 * 15 digits read back unless the shortest form needs 16 or 17 (the
+	 * zeros they end with are trimmed below); subnormals: search from 1
+	 */
+	for (prec = fabs(d) < DBL_MIN ? 1 : 15; prec <= 17; prec++)
 	{
 		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, d);
-		if (strtod(tmp, NULL) == d)
+		if (prec == 17 || strtod(tmp, NULL) == d)
 			break;
 	}
+digits:
 	neg = tmp[0] == '-';
 	e = strchr(tmp, 'e');
 	exp = atoi(e + 1);
