@@ -60,6 +60,9 @@ is_blank_value(const Value *v)
 bool
 values_equal(const Value *a, const Value *b)
 {
+	/* the two literals are not equal to each other, as in Liquid */
+	if ((a->t == V_EMPTY && b->t == V_BLANK) || (a->t == V_BLANK && b->t == V_EMPTY))
+		return false;
 	if (b->t == V_EMPTY)
 		return is_empty_value(a);
 	if (a->t == V_EMPTY)

@@ -325,6 +325,8 @@ test_liquid_tags(void)
 	/* the specialiser unrolls the inner loop: parentloop must still reach the outer one */
 	UNIT_STREQ(R("{% for t in contact.tags %}{% for i in (1..2) %}{{ forloop.parentloop.index }}{{ forloop.index }}{{ t }} {% endfor %}{% endfor %}"),
 			   "11vip 12vip 21beta 22beta ", "parentloop across an unrolled loop");
+	UNIT_STREQ(R("{% if blank == empty %}eq{% else %}ne{% endif %}{% if empty == blank %}eq{% else %}ne{% endif %}{% if '' == blank and '' == empty %}+{% endif %}"),
+			   "nene+", "blank and empty differ from each other");
 	UNIT_STREQ(R("{% if 'abc' contains nil %}T{% else %}F{% endif %}"), "F", "string contains nil");
 	UNIT_STREQ(R("{% assign a = 'x' | split_missing %}"), "ERROR 1:21 unknown filter \"split_missing\"", "unknown filter in assign");
 	UNIT_STREQ(R("{% for i in (1..3) offset: continue %}{{ i }}{% endfor %}"),
