@@ -99,11 +99,18 @@ dec_of(const Value *v, Dec *out)
 static double
 dec_to_double(const Dec *x)
 {
+	static const double p10[] = {
+		1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+		1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+	};
 	char		buf[64];
 	char		digits[48];
 	int			nd = 0;
 	i128		m = x->m < 0 ? -x->m : x->m;
 
+	/* exact operands, one correctly rounded operation: no text needed */
+	if (m < ((i128) 1 << 53) && x->e >= -22 && x->e <= 22)
+		return x->e >= 0 ? (double) x->m * p10[x->e] : (double) x->m / p10[-x->e];
 	do
 	{
 		digits[nd++] = (char) ('0' + (int) (m % 10));
