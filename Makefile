@@ -42,7 +42,16 @@ OBJS = \
 	src/mime_encode.o \
 	src/mime_sql.o \
 	src/sha256.o \
-	src/tmpl.o \
+	src/tmpl/tmpl_date.o \
+	src/tmpl/tmpl_filter.o \
+	src/tmpl/tmpl_filter_num.o \
+	src/tmpl/tmpl_filter_str.o \
+	src/tmpl/tmpl_lex.o \
+	src/tmpl/tmpl_parse.o \
+	src/tmpl/tmpl_render.o \
+	src/tmpl/tmpl_spec.o \
+	src/tmpl/tmpl_util.o \
+	src/tmpl/tmpl_value.o \
 	src/tmpl_sql.o \
 	src/tracking.o \
 	src/tracking_sql.o \

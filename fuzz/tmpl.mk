@@ -1,4 +1,4 @@
-# Template engine fuzz target (src/tmpl.c).
+# Template engine fuzz target (src/tmpl/).
 FUZZ_BINS += $(OUT)/tmpl_fuzz
 
 # Small specialisation budgets: faster inputs, and the paths taken when a
@@ -7,7 +7,9 @@ TMPL_PE_BUDGETS := -DPE_MAX_OUTPUT=262144 -DPE_MAX_ITERATIONS=5000L -DPE_MAX_UNR
 
 tmpl: $(OUT)/tmpl_fuzz
 
-$(OUT)/tmpl_fuzz: $(FUZZDIR)/tmpl_fuzz.c $(SRCDIR)/tmpl.c $(INCDIR)/tmpl.h $(INCDIR)/be_buf.h $(FUZZDIR)/tmpl.mk | $(OUT)
-	$(CC) $(CFLAGS) $(TMPL_PE_BUDGETS) -o $@ $(FUZZDIR)/tmpl_fuzz.c $(SRCDIR)/tmpl.c $(LDLIBS)
+TMPL_SRCS := $(sort $(wildcard $(SRCDIR)/tmpl/*.c))
+
+$(OUT)/tmpl_fuzz: $(FUZZDIR)/tmpl_fuzz.c $(TMPL_SRCS) $(SRCDIR)/tmpl/tmpl_int.h $(INCDIR)/tmpl.h $(INCDIR)/be_buf.h $(FUZZDIR)/tmpl.mk | $(OUT)
+	$(CC) $(CFLAGS) $(TMPL_PE_BUDGETS) -o $@ $(FUZZDIR)/tmpl_fuzz.c $(TMPL_SRCS) $(LDLIBS)
 
 .PHONY: tmpl

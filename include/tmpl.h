@@ -19,6 +19,7 @@
 #ifndef TMPL_H
 #define TMPL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "be_buf.h"
@@ -97,6 +98,12 @@ extern int	tmpl_render(const Template *t, TmplRenderCtx *c,
  */
 extern Template *tmpl_specialize(const Template *t, struct json_object *constant_data,
 								 TmplError *err);
+
+/*
+ * The filter names, or the tag names, the compiler accepts, written to buf
+ * as "a, b, c" (truncated to cap bytes), for error hints.
+ */
+extern void tmpl_list_names(bool filters, char *buf, size_t cap);
 
 /* 1 MiB output, 100000 iterations, depth 32 */
 extern void tmpl_default_limits(TmplLimits *lim);

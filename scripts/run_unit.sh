@@ -52,6 +52,11 @@ for bin in "$UNIT"/build/test_*; do
 	run_bin "$name (asan+ubsan)" env ASAN_OPTIONS=detect_leaks=1 "$UNIT/build-san/$name"
 done
 
+# Liquid conformance (golden-liquid), plain and under ASan+UBSan
+run_bin "golden-liquid" python3 "$UNIT/liquid/run_golden.py" "$UNIT/build/liquid_cli"
+run_bin "golden-liquid (asan+ubsan)" env ASAN_OPTIONS=detect_leaks=1 \
+	python3 "$UNIT/liquid/run_golden.py" "$UNIT/build-san/liquid_cli"
+
 for check in "$UNIT"/check_*.py; do
 	[ -f "$check" ] || continue
 	run_bin "$(basename "$check")" python3 "$check" "$UNIT/build"

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * tmpl_sql.c
- *	  SQL-callable wrappers around the template engine (tmpl.c).
+ *	  SQL-callable wrappers around the template engine (src/tmpl/).
  *
  *	  broadcast._template_check(source text, field text) returns void
  *	  broadcast._template_render(source text, data jsonb) returns text
@@ -60,19 +60,27 @@ be_jsonb_depth(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(peak);
 }
 
-/* A hint for the syntax errors users are most likely to make. */
+/*
+ * A hint for the syntax errors users are most likely to make, in buf
+ * (lists of the known filters and tags come from the compiler's tables).
+ */
 static const char *
-tmpl_error_hint(const TmplError *err)
+tmpl_error_hint(const TmplError *err, char *buf, size_t cap)
 {
+	char		names[900];
+
 	if (strncmp(err->message, "unknown filter", 14) == 0)
-		return "Supported filters: default, upcase, downcase, capitalize, escape, "
-			"escape_once, url_encode, strip, lstrip, rstrip, strip_newlines, "
-			"newline_to_br, truncate, truncatewords, append, prepend, replace, "
-			"replace_first, remove, remove_first, date, size, first, last, join, "
-			"plus, minus, times, divided_by, modulo.";
+	{
+		tmpl_list_names(true, names, sizeof(names));
+		snprintf(buf, cap, "Supported filters: %s.", names);
+		return buf;
+	}
 	if (strncmp(err->message, "unknown tag", 11) == 0)
-		return "Supported tags: if, elsif, else, unless, for, break, continue, "
-			"assign, capture, comment, raw, echo and {% # comments %}.";
+	{
+		tmpl_list_names(false, names, sizeof(names));
+		snprintf(buf, cap, "Supported tags: %s, and {%% # comments %%}.", names);
+		return buf;
+	}
 	if (strncmp(err->message, "\"{{\" was never closed", 21) == 0 ||
 		strncmp(err->message, "\"{%\" was never closed", 21) == 0)
 		return "Close output markup with }} and tags with %}; use {% raw %} for literal braces.";
@@ -84,7 +92,8 @@ tmpl_error_hint(const TmplError *err)
 static void
 report_syntax_error(const char *field, const TmplError *err)
 {
-	const char *hint = tmpl_error_hint(err);
+	char		buf[1024];
+	const char *hint = tmpl_error_hint(err, buf, sizeof(buf));
 
 	ereport(ERROR,
 			(errcode(ERRCODE_SYNTAX_ERROR),

@@ -4,7 +4,7 @@
 
 # each HTTP provider's pure half (provider_json.h): its body and its answer
 PROVIDER_JSON_SRCS := $(sort $(wildcard $(SRCDIR)/provider_*_json.c))
-COMPOSE_SRCS := $(SRCDIR)/compose.c $(SRCDIR)/tmpl.c $(SRCDIR)/mime.c $(SRCDIR)/mime_encode.c \
+COMPOSE_SRCS := $(SRCDIR)/compose.c $(wildcard $(SRCDIR)/tmpl/*.c) $(SRCDIR)/mime.c $(SRCDIR)/mime_encode.c \
 	$(SRCDIR)/tracking.c $(SRCDIR)/unsub_token.c $(SRCDIR)/sha256.c $(SRCDIR)/esp_json.c $(PROVIDER_JSON_SRCS)
 
 UNIT_BINS += $(OUT)/test_compose

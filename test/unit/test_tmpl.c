@@ -1,6 +1,6 @@
 /*
  * test_tmpl.c
- *	  Unit tests for the template engine (src/tmpl.c).
+ *	  Unit tests for the template engine (src/tmpl/).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +251,88 @@ test_filters(void)
 	UNIT_STREQ(R("{{ contact.last_name | upcase | escape | truncate: 12 }}"), "O&#39;NEI...", "filter chain");
 }
 
+/* Filters added for Liquid conformance; expected values from Shopify Liquid. */
+static void
+test_liquid_filters(void)
+{
+	/* decimal results print as Liquid's BigDecimal arithmetic gives them */
+	UNIT_STREQ(R("{{ 19.99 | times: 0.8 }}"), "15.992", "times float decimal");
+	UNIT_STREQ(R("{{ 0.1 | plus: 0.2 }}"), "0.3", "plus float decimal");
+	UNIT_STREQ(R("{{ 1.1 | minus: 1 }}"), "0.1", "minus float decimal");
+	UNIT_STREQ(R("{{ 5.5 | modulo: 2 }}"), "1.5", "modulo float");
+	UNIT_STREQ(R("{{ 2.0 | times: 3 }}"), "6.0", "float stays float");
+	UNIT_STREQ(R("{{ 10 | divided_by: 4 }}"), "2", "integer division");
+	UNIT_STREQ(R("{{ -17 | abs }} {{ '-1.5' | abs }} {{ 'x' | abs }}"), "17 1.5 0", "abs");
+	UNIT_STREQ(R("{{ 4 | at_least: 5 }} {{ 4 | at_most: 5 }} {{ 4.5 | at_least: 2 }}"), "5 4 4.5", "at_least at_most");
+	UNIT_STREQ(R("{{ 1.2 | ceil }} {{ 1.8 | floor }} {{ '3.5' | ceil }} {{ -1.5 | floor }}"), "2 1 4 -2", "ceil floor");
+	UNIT_STREQ(R("{{ 1.5 | round }} {{ 2.5 | round }} {{ 1.005 | round: 2 }} {{ 183.357 | round: 2 }} {{ 5.666 | round: -2 }}"),
+			   "2 3 1.01 183.36 0", "round half away from zero");
+	UNIT_STREQ(R("{{ 'a-b-a' | replace_last: 'a', 'x' }} {{ 'a-b-a' | remove_last: 'a' }} {{ 'abc' | replace_last: 'z', 'y' }}"),
+			   "a-b-x a-b- abc", "replace_last remove_last");
+	UNIT_STREQ(R("{{ 'caf%C3%A9+au+lait%2' | url_decode }}"), "café au lait%2", "url_decode");
+	UNIT_STREQ(R("{{ '%FF' | url_decode }}"), "ERROR 1:12 url_decode: invalid byte sequence in UTF-8", "url_decode not UTF-8");
+	UNIT_STREQ(R("{{ 'one two three' | base64_encode }} {{ 'b25lIHR3byB0aHJlZQ==' | base64_decode }}"),
+			   "b25lIHR3byB0aHJlZQ== one two three", "base64");
+	UNIT_STREQ(R("{{ 'a?b>c' | base64_url_safe_encode }} {{ 'YT9iPmM' | base64_url_safe_decode }}"),
+			   "YT9iPmM= a?b>c", "base64 url safe");
+	UNIT_STREQ(R("{{ 'b25l*' | base64_decode }}"), "ERROR 1:14 invalid base64 provided to base64_decode", "base64 invalid");
+	UNIT_STREQ(R("{{ '<p>Hi <b>there</b></p><script>x()</script><!-- c --><style>p{}</style>!' | strip_html }}"),
+			   "Hi there!", "strip_html");
+	UNIT_STREQ(R("{{ 'Liquid' | slice: 0 }} {{ 'Liquid' | slice: 2, 5 }} {{ 'Liquid' | slice: -3, 2 }} [{{ 'Liquid' | slice: 9 }}]"),
+			   "L quid ui []", "slice");
+	UNIT_STREQ(R("{{ 'ünïcödé' | slice: 1, 3 }}"), "nïc", "slice counts characters");
+	UNIT_STREQ(R("{{ 'éàçñøþÿ straße łódź αβγσς ά привет ёж' | upcase }}|{{ 'ÉÀÇŸ ŁÓDŹ ΑΒΓΣ Ά ПРИВЕТ ЁЖ' | downcase }}|{{ 'émile ZOLA' | capitalize }}"),
+			   "ÉÀÇÑØÞŸ STRAßE ŁÓDŹ ΑΒΓΣΣ Ά ПРИВЕТ ЁЖ|éàçÿ łódź αβγσ ά привет ёж|Émile zola", "case mapping beyond ASCII");
+	UNIT_STREQ(R("{{ 'March 14, 2016' | date: '%Y-%m-%d %H:%M' }}|{{ 'Mon, 14 Mar 2016 10:30:00 +0100' | date: '%Y-%m-%d %H:%M' }}|{{ '14th Sept. 2016' | date: '%F' }}|{{ 'Sept 14 2016 9:05 UTC' | date: '%F %H:%M' }}"),
+			   "2016-03-14 00:00|2016-03-14 09:30|2016-09-14|2016-09-14 09:05", "date: human and RFC 2822 inputs");
+	UNIT_STREQ(R("{{ 'Mar 32, 2016' | date: '%F' }}|{{ 'foo 2016' | date: '%F' }}|{{ '-86400' | date: '%F' }}|{{ 'March 14, 2016' | date: '%s' }}"),
+			   "Mar 32, 2016|foo 2016|-86400|1457913600", "date: unparsable inputs stay as they are");
+	UNIT_STREQ(R("{{ 'Liquid' | slice: 2.2 }}"), "ERROR 1:15 slice: invalid integer", "slice float offset");
+}
+
+/* Tags and semantics added for Liquid conformance. */
+static void
+test_liquid_tags(void)
+{
+	UNIT_STREQ(R("{% case 2 %} ignored {% when 1 %}one{% when 2, 3 %}two{% else %}other{% endcase %}"), "two", "case when comma");
+	UNIT_STREQ(R("{% case 'b' %}{% when 'a' or 'b' %}ab{% endcase %}"), "ab", "case when or");
+	UNIT_STREQ(R("{% case 9 %}{% when 1 %}one{% else %}other{% endcase %}"), "other", "case else");
+	UNIT_STREQ(R("{% case 1 %}{% when 1 %}a{% when 1, 1 %}b{% endcase %}"), "abb", "every matching value renders, as Liquid");
+	UNIT_STREQ(R("{% case 1 %}{% else %}e{% endcase %}[{% case 1 %}{% endcase %}]"), "e[]", "case without when");
+	UNIT_STREQ(R("{% case 1 %}{% when 1 %}"), "ERROR 1:1 \"case\" tag was never closed", "case unclosed");
+	UNIT_STREQ(R("{% case 1 %}{% else %}a{% when 1 %}b{% endcase %}"), "ERROR 1:24 unexpected \"when\"", "when after else");
+	UNIT_STREQ(R("{% for i in (1..2) %}{% for j in (1..2) %}{{ forloop.parentloop.index }}{{ forloop.index }} {% endfor %}{% endfor %}"),
+			   "11 12 21 22 ", "forloop.parentloop");
+	UNIT_STREQ(R("{% for i in (1..2) %}{% for j in (1..1) %}{% for k in (1..1) %}{{ forloop.parentloop.parentloop.index }}{{ forloop.parentloop.parentloop.parentloop.index }}{% endfor %}{% endfor %}{% endfor %}|{{ forloop.parentloop.index }}"),
+			   "12|", "parentloop of parentloop; none outside loops");
+	UNIT_STREQ(R("{{ (1..5) | join: ',' }} {{ (3..1) | join: ',' }}[{{ (1 .. 3) }}] {{ (1..4) | size }} {{ (2..4) | first }}{{ (2..4) | last }}"),
+			   "1,2,3,4,5 [1..3] 4 24", "ranges are values");
+	UNIT_STREQ(R("{% assign r = (1..3) %}{% for i in r %}{{ i }}{% endfor %}{% for i in r reversed %}{{ i }}{% endfor %}"),
+			   "123321", "for over an assigned range");
+	UNIT_STREQ(R("{% assign n = 3 %}{% if (1..n) %}t{% endif %}{{ (1.9..'3') | join }}"), "t1 2 3", "range truthy, bounds to integers");
+	UNIT_STREQ(R("{% if true %}\n  {% assign a = 1 %}\n  {% capture b %}x{% endcapture %}\n{% endif %}|{% for i in (1..3) %} {% endfor %}|{% if true %} x {% endif %}"),
+			   "|| x ", "blank blocks render nothing");
+	UNIT_STREQ(R("{% for p in contact.meta %}{{ p[0] }}={{ p[1] }};{{ p | first }}{{ p | size }}|{% endfor %}{% for p in broadcast reversed %}{{ p[0] }}{% endfor %}"),
+			   "city=Paris;city2|first name=A;first name2|articlessubject", "for over an object: pairs");
+	UNIT_STREQ(R("{% for p in list %}{{ p }}{{ forloop.length }}{% endfor %}{% for p in contact.meta offset: 1 %}{{ p[-2] }}{% endfor %}"),
+			   "nameWeekly1first name", "pairs print as key and value");
+	UNIT_STREQ(R("{% liquid\n  # a note\n  assign n = contact.first_name | upcase\n\n  if n == 'ANN'\n    echo n | append: '!'\n  else\n    echo 'no'\n  endif\n  case 2\n  when 2\n    echo ' two'\n  endcase\n%}|{% liquid liquid echo 'x' %}"),
+			   "ANN! two|x", "liquid tag");
+	UNIT_STREQ(R("{% liquid\n  echo 'a'\n  bogus 1\n%}"), "ERROR 3:3 unknown tag \"bogus\"", "liquid tag error position");
+	UNIT_STREQ(R("{% liquid\n  raw\n%}"), "ERROR 2:3 \"raw\" is not allowed inside a \"liquid\" tag", "no raw in liquid");
+	UNIT_STREQ(R("{% # one\n   # two %}ok"), "ok", "inline comment over lines");
+	UNIT_STREQ(R("{% # one\n   two %}ok"), "ERROR 2:4 every line of an inline comment must start with \"#\"", "inline comment lines need #");
+	/* the specialiser unrolls the inner loop: parentloop must still reach the outer one */
+	UNIT_STREQ(R("{% for t in contact.tags %}{% for i in (1..2) %}{{ forloop.parentloop.index }}{{ forloop.index }}{{ t }} {% endfor %}{% endfor %}"),
+			   "11vip 12vip 21beta 22beta ", "parentloop across an unrolled loop");
+	UNIT_STREQ(R("{% if blank == empty %}eq{% else %}ne{% endif %}{% if empty == blank %}eq{% else %}ne{% endif %}{% if '' == blank and '' == empty %}+{% endif %}"),
+			   "nene+", "blank and empty differ from each other");
+	UNIT_STREQ(R("{% if 'abc' contains nil %}T{% else %}F{% endif %}"), "F", "string contains nil");
+	UNIT_STREQ(R("{% assign a = 'x' | split_missing %}"), "ERROR 1:21 unknown filter \"split_missing\"", "unknown filter in assign");
+	UNIT_STREQ(R("{% for i in (1..3) offset: continue %}{{ i }}{% endfor %}"),
+			   "ERROR 1:28 \"offset: continue\" is not supported", "offset continue refused");
+}
+
 static void
 test_if(void)
 {
@@ -336,11 +418,15 @@ test_comment_raw(void)
 static void
 test_errors(void)
 {
-	UNIT_STREQ(R("Hello\n  {{ x | upcaes }}"), "ERROR 2:10 unknown filter \"upcaes\"", "unknown filter position");
+	UNIT_STREQ(R("Hello\n  {{ x | upcaes }}"), "ERROR 2:10 unknown filter \"upcaes\", did you mean \"upcase\"?", "unknown filter position");
 	UNIT_STREQ(R("a\nb {% if x %}"), "ERROR 2:3 \"if\" tag was never closed", "unclosed if");
 	UNIT_STREQ(R("{% for x in y %}\n{% endif %}"), "ERROR 2:1 unexpected \"endif\"", "mismatched end");
 	UNIT_STREQ(R("x\n\n   {% endfor %}"), "ERROR 3:4 unexpected \"endfor\"", "unexpected endfor");
-	UNIT_STREQ(R("{% foo %}"), "ERROR 1:1 unknown tag \"foo\"", "unknown tag");
+	UNIT_STREQ(R("{% frobnicate %}"), "ERROR 1:1 unknown tag \"frobnicate\"", "unknown tag");
+	UNIT_STREQ(R("{% iff x %}{% endif %}"), "ERROR 1:1 unknown tag \"iff\", did you mean \"if\"?", "tag hint");
+	UNIT_STREQ(R("{% captur x %}{% endcapture %}"), "ERROR 1:1 unknown tag \"captur\", did you mean \"capture\"?", "tag hint, one letter");
+	UNIT_STREQ(R("{{ x | truncate_words: 2 }}"), "ERROR 1:8 unknown filter \"truncate_words\", did you mean \"truncatewords\"?", "filter hint");
+	UNIT_STREQ(R("{{ x | zzzzzz }}"), "ERROR 1:8 unknown filter \"zzzzzz\"", "no hint when nothing is near");
 	UNIT_STREQ(R("ab {{ x "), "ERROR 1:4 \"{{\" was never closed", "unclosed output");
 	UNIT_STREQ(R("{% if x"), "ERROR 1:1 \"{%\" was never closed", "unclosed tag");
 	UNIT_STREQ(R("{{ 'abc }}"), "ERROR 1:4 unterminated string literal", "unterminated string");
@@ -388,6 +474,8 @@ test_limits(void)
 	UNIT_STREQ(render_lim("01234567890", &lim), "ERROR 1:1 template output exceeds the limit of 10 bytes", "output over limit");
 	UNIT_STREQ(render_lim("{% for i in (1..100) %}{{ i }}{% endfor %}", &lim),
 			   "ERROR 1:24 template output exceeds the limit of 10 bytes", "output limit in loop");
+	UNIT_STREQ(render_lim("{{ (1..100000000) | join: '' }}", &lim),
+			   "ERROR 1:21 template output exceeds the limit of 10 bytes", "range join is bounded");
 	UNIT_STREQ(render_lim("{% capture x %}{% for i in (1..100) %}x{% endfor %}{% endcapture %}", &lim),
 			   "ERROR 1:39 template output exceeds the limit of 10 bytes", "captured bytes count");
 	UNIT_STREQ(render_lim("{% assign s = 'x' %}{% for i in (1..40) %}{% assign s = s | append: s %}{% endfor %}", &lim),
@@ -696,6 +784,8 @@ main(void)
 	test_output();
 	test_whitespace();
 	test_filters();
+	test_liquid_filters();
+	test_liquid_tags();
 	test_if();
 	test_for();
 	test_assign_capture();
