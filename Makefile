@@ -53,6 +53,7 @@ OBJS = \
 	src/tmpl/tmpl_util.o \
 	src/tmpl/tmpl_value.o \
 	src/tmpl_sql.o \
+	src/tmpl_tz.o \
 	src/tracking.o \
 	src/tracking_sql.o \
 	src/unsub_token.o \

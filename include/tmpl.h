@@ -105,6 +105,27 @@ extern Template *tmpl_specialize(const Template *t, struct json_object *constant
  */
 extern void tmpl_list_names(bool filters, char *buf, size_t cap);
 
+/*
+ * Time zones of the "date" filter.  The core knows only "UTC" (and "GMT",
+ * "Etc/UTC", "Z") and fixed offsets such as "+02:00"; any other name is
+ * passed to this resolver, which returns false for an unknown zone, else
+ * the zone's offset from UTC in seconds at the instant utc_secs (east
+ * positive) and, when it has one, its abbreviation ("CET") in abbrev.
+ * The PostgreSQL glue resolves with the server's tz database; the unit
+ * tests use a fake.  It must not longjmp.
+ */
+typedef bool (*TmplTzResolver) (void *arg, const char *zone, long long utc_secs,
+								int *offset_secs, char *abbrev, size_t abbrev_cap);
+
+/*
+ * Set (or with fn NULL clear) the resolver used by every later render with
+ * this context.  The zone of a date is the filter's second argument, else
+ * the data's contact.timezone, else workspace.timezone, else UTC; a zone
+ * from the data that cannot be resolved is skipped, an explicit one is an
+ * error.
+ */
+extern void tmpl_ctx_set_tz_resolver(TmplRenderCtx *c, TmplTzResolver fn, void *arg);
+
 /* 1 MiB output, 100000 iterations, depth 32 */
 extern void tmpl_default_limits(TmplLimits *lim);
 

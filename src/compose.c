@@ -185,6 +185,8 @@ compose_broadcast_create(const ComposeBroadcastSrc *src, char *errbuf, size_t er
 	json_object_object_add(b->workspace, "id", json_object_new_string(src->workspace_id));
 	json_object_object_add(b->workspace, "name",
 						   src->workspace_name ? json_object_new_string(src->workspace_name) : NULL);
+	json_object_object_add(b->workspace, "timezone",
+						   json_object_new_string(src->workspace_timezone ? src->workspace_timezone : "UTC"));
 	b->broadcast = json_object_new_object();
 	json_object_object_add(b->broadcast, "id", json_object_new_string(src->broadcast_id));
 	json_object_object_add(b->broadcast, "name",
@@ -294,6 +296,12 @@ compose_ctx_create(void)
 	be_buf_init(&c->track_scratch);
 	be_buf_init(&c->confirm);
 	return c;
+}
+
+void
+compose_ctx_set_tz_resolver(ComposeCtx *c, TmplTzResolver fn, void *arg)
+{
+	tmpl_ctx_set_tz_resolver(c->tmpl, fn, arg);
 }
 
 void

@@ -21,6 +21,7 @@
 #include "utils/jsonb.h"
 
 #include "tmpl.h"
+#include "tmpl_tz.h"
 
 PG_FUNCTION_INFO_V1(be_template_check);
 PG_FUNCTION_INFO_V1(be_template_render);
@@ -204,6 +205,7 @@ be_template_render(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
 	}
+	tmpl_ctx_set_tz_resolver(ctx, be_tz_resolve, NULL);
 	tmpl_default_limits(&lim);
 	be_buf_init(&out);
 	rc = tmpl_render(t, ctx, data, &lim, &out, &err);

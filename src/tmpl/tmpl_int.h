@@ -557,6 +557,9 @@ struct TmplRenderCtx
 	size_t		max_req;
 	uint8_t    *pe_wr;			/* per slot: stored since the last reset */
 	bool		clock_used;		/* "now"/"today" was read */
+	bool		zone_used;		/* a date took its zone from data or resolver */
+	TmplTzResolver tz_fn;
+	void	   *tz_arg;
 	/* per render */
 	const Template *t;
 	struct json_object *data;
@@ -622,7 +625,10 @@ extern int emit_value(TmplRenderCtx *c, const Value *v);
 extern void to_number(const Value *v, Value *out);
 extern int64_t to_int(const Value *v);
 extern bool value_to_time(TmplRenderCtx *c, const Value *v, int64_t *secs);
-extern size_t format_time(char *out, size_t cap, const char *f, size_t fn, int64_t secs);
+extern size_t format_time(char *out, size_t cap, const char *f, size_t fn, int64_t secs,
+						  int off, const char *abbr);
+extern int	date_zone(TmplRenderCtx *c, const FilterCall *fc, const Value *args,
+					  int64_t secs, int *off, char *abbr, size_t cap);
 extern bool values_equal(const Value *a, const Value *b);
 extern const char *find_sub(const char *h, size_t hn, const char *nd, size_t nn);
 extern int emit_escaped(TmplRenderCtx *c, const char *s, size_t n);

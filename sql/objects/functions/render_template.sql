@@ -34,7 +34,7 @@ BEGIN
 	END IF;
 	SELECT jsonb_build_object(
 			'contact', contact,
-			'workspace', jsonb_build_object('id', w.workspace_id, 'name', w.name),
+			'workspace', jsonb_build_object('id', w.workspace_id, 'name', w.name, 'timezone', w.timezone),
 			'broadcast', jsonb_build_object('id', NULL, 'name', NULL),
 			'list', jsonb_build_object('id', NULL, 'name', NULL),
 			'unsubscribe_url', broadcast.unsubscribe_url(w.workspace_id, lower(render_template.email)),
