@@ -49,6 +49,7 @@ OBJS = \
 	src/tmpl/tmpl_lex.o \
 	src/tmpl/tmpl_parse.o \
 	src/tmpl/tmpl_render.o \
+	src/tmpl/tmpl_snippet.o \
 	src/tmpl/tmpl_spec.o \
 	src/tmpl/tmpl_util.o \
 	src/tmpl/tmpl_value.o \

@@ -58,6 +58,25 @@ typedef struct TmplRenderCtx TmplRenderCtx;	/* per-thread scratch */
 
 /* Returns NULL on error with err filled (err may not be NULL). */
 extern Template *tmpl_compile(const char *src, size_t len, TmplError *err);
+
+/*
+ * Snippets: {% render 'name' %} and {% include 'name' %} are resolved at
+ * compile time through this callback, which sets *src and *srclen to the
+ * snippet's source (valid until it returns again or the compile ends) and
+ * returns true, or returns false when there is no such snippet.  The
+ * snippet is compiled into the template, so a compiled template never
+ * changes when a snippet does.  tmpl_compile has no resolver: every
+ * snippet is then missing, a syntax error naming it.  It must not longjmp.
+ */
+typedef bool (*TmplSnippetResolver) (void *arg, const char *name, size_t namelen,
+									 const char **src, size_t *srclen);
+
+/* snippets nested in snippets, and the source bytes they may add up to */
+#define TMPL_MAX_SNIPPET_DEPTH 8
+#define TMPL_MAX_SNIPPET_BYTES (4 * 1024 * 1024)
+
+extern Template *tmpl_compile_ex(const char *src, size_t len, TmplSnippetResolver fn,
+								 void *arg, TmplError *err);
 extern void tmpl_free(Template *t);
 
 extern TmplRenderCtx *tmpl_ctx_create(void);

@@ -886,6 +886,122 @@ test_timezones(void)
 			   "tz: at most two arguments");
 }
 
+/* Snippets from a fixed table, like a workspace's templates. */
+static const char *const snippets[][2] = {
+	{"hello", "Hello {{ name | default: 'you' }}"},
+	{"setter", "{% assign shared = 'from snippet' %}"},
+	{"counter", "[{{ n }}]{% assign n = 'x' %}"},
+	{"item", "<{{ item }}{% if forloop.last %}!{% endif %}>"},
+	{"product", "{{ product.title }}"},
+	{"outer", "(o {% render 'hello', name: who %})"},
+	{"loop_a", "{% render 'loop_b' %}"},
+	{"loop_b", "{% include 'loop_a' %}"},
+	{"self", "{% include 'self' %}"},
+	{"broken", "ok\n{{ x | nope }}"},
+	{"globals", "{{ contact.first_name }}|{{ secret }}"},
+	{"empty", ""},
+	{"d1", "1{% render 'd2' %}"}, {"d2", "2{% render 'd3' %}"}, {"d3", "3{% render 'd4' %}"},
+	{"d4", "4{% render 'd5' %}"}, {"d5", "5{% render 'd6' %}"}, {"d6", "6{% render 'd7' %}"},
+	{"d7", "7{% render 'd8' %}"}, {"d8", "8{% render 'd9' %}"}, {"d9", "9"},
+	{NULL, NULL}
+};
+static int	snippet_lookups;
+
+static bool
+fake_snippets(void *arg, const char *name, size_t n, const char **src, size_t *len)
+{
+	int			i;
+
+	snippet_lookups++;
+	for (i = 0; snippets[i][0]; i++)
+		if (strlen(snippets[i][0]) == n && memcmp(snippets[i][0], name, n) == 0)
+		{
+			*src = snippets[i][1];
+			*len = strlen(*src);
+			return true;
+		}
+	return false;
+}
+
+/* Compile with the snippets, render with the default data (and compare specialised). */
+static const char *
+RS(const char *src)
+{
+	TmplError	err;
+	Template   *t = tmpl_compile_ex(src, strlen(src), fake_snippets, NULL, &err);
+	TmplRenderCtx *c;
+	BeBuf		out;
+
+	if (t == NULL)
+	{
+		snprintf(result, sizeof(result), "ERROR %d:%d %s", err.line, err.column, err.message);
+		return result;
+	}
+	spec_compare(t, src, NULL);
+	c = tmpl_ctx_create();
+	be_buf_init(&out);
+	if (tmpl_render(t, c, data, NULL, &out, &err) != 0)
+		snprintf(result, sizeof(result), "ERROR %d:%d %s", err.line, err.column, err.message);
+	else
+		snprintf(result, sizeof(result), "%s", out.data ? out.data : "");
+	be_buf_free(&out);
+	tmpl_ctx_free(c);
+	tmpl_free(t);
+	return result;
+}
+
+static void
+test_snippets(void)
+{
+	UNIT_STREQ(RS("{% render 'hello' %}/{% render 'hello', name: contact.first_name %}"), "Hello you/Hello Ann",
+			   "render, named argument");
+	UNIT_STREQ(RS("{% assign name = 'Bob' %}{% render 'hello' %}|{% include 'hello' %}"), "Hello you|Hello Bob",
+			   "render is isolated, include shares the scope");
+	UNIT_STREQ(RS("{% render 'setter' %}[{{ shared }}]{% include 'setter' %}[{{ shared }}]"), "[][from snippet]",
+			   "render's assigns do not leak, include's do");
+	UNIT_STREQ(RS("{% for i in (1..3) %}{% render 'counter' %}{% endfor %}"), "[][][]",
+			   "each render starts with an empty scope");
+	UNIT_STREQ(RS("{% for i in (1..2) %}{% include 'counter' %}{% endfor %}"), "[][x]",
+			   "include keeps its assigns");
+	UNIT_STREQ(RS("{% render 'counter', n: 5 %}{% render 'counter' n: 6 %}"), "[5][6]",
+			   "arguments with and without the comma");
+	UNIT_STREQ(RS("{% render 'item' for contact.tags %}|{% render 'item' for contact.tags as t %}"),
+			   "<vip><beta!>|<><!>", "render for: the item under the snippet's name, forloop");
+	UNIT_STREQ(RS("{% render 'product' with broadcast.articles[0] as product %}|{% render 'item' with 'x' %}"),
+			   "One|<x>", "render with, with as");
+	UNIT_STREQ(RS("{% include 'product' with broadcast.articles[1] as product %}{{ product.title }}"), "TwoTwo",
+			   "include with sets the shared variable");
+	UNIT_STREQ(RS("{% assign who = 'Zed' %}{% render 'outer', who: who %}"), "(o Hello Zed)", "nested render");
+	UNIT_STREQ(RS("{% assign secret = 's' %}{% render 'globals' %}"), "Ann|", "render sees the data, not the caller's assigns");
+	UNIT_STREQ(RS("a{% render 'empty' %}b{% include \"empty\" %}c"), "abc", "empty snippet");
+	UNIT_STREQ(RS("x\n  {% render 'missing' %}"), "ERROR 2:3 snippet \"missing\" does not exist", "missing snippet names it");
+	UNIT_STREQ(R("{% render 'hello' %}"), "ERROR 1:1 snippet \"hello\" does not exist", "no resolver: every snippet is missing");
+	UNIT_STREQ(RS("{% include 'self' %}"), "ERROR 1:1 in snippet \"self\": snippet \"self\" includes itself", "direct cycle");
+	UNIT_STREQ(RS("{% render 'loop_a' %}"), "ERROR 1:1 in snippet \"loop_b\": snippet \"loop_a\" includes itself", "indirect cycle");
+	UNIT_STREQ(RS("{% render 'd1' %}"), "ERROR 1:2 in snippet \"d8\": snippets are nested more than 8 levels deep", "depth bound");
+	UNIT_STREQ(RS("{% render 'd2' %}"), "23456789", "eight levels are fine");
+	UNIT_STREQ(RS("{% render 'broken' %}"), "ERROR 2:8 in snippet \"broken\": unknown filter \"nope\"",
+			   "an error in a snippet names it");
+	UNIT_STREQ(RS("{% render hello %}"), "ERROR 1:11 expected the snippet's name as a quoted string but found \"hello\"",
+			   "name must be a literal");
+	UNIT_STREQ(RS("{% render 'hello' name 'x' %}"), "ERROR 1:24 expected \":\" but found \"'x'\"", "bad argument");
+	UNIT_STREQ(RS("{% liquid\nrender 'hello', name: 'L'\necho '!'\n%}"), "Hello L!", "render inside liquid");
+	snippet_lookups = 0;
+	{
+		TmplError	err;
+		Template   *t = tmpl_compile_ex("{% render 'hello' %}", 20, fake_snippets, NULL, &err);
+		TmplRenderCtx *c = tmpl_ctx_create();
+		BeBuf		out;
+
+		be_buf_init(&out);
+		UNIT_CHECK(t && tmpl_render(t, c, data, NULL, &out, &err) == 0 && snippet_lookups == 1,
+				   "snippets are resolved once, at compile time");
+		be_buf_free(&out);
+		tmpl_ctx_free(c);
+		tmpl_free(t);
+	}
+}
+
 int
 main(void)
 {
@@ -912,6 +1028,7 @@ main(void)
 	test_hostile();
 	test_specialize();
 	test_timezones();
+	test_snippets();
 	snprintf(result, sizeof(result), "specialised equals plain on all %d rendered templates (first bad: %s)",
 			 spec_checked, spec_mismatch ? spec_first_bad : "none");
 	UNIT_CHECK(spec_mismatch == 0, result);
