@@ -37,6 +37,7 @@ typedef struct ComposeTemplateSrc
 	const char *from_email;
 	const char *from_name;
 	const char *reply_to;
+	const char *snippets_json;	/* {"name": source} pinned; NULL: none */
 } ComposeTemplateSrc;
 
 typedef struct ComposeBroadcastSrc

@@ -34,10 +34,49 @@ SELECT broadcast.render_liquid('{{ d | date: "%H:%M" }}',
 
 -- a template's preview uses the contact's zone, else the workspace's
 SELECT broadcast.create_workspace('snip', 'Snippets', 'Europe/Paris',
-	'{"sending_domain": "news.snip.test", "unsubscribe_base_url": "https://snip.test/u/"}');
+	'{"sending_domain": "news.snip.test", "unsubscribe_base_url": "https://snip.test/u/", "default_from_email": "news@snip.test"}');
 SELECT broadcast.upsert_contacts('snip', '[
 	{"email": "ny@example.com", "timezone": "America/New_York"},
 	{"email": "paris@example.com"}]');
 SELECT broadcast.create_template('snip', 'when', 'At {{ "2026-03-01T10:00:00Z" | date: "%H:%M %Z" }}', '<p/>');
 SELECT subject FROM broadcast.render_template('snip', 'when', 1, 'ny@example.com');
 SELECT subject FROM broadcast.render_template('snip', 'when', 1, 'paris@example.com');
+
+-- snippets: saving a template that renders a missing one is an error naming it, nothing saved
+SELECT broadcast.create_template('snip', 'news', 'News', E'<h1>News</h1>\n{% render ''footer'', who: contact.email %}');
+SELECT broadcast.create_template('snip', 'news', 'News {% include "greeting" %}', '<p/>');
+SELECT count(*) AS saved FROM broadcast.templates WHERE workspace_id = 'snip' AND template_id = 'news';
+-- a snippet is a template of the same workspace (its html is the snippet)
+SELECT broadcast.create_template('snip', 'footer', '(snippet)', '<small>v1 for {{ who }}</small>');
+SELECT broadcast.create_template('snip', 'news', 'News', E'<h1>News</h1>\n{% render ''footer'', who: contact.email %}');
+-- a template cannot render itself (it does not exist yet when first saved)
+SELECT broadcast.create_template('snip', 'loop2', '(snippet)', '{% render ''loop2'' %}');
+-- a cycle made by two saves is refused when a broadcast using it is scheduled
+SELECT broadcast.create_template('snip', 'ca', '(snippet)', 'a');
+SELECT broadcast.create_template('snip', 'cb', 'B', 'b{% render ''ca'' %}');
+SELECT broadcast.create_template('snip', 'ca', '(snippet)', 'a{% include ''cb'' %}');
+-- other workspaces' templates are not snippets
+SELECT broadcast.create_workspace('snip2', 'Other');
+SELECT broadcast.create_template('snip2', 'news', 'News', '{% render ''footer'' %}');
+
+-- scheduling pins the snippet versions with the template; a later edit of the snippet changes nothing
+SELECT broadcast.create_list('snip', 'all', 'Everyone');
+SELECT broadcast.subscribe('snip', 'all', ARRAY['ny@example.com']);
+SELECT broadcast.create_integration('snip', 'mail', 'smtp', '{"host": "127.0.0.1", "port": 2525}');
+SELECT broadcast.create_broadcast('snip', 'b1', 'First', ARRAY['all'], 'mail', template_id => 'news');
+SELECT broadcast.schedule_broadcast('snip', 'b1', now() + interval '1 day') IS NOT NULL AS scheduled;
+SELECT broadcast.create_template('snip', 'footer', '(snippet)', '<small>v2 for {{ who }}</small>');
+SELECT variation, template_id, version, snippets FROM broadcast.broadcast_variations
+ WHERE workspace_id = 'snip' AND broadcast_id = 'b1';
+SELECT broadcast.create_broadcast('snip', 'b2', 'Second', ARRAY['all'], 'mail', template_id => 'news');
+SELECT broadcast.schedule_broadcast('snip', 'b2', now() + interval '1 day') IS NOT NULL AS scheduled;
+SELECT broadcast_id, snippets FROM broadcast.broadcast_variations
+ WHERE workspace_id = 'snip' ORDER BY broadcast_id;
+SELECT broadcast.create_broadcast('snip', 'b3', 'Cycle', ARRAY['all'], 'mail', template_id => 'cb');
+SELECT broadcast.schedule_broadcast('snip', 'b3', now() + interval '1 day') IS NOT NULL AS scheduled;
+-- render_liquid has no workspace: a snippet is missing there
+SELECT broadcast.render_liquid('{% render ''footer'' %}', '{}');
+
+-- leave nothing scheduled for the suites that follow
+SELECT broadcast.drop_workspace('snip');
+SELECT broadcast.drop_workspace('snip2');

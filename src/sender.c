@@ -267,7 +267,11 @@ static BePlan broadcast_plan = {
 	"             AND coalesce(b.tracking, (w.settings->'tracking'->>'enabled')::boolean, false)"
 	"            THEN w.settings->'tracking'->>'base_url' END,"
 	"       CASE WHEN b.kind = 'optin' THEN w.settings->'double_opt_in'->>'base_url' END,"
-	"       w.timezone"
+	"       w.timezone,"
+	/* the sources of the snippet versions pinned with the template */
+	"       (SELECT jsonb_object_agg(p.key, sn.html) FROM jsonb_each_text(v.snippets) p"
+	"          JOIN broadcast.templates sn ON sn.workspace_id = v.workspace_id"
+	"           AND sn.template_id = p.key AND sn.version = p.value::int)::text"
 	"  FROM broadcast.broadcast_variations v"
 	"  JOIN broadcast.templates t ON t.workspace_id = v.workspace_id"
 	"       AND t.template_id = v.template_id AND t.version = v.version"
@@ -489,6 +493,7 @@ get_broadcast(const char *ws, const char *bid, uint64 check)
 		t->from_email = col_text(tup, desc, 7);
 		t->from_name = col_text(tup, desc, 8);
 		t->reply_to = col_text(tup, desc, 9);
+		t->snippets_json = col_text(tup, desc, 20);
 		if (i == 0)
 		{
 			Datum		d;
