@@ -74,6 +74,8 @@ SELECT broadcast_id, snippets FROM broadcast.broadcast_variations
  WHERE workspace_id = 'snip' ORDER BY broadcast_id;
 SELECT broadcast.create_broadcast('snip', 'b3', 'Cycle', ARRAY['all'], 'mail', template_id => 'cb');
 SELECT broadcast.schedule_broadcast('snip', 'b3', now() + interval '1 day') IS NOT NULL AS scheduled;
+-- previews render the latest snippet versions
+SELECT html FROM broadcast.render_template('snip', 'news', 1, 'ny@example.com');
 -- render_liquid has no workspace: a snippet is missing there
 SELECT broadcast.render_liquid('{% render ''footer'' %}', '{}');
 

@@ -4,7 +4,8 @@
  *	  SQL-callable wrappers around the template engine (src/tmpl/).
  *
  *	  broadcast._template_check(source text, field text) returns void
- *	  broadcast._template_render(source text, data jsonb) returns text
+ *	  broadcast._template_render(source text, data jsonb [, workspace_id text]) returns text
+ *	  broadcast._template_snippets(workspace_id text, source text, field text) returns jsonb
  *	  broadcast._jsonb_depth(value jsonb) returns integer
  *
  * The engine itself uses malloc and never longjmps, so everything it
@@ -144,8 +145,74 @@ be_template_check(PG_FUNCTION_ARGS)
 }
 
 /*
- * be_template_render(source text, data jsonb) returns text
+ * Snippets of a workspace, resolved through SPI while a template compiles.
+ * The engine must not be longjmp'd out of, so an error of the lookup is
+ * kept and raised again once tmpl_compile_ex has returned and freed.
+ */
+typedef struct SnippetLookup
+{
+	const char *workspace_id;
+	MemoryContext cxt;			/* where sources, names and the error live */
+	StringInfoData used;		/* {"name": version, ...} */
+	int			nused;
+	ErrorData  *error;
+} SnippetLookup;
+
+static bool
+spi_snippet(void *arg, const char *name, size_t namelen, const char **src, size_t *srclen)
+{
+	SnippetLookup *sl = arg;
+	MemoryContext old = CurrentMemoryContext;
+	volatile bool found = false;
+
+	if (sl->error)
+		return false;
+	PG_TRY();
+	{
+		Datum		args[2];
+		char	   *id = pnstrdup(name, namelen);
+
+		args[0] = CStringGetTextDatum(sl->workspace_id);
+		args[1] = CStringGetTextDatum(id);
+		if (SPI_execute_with_args("SELECT t.version, t.html FROM broadcast.templates t"
+								  " WHERE t.workspace_id = $1 AND t.template_id = $2"
+								  " ORDER BY t.version DESC LIMIT 1",
+								  2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look up snippet \"%s\"", id);
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+			int32		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+															  SPI_tuptable->tupdesc, 1, &isnull));
+			char	   *html = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+			MemoryContext o2 = MemoryContextSwitchTo(sl->cxt);
+
+			*src = html ? pstrdup(html) : "";
+			*srclen = strlen(*src);
+			appendStringInfoString(&sl->used, sl->nused++ ? ", " : "{");
+			escape_json(&sl->used, id);
+			appendStringInfo(&sl->used, ": %d", version);
+			MemoryContextSwitchTo(o2);
+			found = true;
+		}
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(sl->cxt);
+		sl->error = CopyErrorData();
+		FlushErrorState();
+		found = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
+/*
+ * be_template_render(source text, data jsonb [, workspace_id text]) returns text
  *
+ * With a workspace, {% render %} snippets are that workspace's templates
+ * (latest versions), as when saving.
  * Compiles, renders with the default limits and frees.  Meant for previews
  * and tests; the sender compiles once and renders many times in C.
  */
@@ -166,7 +233,27 @@ be_template_render(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	src = PG_GETARG_TEXT_PP(0);
-	t = tmpl_compile(VARDATA_ANY(src), VARSIZE_ANY_EXHDR(src), &err);
+	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
+	{
+		/* a workspace's template: its snippets are the workspace's */
+		SnippetLookup sl;
+
+		memset(&sl, 0, sizeof(sl));
+		sl.workspace_id = text_to_cstring(PG_GETARG_TEXT_PP(2));
+		sl.cxt = CurrentMemoryContext;
+		initStringInfo(&sl.used);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		t = tmpl_compile_ex(VARDATA_ANY(src), VARSIZE_ANY_EXHDR(src), spi_snippet, &sl, &err);
+		SPI_finish();
+		if (sl.error)
+		{
+			tmpl_free(t);
+			ReThrowError(sl.error);
+		}
+	}
+	else
+		t = tmpl_compile(VARDATA_ANY(src), VARSIZE_ANY_EXHDR(src), &err);
 	if (t == NULL)
 	{
 		if (err.kind == TMPL_ERR_NOMEM)
@@ -262,70 +349,6 @@ be_template_render(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(result);
 }
 
-
-/*
- * Snippets of a workspace, resolved through SPI while a template compiles.
- * The engine must not be longjmp'd out of, so an error of the lookup is
- * kept and raised again once tmpl_compile_ex has returned and freed.
- */
-typedef struct SnippetLookup
-{
-	const char *workspace_id;
-	MemoryContext cxt;			/* where sources, names and the error live */
-	StringInfoData used;		/* {"name": version, ...} */
-	int			nused;
-	ErrorData  *error;
-} SnippetLookup;
-
-static bool
-spi_snippet(void *arg, const char *name, size_t namelen, const char **src, size_t *srclen)
-{
-	SnippetLookup *sl = arg;
-	MemoryContext old = CurrentMemoryContext;
-	volatile bool found = false;
-
-	if (sl->error)
-		return false;
-	PG_TRY();
-	{
-		Datum		args[2];
-		char	   *id = pnstrdup(name, namelen);
-
-		args[0] = CStringGetTextDatum(sl->workspace_id);
-		args[1] = CStringGetTextDatum(id);
-		if (SPI_execute_with_args("SELECT t.version, t.html FROM broadcast.templates t"
-								  " WHERE t.workspace_id = $1 AND t.template_id = $2"
-								  " ORDER BY t.version DESC LIMIT 1",
-								  2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not look up snippet \"%s\"", id);
-		if (SPI_processed == 1)
-		{
-			bool		isnull;
-			int32		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-															  SPI_tuptable->tupdesc, 1, &isnull));
-			char	   *html = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-			MemoryContext o2 = MemoryContextSwitchTo(sl->cxt);
-
-			*src = html ? pstrdup(html) : "";
-			*srclen = strlen(*src);
-			appendStringInfoString(&sl->used, sl->nused++ ? ", " : "{");
-			escape_json(&sl->used, id);
-			appendStringInfo(&sl->used, ": %d", version);
-			MemoryContextSwitchTo(o2);
-			found = true;
-		}
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(sl->cxt);
-		sl->error = CopyErrorData();
-		FlushErrorState();
-		found = false;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(old);
-	return found;
-}
 
 /*
  * be_template_snippets(workspace_id text, source text, field text) returns jsonb

@@ -42,8 +42,9 @@ BEGIN
 	  INTO data
 	  FROM broadcast.workspaces w WHERE w.workspace_id = render_template.workspace_id;
 
-	rendered_html := broadcast._template_render(t.html, data);
-	RETURN QUERY SELECT broadcast._template_render(t.subject, data), rendered_html,
-		coalesce(broadcast._template_render(t.text_body, data), broadcast.html_to_text(rendered_html));
+	rendered_html := broadcast._template_render(t.html, data, t.workspace_id);
+	RETURN QUERY SELECT broadcast._template_render(t.subject, data, t.workspace_id), rendered_html,
+		coalesce(broadcast._template_render(t.text_body, data, t.workspace_id),
+				 broadcast.html_to_text(rendered_html));
 END
 $$;
