@@ -49,10 +49,12 @@ OBJS = \
 	src/tmpl/tmpl_lex.o \
 	src/tmpl/tmpl_parse.o \
 	src/tmpl/tmpl_render.o \
+	src/tmpl/tmpl_snippet.o \
 	src/tmpl/tmpl_spec.o \
 	src/tmpl/tmpl_util.o \
 	src/tmpl/tmpl_value.o \
 	src/tmpl_sql.o \
+	src/tmpl_tz.o \
 	src/tracking.o \
 	src/tracking_sql.o \
 	src/unsub_token.o \

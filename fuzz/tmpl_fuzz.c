@@ -10,6 +10,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <json.h>
@@ -46,6 +47,50 @@ has_sub(const uint8_t *buf, size_t len, const char *s)
 	return 0;
 }
 
+/*
+ * Snippets for {% render %}/{% include %}: a few fixed ones, and the input
+ * itself as "self" (cycles); a zone resolver knowing one named zone.
+ */
+static const char *fuzz_self;
+static size_t fuzz_self_len;
+
+static bool
+fuzz_snippet(void *arg, const char *name, size_t n, const char **src, size_t *len)
+{
+	static const char *const fixed[][2] = {
+		{"a", "{{ x }}{% assign y = 1 %}{{ y }}{% include 'b' %}"},
+		{"b", "<{{ item | default: 'b' }}{{ forloop.index }}>"},
+		{"c", "{% render 'a', x: 2 %}{% render 'b' for contact.tags as item %}"},
+		{NULL, NULL}
+	};
+	int			i;
+
+	if (n == 4 && memcmp(name, "self", 4) == 0)
+	{
+		*src = fuzz_self;
+		*len = fuzz_self_len;
+		return true;
+	}
+	for (i = 0; fixed[i][0]; i++)
+		if (strlen(fixed[i][0]) == n && memcmp(fixed[i][0], name, n) == 0)
+		{
+			*src = fixed[i][1];
+			*len = strlen(*src);
+			return true;
+		}
+	return false;
+}
+
+static bool
+fuzz_tz(void *arg, const char *zone, long long secs, int *off, char *abbr, size_t cap)
+{
+	if (strcmp(zone, "Europe/Paris") != 0)
+		return false;
+	*off = secs % 2 ? 3600 : 7200;
+	snprintf(abbr, cap, "CET");
+	return true;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 {
@@ -68,6 +113,7 @@ LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 
 		fuzz_data = json_tokener_parse(fuzz_json);
 		fuzz_ctx = tmpl_ctx_create();
+		tmpl_ctx_set_tz_resolver(fuzz_ctx, fuzz_tz, NULL);
 		for (s = 0; s < 2; s++)
 		{
 			fuzz_splits[s] = json_object_new_object();
@@ -76,7 +122,9 @@ LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 									   json_object_get(json_object_object_get(fuzz_data, keys[s][k])));
 		}
 	}
-	t = tmpl_compile((const char *) buf, len, &err);
+	fuzz_self = (const char *) buf;
+	fuzz_self_len = len;
+	t = tmpl_compile_ex((const char *) buf, len, fuzz_snippet, NULL, &err);
 	if (t == NULL)
 	{
 		/* errors must carry a position and a message */
@@ -106,6 +154,8 @@ LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 	if (!has_sub(buf, len, "now") && !has_sub(buf, len, "today"))
 	{
 		TmplRenderCtx *fresh = tmpl_ctx_create();
+
+		tmpl_ctx_set_tz_resolver(fresh, fuzz_tz, NULL);
 		int			rc2 = tmpl_render(t, fresh, fuzz_data, &lim, &ref, &err);
 
 		if (rc != rc2 || (rc == 0 && (out.len != ref.len ||

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "be_buf.h"
+#include "tmpl.h"
 
 #define COMPOSE_MAX_VARIATIONS 8
 
@@ -36,12 +37,14 @@ typedef struct ComposeTemplateSrc
 	const char *from_email;
 	const char *from_name;
 	const char *reply_to;
+	const char *snippets_json;	/* {"name": source} pinned; NULL: none */
 } ComposeTemplateSrc;
 
 typedef struct ComposeBroadcastSrc
 {
 	const char *workspace_id;
 	const char *workspace_name;
+	const char *workspace_timezone;	/* templates' workspace.timezone */
 	const char *broadcast_id;
 	const char *broadcast_name;
 	const char *sending_domain; /* Message-ID right part; NULL: from's domain */
@@ -95,6 +98,8 @@ extern void compose_broadcast_free(ComposeBroadcast *b);
 
 extern ComposeCtx *compose_ctx_create(void);
 extern void compose_ctx_free(ComposeCtx *c);
+/* how the "date" filter resolves zone names (see tmpl_ctx_set_tz_resolver) */
+extern void compose_ctx_set_tz_resolver(ComposeCtx *c, TmplTzResolver fn, void *arg);
 
 /* Renders subject, HTML and text; 0 on success, -1 with out->error set. */
 extern int	compose_render(ComposeBroadcast *b, ComposeCtx *c, const ComposeInput *in,

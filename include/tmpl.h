@@ -58,6 +58,25 @@ typedef struct TmplRenderCtx TmplRenderCtx;	/* per-thread scratch */
 
 /* Returns NULL on error with err filled (err may not be NULL). */
 extern Template *tmpl_compile(const char *src, size_t len, TmplError *err);
+
+/*
+ * Snippets: {% render 'name' %} and {% include 'name' %} are resolved at
+ * compile time through this callback, which sets *src and *srclen to the
+ * snippet's source (valid until it returns again or the compile ends) and
+ * returns true, or returns false when there is no such snippet.  The
+ * snippet is compiled into the template, so a compiled template never
+ * changes when a snippet does.  tmpl_compile has no resolver: every
+ * snippet is then missing, a syntax error naming it.  It must not longjmp.
+ */
+typedef bool (*TmplSnippetResolver) (void *arg, const char *name, size_t namelen,
+									 const char **src, size_t *srclen);
+
+/* snippets nested in snippets, and the source bytes they may add up to */
+#define TMPL_MAX_SNIPPET_DEPTH 8
+#define TMPL_MAX_SNIPPET_BYTES (4 * 1024 * 1024)
+
+extern Template *tmpl_compile_ex(const char *src, size_t len, TmplSnippetResolver fn,
+								 void *arg, TmplError *err);
 extern void tmpl_free(Template *t);
 
 extern TmplRenderCtx *tmpl_ctx_create(void);
@@ -104,6 +123,27 @@ extern Template *tmpl_specialize(const Template *t, struct json_object *constant
  * as "a, b, c" (truncated to cap bytes), for error hints.
  */
 extern void tmpl_list_names(bool filters, char *buf, size_t cap);
+
+/*
+ * Time zones of the "date" filter.  The core knows only "UTC" (and "GMT",
+ * "Etc/UTC", "Z") and fixed offsets such as "+02:00"; any other name is
+ * passed to this resolver, which returns false for an unknown zone, else
+ * the zone's offset from UTC in seconds at the instant utc_secs (east
+ * positive) and, when it has one, its abbreviation ("CET") in abbrev.
+ * The PostgreSQL glue resolves with the server's tz database; the unit
+ * tests use a fake.  It must not longjmp.
+ */
+typedef bool (*TmplTzResolver) (void *arg, const char *zone, long long utc_secs,
+								int *offset_secs, char *abbrev, size_t abbrev_cap);
+
+/*
+ * Set (or with fn NULL clear) the resolver used by every later render with
+ * this context.  The zone of a date is the filter's second argument, else
+ * the data's contact.timezone, else workspace.timezone, else UTC; a zone
+ * from the data that cannot be resolved is skipped, an explicit one is an
+ * error.
+ */
+extern void tmpl_ctx_set_tz_resolver(TmplRenderCtx *c, TmplTzResolver fn, void *arg);
 
 /* 1 MiB output, 100000 iterations, depth 32 */
 extern void tmpl_default_limits(TmplLimits *lim);

@@ -105,14 +105,33 @@ dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* the snippets pinned with a variation: {"name": source} */
+static bool
+pinned_snippet(void *arg, const char *name, size_t namelen, const char **src, size_t *srclen)
+{
+	json_object *pinned = arg;
+	json_object *v;
+	char		key[256];
+
+	if (pinned == NULL || namelen >= sizeof(key))
+		return false;
+	memcpy(key, name, namelen);
+	key[namelen] = '\0';
+	if (!json_object_object_get_ex(pinned, key, &v) || !json_object_is_type(v, json_type_string))
+		return false;
+	*src = json_object_get_string(v);
+	*srclen = (size_t) json_object_get_string_len(v);
+	return true;
+}
+
 static Template *
 compile_field(const char *src, const char *what, const char *template_id,
-			  char *errbuf, size_t errlen)
+			  json_object *snippets, char *errbuf, size_t errlen)
 {
 	TmplError	err;
 	Template   *t;
 
-	t = tmpl_compile(src, strlen(src), &err);
+	t = tmpl_compile_ex(src, strlen(src), pinned_snippet, snippets, &err);
 	if (t == NULL)
 		snprintf(errbuf, errlen, "template \"%.60s\" %s does not compile at line %d, column %d: %.120s",
 				 template_id, what, err.line, err.column, err.message);
@@ -160,6 +179,7 @@ ComposeBroadcast *
 compose_broadcast_create(const ComposeBroadcastSrc *src, char *errbuf, size_t errlen)
 {
 	ComposeBroadcast *b;
+	json_object *snippets = NULL;
 	int			i;
 
 	b = calloc(1, sizeof(ComposeBroadcast));
@@ -185,6 +205,8 @@ compose_broadcast_create(const ComposeBroadcastSrc *src, char *errbuf, size_t er
 	json_object_object_add(b->workspace, "id", json_object_new_string(src->workspace_id));
 	json_object_object_add(b->workspace, "name",
 						   src->workspace_name ? json_object_new_string(src->workspace_name) : NULL);
+	json_object_object_add(b->workspace, "timezone",
+						   json_object_new_string(src->workspace_timezone ? src->workspace_timezone : "UTC"));
 	b->broadcast = json_object_new_object();
 	json_object_object_add(b->broadcast, "id", json_object_new_string(src->broadcast_id));
 	json_object_object_add(b->broadcast, "name",
@@ -207,15 +229,18 @@ compose_broadcast_create(const ComposeBroadcastSrc *src, char *errbuf, size_t er
 		ct->from_email = dup_or_null(ts->from_email);
 		ct->from_name = dup_or_null(ts->from_name);
 		ct->reply_to = dup_or_null(ts->reply_to);
-		ct->subject = compile_field(ts->subject, "subject", ts->template_id, errbuf, errlen);
+		json_object_put(snippets);
+		snippets = ts->snippets_json ? json_tokener_parse(ts->snippets_json) : NULL;
+		ct->subject = compile_field(ts->subject, "subject", ts->template_id, snippets, errbuf, errlen);
 		if (ct->subject == NULL)
 			goto fail;
-		ct->html = compile_field(ts->html, "html", ts->template_id, errbuf, errlen);
+		ct->html = compile_field(ts->html, "html", ts->template_id, snippets, errbuf, errlen);
 		if (ct->html == NULL)
 			goto fail;
 		if (ts->text_body != NULL)
 		{
-			ct->text = compile_field(ts->text_body, "text_body", ts->template_id, errbuf, errlen);
+			ct->text = compile_field(ts->text_body, "text_body", ts->template_id, snippets,
+									 errbuf, errlen);
 			if (ct->text == NULL)
 				goto fail;
 		}
@@ -232,9 +257,11 @@ compose_broadcast_create(const ComposeBroadcastSrc *src, char *errbuf, size_t er
 			goto fail;
 		}
 	}
+	json_object_put(snippets);
 	return b;
 
 fail:
+	json_object_put(snippets);
 	compose_broadcast_free(b);
 	return NULL;
 }
@@ -294,6 +321,12 @@ compose_ctx_create(void)
 	be_buf_init(&c->track_scratch);
 	be_buf_init(&c->confirm);
 	return c;
+}
+
+void
+compose_ctx_set_tz_resolver(ComposeCtx *c, TmplTzResolver fn, void *arg)
+{
+	tmpl_ctx_set_tz_resolver(c->tmpl, fn, arg);
 }
 
 void

@@ -72,6 +72,7 @@
 
 #include "broadcast_engine.h"
 #include "be_sender.h"
+#include "tmpl_tz.h"
 #include "compose.h"
 
 PG_FUNCTION_INFO_V1(be_send_queue);
@@ -265,7 +266,12 @@ static BePlan broadcast_plan = {
 	"       CASE WHEN b.kind = 'broadcast'"
 	"             AND coalesce(b.tracking, (w.settings->'tracking'->>'enabled')::boolean, false)"
 	"            THEN w.settings->'tracking'->>'base_url' END,"
-	"       CASE WHEN b.kind = 'optin' THEN w.settings->'double_opt_in'->>'base_url' END"
+	"       CASE WHEN b.kind = 'optin' THEN w.settings->'double_opt_in'->>'base_url' END,"
+	"       w.timezone,"
+	/* the sources of the snippet versions pinned with the template */
+	"       (SELECT jsonb_object_agg(p.key, sn.html) FROM jsonb_each_text(v.snippets) p"
+	"          JOIN broadcast.templates sn ON sn.workspace_id = v.workspace_id"
+	"           AND sn.template_id = p.key AND sn.version = p.value::int)::text"
 	"  FROM broadcast.broadcast_variations v"
 	"  JOIN broadcast.templates t ON t.workspace_id = v.workspace_id"
 	"       AND t.template_id = v.template_id AND t.version = v.version"
@@ -305,6 +311,7 @@ ensure_caches(void)
 	compose_ctx = compose_ctx_create();
 	if (compose_ctx == NULL)
 		elog(ERROR, "out of memory");
+	compose_ctx_set_tz_resolver(compose_ctx, be_tz_resolve, NULL);
 }
 
 /*
@@ -486,6 +493,7 @@ get_broadcast(const char *ws, const char *bid, uint64 check)
 		t->from_email = col_text(tup, desc, 7);
 		t->from_name = col_text(tup, desc, 8);
 		t->reply_to = col_text(tup, desc, 9);
+		t->snippets_json = col_text(tup, desc, 20);
 		if (i == 0)
 		{
 			Datum		d;
@@ -501,6 +509,7 @@ get_broadcast(const char *ws, const char *bid, uint64 check)
 			src.lists_json = col_text(tup, desc, 16);
 			src.track_base_url = col_text(tup, desc, 17);
 			src.confirm_base_url = col_text(tup, desc, 18);
+			src.workspace_timezone = col_text(tup, desc, 19);
 		}
 	}
 	src.nvariations = Min(n, COMPOSE_MAX_VARIATIONS);

@@ -338,12 +338,139 @@ range:
 	return *secs >= MIN_EPOCH && *secs <= MAX_EPOCH;
 }
 
-/* strftime subset, locale-free, always UTC */
-size_t
-format_time(char *out, size_t cap, const char *f, size_t fn, int64_t secs)
+/*
+ * A zone name the core understands without a resolver: UTC and its
+ * aliases, and fixed offsets "+HH", "+HHMM", "+HH:MM" (at most 18 hours).
+ */
+static bool
+fixed_zone(const char *z, size_t n, int *off)
 {
-	int64_t		days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-	int64_t		rem = secs - days * 86400;
+	int			h,
+				m = 0;
+	int			sign;
+
+	if (name_is(z, n, "UTC") || name_is(z, n, "Etc/UTC") || name_is(z, n, "GMT") ||
+		name_is(z, n, "Z") || name_is(z, n, "Etc/GMT") || name_is(z, n, "Zulu"))
+	{
+		*off = 0;
+		return true;
+	}
+	if (n < 3 || (z[0] != '+' && z[0] != '-') || !isdigit((unsigned char) z[1]) ||
+		!isdigit((unsigned char) z[2]))
+		return false;
+	sign = z[0] == '-' ? -1 : 1;
+	h = (z[1] - '0') * 10 + (z[2] - '0');
+	if (n == 6 && z[3] == ':' && isdigit((unsigned char) z[4]) && isdigit((unsigned char) z[5]))
+		m = (z[4] - '0') * 10 + (z[5] - '0');
+	else if (n == 5 && isdigit((unsigned char) z[3]) && isdigit((unsigned char) z[4]))
+		m = (z[3] - '0') * 10 + (z[4] - '0');
+	else if (n != 3)
+		return false;
+	if (h > 18 || m > 59 || h * 60 + m > 18 * 60)
+		return false;
+	*off = sign * (h * 3600 + m * 60);
+	return true;
+}
+
+/* Offset of zone z at secs: fixed zones here, the rest by the resolver. */
+static bool
+resolve_zone(TmplRenderCtx *c, const char *z, size_t n, int64_t secs, int *off,
+			 char *abbr, size_t cap)
+{
+	char		name[64];
+
+	abbr[0] = '\0';
+	if (fixed_zone(z, n, off))
+	{
+		if (*off == 0)
+			snprintf(abbr, cap, "UTC");
+		return true;
+	}
+	if (c->tz_fn == NULL || n == 0 || n >= sizeof(name) || memchr(z, '\0', n) != NULL)
+		return false;
+	memcpy(name, z, n);
+	name[n] = '\0';
+	c->zone_used = true;
+	if (!c->tz_fn(c->tz_arg, name, (long long) secs, off, abbr, cap))
+		return false;
+	abbr[cap - 1] = '\0';
+	/* a resolver's answer is trusted only within real-world bounds */
+	return *off >= -18 * 3600 && *off <= 18 * 3600;
+}
+
+/* The string "timezone" of a top-level object of the data, or NULL. */
+static const char *
+data_zone(TmplRenderCtx *c, const char *root, size_t *n)
+{
+	struct json_object *o = NULL;
+	struct json_object *z;
+
+	if (c->t && c->t->const_data &&
+		json_object_object_get_ex(c->t->const_data, root, &o))
+		;
+	else if (c->data == NULL || !json_object_is_type(c->data, json_type_object) ||
+			 !json_object_object_get_ex(c->data, root, &o))
+		return NULL;
+	if (!json_object_is_type(o, json_type_object) ||
+		!json_object_object_get_ex(o, "timezone", &z) ||
+		!json_object_is_type(z, json_type_string))
+		return NULL;
+	*n = (size_t) json_object_get_string_len(z);
+	return json_object_get_string(z);
+}
+
+/*
+ * The zone a date filter renders in: its second argument, else the
+ * contact's, else the workspace's, else UTC.  Anything but an explicit
+ * fixed zone depends on the recipient or the resolver, which is why
+ * zone_used keeps tmpl_specialize from pre-rendering it.
+ */
+int
+date_zone(TmplRenderCtx *c, const FilterCall *fc, const Value *args, int64_t secs,
+		  int *off, char *abbr, size_t cap)
+{
+	static const char *const roots[] = {"contact", "workspace"};
+	int			i;
+
+	if (fc->nargs >= 2 && args[1].t != V_NIL)
+	{
+		const char *z;
+		size_t		n;
+
+		if (args[1].t != V_STR)
+			return rerr(c, TMPL_ERR_RUNTIME, "the time zone of \"date\" must be a string");
+		z = args[1].u.s.p;
+		n = args[1].u.s.n;
+		if (!resolve_zone(c, z, n, secs, off, abbr, cap))
+			return rerr(c, TMPL_ERR_RUNTIME, "unknown time zone \"%.*s\"",
+						(int) (n > 64 ? 64 : n), z);
+		return RC_OK;
+	}
+	c->zone_used = true;
+	for (i = 0; i < 2; i++)
+	{
+		size_t		n;
+		const char *z = data_zone(c, roots[i], &n);
+
+		if (z != NULL && n > 0 && resolve_zone(c, z, n, secs, off, abbr, cap))
+			return RC_OK;
+	}
+	*off = 0;
+	snprintf(abbr, cap, "UTC");
+	return RC_OK;
+}
+
+/*
+ * strftime subset, locale-free: secs is UTC, shown at offset off (seconds
+ * east) with abbreviation abbr for %Z ("+hh:mm" form when empty).
+ */
+size_t
+format_time(char *out, size_t cap, const char *f, size_t fn, int64_t secs,
+			int off, const char *abbr)
+{
+	int64_t		local = secs + off;
+	int64_t		days = local >= 0 ? local / 86400 : -((-local + 86399) / 86400);
+	int64_t		rem = local - days * 86400;
 	int64_t		y;
 	int			m,
 				d;
@@ -441,10 +568,15 @@ format_time(char *out, size_t cap, const char *f, size_t fn, int64_t secs)
 				n = snprintf(tmp, sizeof(tmp), "%d", wday);
 				break;
 			case 'Z':
-				n = snprintf(tmp, sizeof(tmp), "UTC");
+				if (abbr && abbr[0])
+					n = snprintf(tmp, sizeof(tmp), "%.15s", abbr);
+				else
+					n = snprintf(tmp, sizeof(tmp), "%c%02d:%02d", off < 0 ? '-' : '+',
+								 abs(off) / 3600, abs(off) / 60 % 60);
 				break;
 			case 'z':
-				n = snprintf(tmp, sizeof(tmp), "+0000");
+				n = snprintf(tmp, sizeof(tmp), "%c%02d%02d", off < 0 ? '-' : '+',
+							 abs(off) / 3600, abs(off) / 60 % 60);
 				break;
 			case 's':
 				n = snprintf(tmp, sizeof(tmp), "%lld", (long long) secs);

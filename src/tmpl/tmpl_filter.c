@@ -668,7 +668,7 @@ const FilterDef filter_defs[] = {
 	{"replace_first", F_REPLACE_FIRST, 1, 2, NULL, false},
 	{"remove", F_REMOVE, 1, 1, NULL, false},
 	{"remove_first", F_REMOVE_FIRST, 1, 1, NULL, false},
-	{"date", F_DATE, 1, 1, NULL, false},
+	{"date", F_DATE, 1, 2, NULL, false},
 	{"size", F_SIZE, 0, 0, NULL, false},
 	{"first", F_FIRST, 0, 0, NULL, false},
 	{"last", F_LAST, 0, 0, NULL, false},
@@ -826,6 +826,8 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				int64_t		secs;
 				const char *f;
 				size_t		fn;
+				int			off;
+				char		abbr[16];
 
 				if (in->t == V_NIL || (in->t == V_STR && in->u.s.n == 0) ||
 					!value_to_time(c, in, &secs))
@@ -840,9 +842,11 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 					*out = *in;
 					return RC_OK;
 				}
-				if ((d = ralloc(c, fn * 12 + 32)) == NULL)
+				if (date_zone(c, fc, args, secs, &off, abbr, sizeof(abbr)) != RC_OK)
 					return RC_ERR;
-				n = format_time(d, fn * 12 + 32, f, fn, secs);
+				if ((d = ralloc(c, fn * 16 + 32)) == NULL)
+					return RC_ERR;
+				n = format_time(d, fn * 16 + 32, f, fn, secs, off, abbr);
 				set_str(out, d, n);
 				return RC_OK;
 			}

@@ -430,6 +430,17 @@ typedef struct Parser
 	/* inside {% liquid %}: the lines not yet read, else NULL */
 	const char *lq_p;
 	const char *lq_end;
+	/* snippets (tmpl_snippet.c): slots are per scope, render opens one */
+	int			scope;
+	int			nscopes;
+	int		   *scopes;			/* per slot */
+	uint8_t    *assigned;		/* per slot: written by assign/capture/for */
+	TmplSnippetResolver snip_fn;
+	void	   *snip_arg;
+	const char *snip_stack[TMPL_MAX_SNIPPET_DEPTH];
+	size_t		snip_stack_len[TMPL_MAX_SNIPPET_DEPTH];
+	int			snip_depth;
+	size_t		snip_bytes;
 } Parser;
 
 typedef enum TTKind
@@ -557,6 +568,9 @@ struct TmplRenderCtx
 	size_t		max_req;
 	uint8_t    *pe_wr;			/* per slot: stored since the last reset */
 	bool		clock_used;		/* "now"/"today" was read */
+	bool		zone_used;		/* a date took its zone from data or resolver */
+	TmplTzResolver tz_fn;
+	void	   *tz_arg;
 	/* per render */
 	const Template *t;
 	struct json_object *data;
@@ -604,6 +618,12 @@ extern void *ps_alloc(Parser *ps, size_t n);
 extern char *ps_strdup(Parser *ps, const char *s, size_t n);
 extern bool next_ttok(Parser *ps, TTok *tk);
 extern int intern_slot(Parser *ps, const char *name, size_t n);
+extern void mark_assigned(Parser *ps, int slot);
+extern Expr *parse_primary(Lex *lx, int depth);
+extern bool parse_block(Parser *ps, int depth, Node **head, TTok *term);
+extern Node *new_node(Parser *ps, NodeKind kind, const char *at);
+extern void err_unexpected_tag(Parser *ps, const TTok *tk);
+extern Node *parse_snippet_tag(Parser *ps, const TTok *tk, int depth, Node **last);
 extern bool lex_next(Lex *lx);
 extern bool lex_init(Lex *lx, Parser *ps, const char *p, size_t n);
 extern bool tok_is_word(const Tok *t, const char *w);
@@ -622,7 +642,10 @@ extern int emit_value(TmplRenderCtx *c, const Value *v);
 extern void to_number(const Value *v, Value *out);
 extern int64_t to_int(const Value *v);
 extern bool value_to_time(TmplRenderCtx *c, const Value *v, int64_t *secs);
-extern size_t format_time(char *out, size_t cap, const char *f, size_t fn, int64_t secs);
+extern size_t format_time(char *out, size_t cap, const char *f, size_t fn, int64_t secs,
+						  int off, const char *abbr);
+extern int	date_zone(TmplRenderCtx *c, const FilterCall *fc, const Value *args,
+					  int64_t secs, int *off, char *abbr, size_t cap);
 extern bool values_equal(const Value *a, const Value *b);
 extern const char *find_sub(const char *h, size_t hn, const char *nd, size_t nn);
 extern int emit_escaped(TmplRenderCtx *c, const char *s, size_t n);

@@ -404,7 +404,7 @@ hash_name(const char *s, size_t n)
 int
 intern_slot(Parser *ps, const char *name, size_t n)
 {
-	uint32_t	h = hash_name(name, n);
+	uint32_t	h = hash_name(name, n) ^ (uint32_t) ps->scope * 2654435761u;
 	int			i;
 
 	if (ps->nnames * 2 >= ps->hcap)
@@ -416,7 +416,8 @@ intern_slot(Parser *ps, const char *name, size_t n)
 			goto oom;
 		for (i = 0; i < ps->nnames; i++)
 		{
-			uint32_t	k = hash_name(ps->names[i], ps->namelens[i]) & (uint32_t) (ncap - 1);
+			uint32_t	k = (hash_name(ps->names[i], ps->namelens[i]) ^
+							 (uint32_t) ps->scopes[i] * 2654435761u) & (uint32_t) (ncap - 1);
 
 			while (nh[k])
 				k = (k + 1) & (uint32_t) (ncap - 1);
@@ -430,7 +431,8 @@ intern_slot(Parser *ps, const char *name, size_t n)
 	{
 		int			s = ps->hash[i] - 1;
 
-		if (ps->namelens[s] == n && memcmp(ps->names[s], name, n) == 0)
+		if (ps->namelens[s] == n && ps->scopes[s] == ps->scope &&
+			memcmp(ps->names[s], name, n) == 0)
 			return s;
 	}
 	if (ps->nnames == ps->namecap)
@@ -448,12 +450,28 @@ intern_slot(Parser *ps, const char *name, size_t n)
 				goto oom;
 			ps->namelens = nl;
 		}
+		{
+			int		   *sc = realloc(ps->scopes, sizeof(int) * (size_t) ncap);
+
+			if (sc == NULL)
+				goto oom;
+			ps->scopes = sc;
+		}
+		{
+			uint8_t    *as = realloc(ps->assigned, (size_t) ncap);
+
+			if (as == NULL)
+				goto oom;
+			ps->assigned = as;
+		}
 		ps->namecap = ncap;
 	}
 	ps->names[ps->nnames] = ps_strdup(ps, name, n);
 	if (ps->names[ps->nnames] == NULL)
 		return -1;
 	ps->namelens[ps->nnames] = n;
+	ps->scopes[ps->nnames] = ps->scope;
+	ps->assigned[ps->nnames] = 0;
 	ps->hash[i] = ps->nnames + 1;
 	return ps->nnames++;
 

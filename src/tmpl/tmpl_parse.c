@@ -28,7 +28,6 @@ new_lit(Parser *ps, VType t)
 	return e;
 }
 
-static Expr *parse_primary(Lex *lx, int depth);
 
 static Expr *
 parse_path(Lex *lx, int depth, const char *root, size_t rootlen)
@@ -157,7 +156,7 @@ parse_path(Lex *lx, int depth, const char *root, size_t rootlen)
 	return e;
 }
 
-static Expr *
+Expr *
 parse_primary(Lex *lx, int depth)
 {
 	Parser	   *ps = lx->ps;
@@ -458,9 +457,7 @@ parse_filtered_str(Parser *ps, const char *p, size_t n)
  * Compiler: tags and blocks
  * ----------------------------------------------------------------
  */
-static bool parse_block(Parser *ps, int depth, Node **head, TTok *term);
-
-static Node *
+Node *
 new_node(Parser *ps, NodeKind kind, const char *at)
 {
 	Node	   *n = ps_alloc(ps, sizeof(Node));
@@ -479,7 +476,7 @@ tag_is(const TTok *tk, const char *name)
 	return tk->kind == TT_TAG && name_is(tk->name, tk->namelen, name);
 }
 
-static void
+void
 err_unexpected_tag(Parser *ps, const TTok *tk)
 {
 	perr(ps, tk->start, "unexpected \"%.*s\"",
@@ -793,7 +790,10 @@ parse_for(Parser *ps, const TTok *open, int depth)
 		unexpected_tok(&lx, "a loop variable name");
 		return NULL;
 	}
-	if ((n->u.loop.slot = intern_slot(ps, lx.tok.p, lx.tok.n)) < 0 || !lex_next(&lx))
+	if ((n->u.loop.slot = intern_slot(ps, lx.tok.p, lx.tok.n)) < 0)
+		return NULL;
+	mark_assigned(ps, n->u.loop.slot);
+	if (!lex_next(&lx))
 		return NULL;
 	if (!tok_is_word(&lx.tok, "in"))
 	{
@@ -883,6 +883,7 @@ parse_assign(Parser *ps, const TTok *open)
 	}
 	if ((n->u.assign.slot = intern_slot(ps, lx.tok.p, lx.tok.n)) < 0 || !lex_next(&lx))
 		return NULL;
+	mark_assigned(ps, n->u.assign.slot);
 	if (lx.tok.k != K_ASSIGN)
 	{
 		unexpected_tok(&lx, "\"=\"");
@@ -911,6 +912,7 @@ parse_capture(Parser *ps, const TTok *open, int depth)
 	if ((n->u.capture.slot = intern_slot(ps, lx.tok.p, lx.tok.n)) < 0 || !lex_next(&lx) ||
 		!expect_end(&lx))
 		return NULL;
+	mark_assigned(ps, n->u.capture.slot);
 	if (!parse_block(ps, depth + 1, &n->u.capture.body, &term))
 		return NULL;
 	if (term.kind == TT_EOF)
@@ -961,14 +963,15 @@ is_terminator(const TTok *tk)
 static const char *const known_tags[] = {
 	"assign", "break", "capture", "case", "comment", "continue", "echo",
 	"else", "elsif", "endcapture", "endcase", "endcomment", "endfor", "endif",
-	"endraw", "endunless", "for", "if", "liquid", "raw", "unless", "when", NULL
+	"endraw", "endunless", "for", "if", "include", "liquid", "raw", "render",
+	"unless", "when", NULL
 };
 
 /*
  * Parse nodes until end of input or a terminator tag (else, elsif, end*),
  * which is returned in *term for the caller to check.
  */
-static bool
+bool
 parse_block(Parser *ps, int depth, Node **head, TTok *term)
 {
 	Node	  **tail = head;
@@ -1015,6 +1018,16 @@ parse_block(Parser *ps, int depth, Node **head, TTok *term)
 			Node	   *last;
 
 			if ((n = parse_case(ps, &tk, depth, &last)) == NULL)
+				return false;
+			*tail = n;
+			tail = &last->next;
+			continue;
+		}
+		else if (tag_is(&tk, "render") || tag_is(&tk, "include"))
+		{
+			Node	   *last;
+
+			if ((n = parse_snippet_tag(ps, &tk, depth, &last)) == NULL)
 				return false;
 			*tail = n;
 			tail = &last->next;
@@ -1075,6 +1088,13 @@ parse_block(Parser *ps, int depth, Node **head, TTok *term)
 Template *
 tmpl_compile(const char *src, size_t len, TmplError *err)
 {
+	return tmpl_compile_ex(src, len, NULL, NULL, err);
+}
+
+Template *
+tmpl_compile_ex(const char *src, size_t len, TmplSnippetResolver fn, void *arg,
+				TmplError *err)
+{
 	Template   *t;
 	Parser		ps;
 	TTok		term;
@@ -1101,6 +1121,8 @@ tmpl_compile(const char *src, size_t len, TmplError *err)
 	ps.err = err;
 	ps.pc_line = 1;
 	ps.pc_col = 1;
+	ps.snip_fn = fn;
+	ps.snip_arg = arg;
 
 	ok = parse_block(&ps, 0, &t->root, &term);
 	if (ok && term.kind != TT_EOF)
@@ -1128,6 +1150,8 @@ tmpl_compile(const char *src, size_t len, TmplError *err)
 	free(ps.hash);
 	free(ps.names);
 	free(ps.namelens);
+	free(ps.scopes);
+	free(ps.assigned);
 	if (!ok || ps.failed)
 	{
 		if (!ps.failed)

@@ -883,6 +883,13 @@ tmpl_ctx_free(TmplRenderCtx *c)
 	free(c);
 }
 
+void
+tmpl_ctx_set_tz_resolver(TmplRenderCtx *c, TmplTzResolver fn, void *arg)
+{
+	c->tz_fn = fn;
+	c->tz_arg = fn ? arg : NULL;
+}
+
 /* Prepare a context for one render of t; fills err on failure. */
 int
 ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,

@@ -755,6 +755,7 @@ pe_exec(Pe *pe, const Node *n)
 	c->peak_inuse = base;
 	c->max_req = 0;
 	c->clock_used = false;
+	c->zone_used = false;
 	memset(c->pe_wr, 0, (size_t) pe->t->nslots);
 	pe->nsnap = 0;
 	pe_snap(pe, n);
@@ -774,7 +775,7 @@ pe_exec(Pe *pe, const Node *n)
 		pe->nomem = true;
 		return RC_ERR;
 	}
-	if (rc == RC_ERR || c->clock_used)
+	if (rc == RC_ERR || c->clock_used || c->zone_used)
 	{
 		l->text.len = len0;
 		if (l->text.data)

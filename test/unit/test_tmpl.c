@@ -771,6 +771,237 @@ test_specialize(void)
 	}
 }
 
+/*
+ * Time zones, with a fake resolver: Paris switches to summer time on
+ * 2026-03-29 at 01:00 UTC, New York is a fixed -05:00, nothing else.
+ */
+static int	tz_calls;
+
+static bool
+fake_tz(void *arg, const char *zone, long long secs, int *off, char *abbr, size_t cap)
+{
+	tz_calls++;
+	if (strcmp(zone, "Europe/Paris") == 0)
+	{
+		bool		summer = secs >= 1774746000LL;
+
+		*off = summer ? 7200 : 3600;
+		snprintf(abbr, cap, "%s", summer ? "CEST" : "CET");
+		return true;
+	}
+	if (strcmp(zone, "America/New_York") == 0)
+	{
+		*off = -5 * 3600;
+		snprintf(abbr, cap, "EST");
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Render src with the JSON data and the fake resolver (when tz), and its
+ * specialisation by {"workspace": ...} rendered the same way: they must
+ * agree, else the result says so.
+ */
+static const char *
+RZ(const char *src, const char *json, bool tz)
+{
+	struct json_object *d = json_tokener_parse(json);
+	struct json_object *ws = NULL;
+	struct json_object *k = json_object_new_object();
+	TmplError	err;
+	Template   *t = tmpl_compile(src, strlen(src), &err);
+	Template   *st = NULL;
+	TmplRenderCtx *c = tmpl_ctx_create();
+	BeBuf		out;
+	BeBuf		out2;
+	int			rc,
+				rc2;
+
+	if (tz)
+		tmpl_ctx_set_tz_resolver(c, fake_tz, NULL);
+	be_buf_init(&out);
+	be_buf_init(&out2);
+	if (t == NULL)
+		snprintf(result, sizeof(result), "ERROR %d:%d %s", err.line, err.column, err.message);
+	else
+	{
+		if (json_object_object_get_ex(d, "workspace", &ws))
+			json_object_object_add(k, "workspace", json_object_get(ws));
+		st = tmpl_specialize(t, k, &err);
+		rc = tmpl_render(t, c, d, NULL, &out, &err);
+		if (rc != 0)
+			snprintf(result, sizeof(result), "ERROR %d:%d %s", err.line, err.column, err.message);
+		else
+			snprintf(result, sizeof(result), "%s", out.data ? out.data : "");
+		rc2 = st ? tmpl_render(st, c, d, NULL, &out2, &err) : -2;
+		if (rc != rc2 || (rc == 0 && strcmp(out.data ? out.data : "", out2.data ? out2.data : "") != 0))
+			snprintf(result, sizeof(result), "specialised render differs");
+	}
+	be_buf_free(&out);
+	be_buf_free(&out2);
+	tmpl_ctx_free(c);
+	tmpl_free(st);
+	tmpl_free(t);
+	json_object_put(k);
+	json_object_put(d);
+	return result;
+}
+
+static void
+test_timezones(void)
+{
+	const char *both = "{\"contact\": {\"timezone\": \"America/New_York\"}, \"workspace\": {\"timezone\": \"Europe/Paris\"}}";
+	const char *ws = "{\"contact\": {\"timezone\": null}, \"workspace\": {\"timezone\": \"Europe/Paris\"}}";
+	const char *bad = "{\"contact\": {\"timezone\": \"Mars/Olympus\"}, \"workspace\": {\"timezone\": \"Europe/Paris\"}}";
+	const char *f = "{{ '2026-03-01T10:00:00Z' | date: '%F %H:%M %Z %z' }}";
+
+	UNIT_STREQ(RZ(f, "{}", true), "2026-03-01 10:00 UTC +0000", "tz: none given is UTC");
+	UNIT_STREQ(RZ(f, ws, true), "2026-03-01 11:00 CET +0100", "tz: the workspace's zone");
+	UNIT_STREQ(RZ(f, both, true), "2026-03-01 05:00 EST -0500", "tz: the contact's zone wins");
+	UNIT_STREQ(RZ(f, bad, true), "2026-03-01 11:00 CET +0100", "tz: unknown contact zone falls back");
+	UNIT_STREQ(RZ("{{ '2026-07-01T10:00:00Z' | date: '%H:%M %Z' }}", ws, true), "12:00 CEST",
+			   "tz: offset at the instant (summer time)");
+	UNIT_STREQ(RZ("{{ '2026-03-01T10:00:00Z' | date: '%H:%M %Z', 'Europe/Paris' }}", both, true), "11:00 CET",
+			   "tz: explicit argument overrides the contact");
+	UNIT_STREQ(RZ("{{ '2026-03-01T23:30:00Z' | date: '%F %H:%M %Z %z', '+05:30' }}", both, false),
+			   "2026-03-02 05:00 +05:30 +0530", "tz: fixed offset needs no resolver, crosses midnight");
+	UNIT_STREQ(RZ("{{ 0 | date: '%F %H:%M %s', '-0130' }}", "{}", false), "1969-12-31 22:30 0",
+			   "tz: negative offset before the epoch, %s stays UTC");
+	UNIT_STREQ(RZ("{{ 0 | date: '%H:%M', 'UTC' }}|{{ 0 | date: '%H:%M', nil }}", both, true), "00:00|19:00",
+			   "tz: explicit UTC, nil argument means default");
+	UNIT_STREQ(RZ("{{ 0 | date: '%H', 'Mars/Olympus' }}", "{}", true), "ERROR 1:8 unknown time zone \"Mars/Olympus\"",
+			   "tz: unknown explicit zone is an error");
+	UNIT_STREQ(RZ("{{ 0 | date: '%H', 'Europe/Paris' }}", "{}", false), "ERROR 1:8 unknown time zone \"Europe/Paris\"",
+			   "tz: names need a resolver");
+	UNIT_STREQ(RZ("{{ 0 | date: '%H', 3 }}", "{}", true), "ERROR 1:8 the time zone of \"date\" must be a string",
+			   "tz: zone must be a string");
+	UNIT_STREQ(RZ("{{ 0 | date: '%H', '+19:00' }}|{{ 0 | date: '%H', '+0160' }}", "{}", true),
+			   "ERROR 1:8 unknown time zone \"+19:00\"", "tz: offsets are bounded");
+	UNIT_STREQ(RZ(f, ws, false), "2026-03-01 10:00 UTC +0000", "tz: no resolver, named zones skipped");
+	tz_calls = 0;
+	RZ("{% for i in (1..3) %}{{ 0 | date: '%H' }}{% endfor %}", ws, true);
+	UNIT_CHECK(tz_calls > 0, "tz: resolver called at render time");
+	UNIT_STREQ(R("{{ 0 | date: '%H', 'a', 'b' }}"), "ERROR 1:8 wrong number of arguments for filter \"date\" (given 3, expected 1 to 2)",
+			   "tz: at most two arguments");
+}
+
+/* Snippets from a fixed table, like a workspace's templates. */
+static const char *const snippets[][2] = {
+	{"hello", "Hello {{ name | default: 'you' }}"},
+	{"setter", "{% assign shared = 'from snippet' %}"},
+	{"counter", "[{{ n }}]{% assign n = 'x' %}"},
+	{"item", "<{{ item }}{% if forloop.last %}!{% endif %}>"},
+	{"product", "{{ product.title }}"},
+	{"outer", "(o {% render 'hello', name: who %})"},
+	{"loop_a", "{% render 'loop_b' %}"},
+	{"loop_b", "{% include 'loop_a' %}"},
+	{"self", "{% include 'self' %}"},
+	{"broken", "ok\n{{ x | nope }}"},
+	{"globals", "{{ contact.first_name }}|{{ secret }}"},
+	{"empty", ""},
+	{"d1", "1{% render 'd2' %}"}, {"d2", "2{% render 'd3' %}"}, {"d3", "3{% render 'd4' %}"},
+	{"d4", "4{% render 'd5' %}"}, {"d5", "5{% render 'd6' %}"}, {"d6", "6{% render 'd7' %}"},
+	{"d7", "7{% render 'd8' %}"}, {"d8", "8{% render 'd9' %}"}, {"d9", "9"},
+	{NULL, NULL}
+};
+static int	snippet_lookups;
+
+static bool
+fake_snippets(void *arg, const char *name, size_t n, const char **src, size_t *len)
+{
+	int			i;
+
+	snippet_lookups++;
+	for (i = 0; snippets[i][0]; i++)
+		if (strlen(snippets[i][0]) == n && memcmp(snippets[i][0], name, n) == 0)
+		{
+			*src = snippets[i][1];
+			*len = strlen(*src);
+			return true;
+		}
+	return false;
+}
+
+/* Compile with the snippets, render with the default data (and compare specialised). */
+static const char *
+RS(const char *src)
+{
+	TmplError	err;
+	Template   *t = tmpl_compile_ex(src, strlen(src), fake_snippets, NULL, &err);
+	TmplRenderCtx *c;
+	BeBuf		out;
+
+	if (t == NULL)
+	{
+		snprintf(result, sizeof(result), "ERROR %d:%d %s", err.line, err.column, err.message);
+		return result;
+	}
+	spec_compare(t, src, NULL);
+	c = tmpl_ctx_create();
+	be_buf_init(&out);
+	if (tmpl_render(t, c, data, NULL, &out, &err) != 0)
+		snprintf(result, sizeof(result), "ERROR %d:%d %s", err.line, err.column, err.message);
+	else
+		snprintf(result, sizeof(result), "%s", out.data ? out.data : "");
+	be_buf_free(&out);
+	tmpl_ctx_free(c);
+	tmpl_free(t);
+	return result;
+}
+
+static void
+test_snippets(void)
+{
+	UNIT_STREQ(RS("{% render 'hello' %}/{% render 'hello', name: contact.first_name %}"), "Hello you/Hello Ann",
+			   "render, named argument");
+	UNIT_STREQ(RS("{% assign name = 'Bob' %}{% render 'hello' %}|{% include 'hello' %}"), "Hello you|Hello Bob",
+			   "render is isolated, include shares the scope");
+	UNIT_STREQ(RS("{% render 'setter' %}[{{ shared }}]{% include 'setter' %}[{{ shared }}]"), "[][from snippet]",
+			   "render's assigns do not leak, include's do");
+	UNIT_STREQ(RS("{% for i in (1..3) %}{% render 'counter' %}{% endfor %}"), "[][][]",
+			   "each render starts with an empty scope");
+	UNIT_STREQ(RS("{% for i in (1..2) %}{% include 'counter' %}{% endfor %}"), "[][x]",
+			   "include keeps its assigns");
+	UNIT_STREQ(RS("{% render 'counter', n: 5 %}{% render 'counter' n: 6 %}"), "[5][6]",
+			   "arguments with and without the comma");
+	UNIT_STREQ(RS("{% render 'item' for contact.tags %}|{% render 'item' for contact.tags as t %}"),
+			   "<vip><beta!>|<><!>", "render for: the item under the snippet's name, forloop");
+	UNIT_STREQ(RS("{% render 'product' with broadcast.articles[0] as product %}|{% render 'item' with 'x' %}"),
+			   "One|<x>", "render with, with as");
+	UNIT_STREQ(RS("{% include 'product' with broadcast.articles[1] as product %}{{ product.title }}"), "TwoTwo",
+			   "include with sets the shared variable");
+	UNIT_STREQ(RS("{% assign who = 'Zed' %}{% render 'outer', who: who %}"), "(o Hello Zed)", "nested render");
+	UNIT_STREQ(RS("{% assign secret = 's' %}{% render 'globals' %}"), "Ann|", "render sees the data, not the caller's assigns");
+	UNIT_STREQ(RS("a{% render 'empty' %}b{% include \"empty\" %}c"), "abc", "empty snippet");
+	UNIT_STREQ(RS("x\n  {% render 'missing' %}"), "ERROR 2:3 snippet \"missing\" does not exist", "missing snippet names it");
+	UNIT_STREQ(R("{% render 'hello' %}"), "ERROR 1:1 snippet \"hello\" does not exist", "no resolver: every snippet is missing");
+	UNIT_STREQ(RS("{% include 'self' %}"), "ERROR 1:1 in snippet \"self\": snippet \"self\" includes itself", "direct cycle");
+	UNIT_STREQ(RS("{% render 'loop_a' %}"), "ERROR 1:1 in snippet \"loop_b\": snippet \"loop_a\" includes itself", "indirect cycle");
+	UNIT_STREQ(RS("{% render 'd1' %}"), "ERROR 1:2 in snippet \"d8\": snippets are nested more than 8 levels deep", "depth bound");
+	UNIT_STREQ(RS("{% render 'd2' %}"), "23456789", "eight levels are fine");
+	UNIT_STREQ(RS("{% render 'broken' %}"), "ERROR 2:8 in snippet \"broken\": unknown filter \"nope\"",
+			   "an error in a snippet names it");
+	UNIT_STREQ(RS("{% render hello %}"), "ERROR 1:11 expected the snippet's name as a quoted string but found \"hello\"",
+			   "name must be a literal");
+	UNIT_STREQ(RS("{% render 'hello' name 'x' %}"), "ERROR 1:24 expected \":\" but found \"'x'\"", "bad argument");
+	UNIT_STREQ(RS("{% liquid\nrender 'hello', name: 'L'\necho '!'\n%}"), "Hello L!", "render inside liquid");
+	snippet_lookups = 0;
+	{
+		TmplError	err;
+		Template   *t = tmpl_compile_ex("{% render 'hello' %}", 20, fake_snippets, NULL, &err);
+		TmplRenderCtx *c = tmpl_ctx_create();
+		BeBuf		out;
+
+		be_buf_init(&out);
+		UNIT_CHECK(t && tmpl_render(t, c, data, NULL, &out, &err) == 0 && snippet_lookups == 1,
+				   "snippets are resolved once, at compile time");
+		be_buf_free(&out);
+		tmpl_ctx_free(c);
+		tmpl_free(t);
+	}
+}
+
 int
 main(void)
 {
@@ -796,6 +1027,8 @@ main(void)
 	test_fast_paths();
 	test_hostile();
 	test_specialize();
+	test_timezones();
+	test_snippets();
 	snprintf(result, sizeof(result), "specialised equals plain on all %d rendered templates (first bad: %s)",
 			 spec_checked, spec_mismatch ? spec_first_bad : "none");
 	UNIT_CHECK(spec_mismatch == 0, result);

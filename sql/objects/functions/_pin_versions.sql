@@ -1,4 +1,7 @@
-/* pins the latest version of every variation template, in one statement */
+/*
+ * pins the latest version of every variation template, in one statement,
+ * then the latest versions of the snippets each renders
+ */
 
 CREATE OR REPLACE FUNCTION broadcast._pin_versions(p_workspace_id text, p_broadcast_id text) RETURNS void
     LANGUAGE plpgsql
@@ -14,5 +17,12 @@ BEGIN
 	  FROM broadcast.broadcasts b,
 		   unnest(coalesce(b.variations, ARRAY[b.template_id])) WITH ORDINALITY AS t(template_id, ord)
 	 WHERE b.workspace_id = p_workspace_id AND b.broadcast_id = p_broadcast_id;
+	UPDATE broadcast.broadcast_variations v
+	   SET snippets = broadcast._template_snippets(t.workspace_id, t.subject, 'subject')
+					  || broadcast._template_snippets(t.workspace_id, t.html, 'html')
+					  || broadcast._template_snippets(t.workspace_id, t.text_body, 'text_body')
+	  FROM broadcast.templates t
+	 WHERE v.workspace_id = p_workspace_id AND v.broadcast_id = p_broadcast_id
+	   AND t.workspace_id = v.workspace_id AND t.template_id = v.template_id AND t.version = v.version;
 END
 $$;

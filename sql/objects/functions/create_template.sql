@@ -38,7 +38,10 @@ BEGIN
 	IF reply_to IS NOT NULL THEN
 		PERFORM broadcast._check_email(reply_to, 'reply_to');
 	END IF;
-	PERFORM broadcast._check_template_syntax(subject, html, text_body);
+	/* syntax, and every snippet rendered must exist in the workspace */
+	PERFORM broadcast._template_snippets(create_template.workspace_id, subject, 'subject');
+	PERFORM broadcast._template_snippets(create_template.workspace_id, html, 'html');
+	PERFORM broadcast._template_snippets(create_template.workspace_id, text_body, 'text_body');
 
 	/* serialise version numbering per template without blocking other templates */
 	PERFORM pg_advisory_xact_lock(hashtext('broadcast.templates'),

@@ -34,7 +34,7 @@ BEGIN
 	END IF;
 	SELECT jsonb_build_object(
 			'contact', contact,
-			'workspace', jsonb_build_object('id', w.workspace_id, 'name', w.name),
+			'workspace', jsonb_build_object('id', w.workspace_id, 'name', w.name, 'timezone', w.timezone),
 			'broadcast', jsonb_build_object('id', NULL, 'name', NULL),
 			'list', jsonb_build_object('id', NULL, 'name', NULL),
 			'unsubscribe_url', broadcast.unsubscribe_url(w.workspace_id, lower(render_template.email)),
@@ -42,8 +42,9 @@ BEGIN
 	  INTO data
 	  FROM broadcast.workspaces w WHERE w.workspace_id = render_template.workspace_id;
 
-	rendered_html := broadcast._template_render(t.html, data);
-	RETURN QUERY SELECT broadcast._template_render(t.subject, data), rendered_html,
-		coalesce(broadcast._template_render(t.text_body, data), broadcast.html_to_text(rendered_html));
+	rendered_html := broadcast._template_render(t.html, data, t.workspace_id);
+	RETURN QUERY SELECT broadcast._template_render(t.subject, data, t.workspace_id), rendered_html,
+		coalesce(broadcast._template_render(t.text_body, data, t.workspace_id),
+				 broadcast.html_to_text(rendered_html));
 END
 $$;

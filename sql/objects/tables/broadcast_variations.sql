@@ -1,4 +1,7 @@
-/* template versions pinned when the broadcast is scheduled: one row per variation */
+/*
+ * template versions pinned when the broadcast is scheduled: one row per
+ * variation, with the versions of the snippets it renders
+ */
 
 CREATE TABLE broadcast.broadcast_variations (
 	workspace_id	text NOT NULL,
@@ -6,6 +9,8 @@ CREATE TABLE broadcast.broadcast_variations (
 	variation		smallint NOT NULL CHECK (variation BETWEEN 0 AND 7),
 	template_id		text NOT NULL,
 	version			integer NOT NULL,
+	/* the snippets' versions, {"name": version}, pinned with the template */
+	snippets		jsonb NOT NULL DEFAULT '{}'::jsonb,
 	PRIMARY KEY (workspace_id, broadcast_id, variation),
 	FOREIGN KEY (workspace_id, broadcast_id) REFERENCES broadcast.broadcasts ON DELETE CASCADE,
 	FOREIGN KEY (workspace_id, template_id, version) REFERENCES broadcast.templates
