@@ -44,6 +44,7 @@ OBJS = \
 	src/sha256.o \
 	src/tmpl/tmpl_date.o \
 	src/tmpl/tmpl_filter.o \
+	src/tmpl/tmpl_filter_arr.o \
 	src/tmpl/tmpl_filter_num.o \
 	src/tmpl/tmpl_filter_str.o \
 	src/tmpl/tmpl_lex.o \

@@ -55,19 +55,19 @@ not_found:
 			return RC_OK;
 		}
 	}
-	else if (cur->t == V_ARR)
+	else if (cur->t == V_ARR || cur->t == V_LIST)
 	{
-		size_t		len = json_object_array_length(cur->u.j);
+		int64_t		len = seq_len(cur);
 
 		if (name_is(key, keylen, "size"))
 		{
 			out->t = V_INT;
-			out->u.i = (int64_t) len;
+			out->u.i = len;
 			return RC_OK;
 		}
 		if (len && (name_is(key, keylen, "first") || name_is(key, keylen, "last")))
 		{
-			json_to_value(json_object_array_get_idx(cur->u.j, key[0] == 'f' ? 0 : len - 1), out);
+			seq_get(cur, key[0] == 'f' ? 0 : len - 1, out);
 			return RC_OK;
 		}
 	}
@@ -85,14 +85,14 @@ static void
 lookup_index(const Value *cur, int64_t idx, Value *out)
 {
 	out->t = V_NIL;
-	if (cur->t == V_ARR)
+	if (cur->t == V_ARR || cur->t == V_LIST)
 	{
-		int64_t		len = (int64_t) json_object_array_length(cur->u.j);
+		int64_t		len = seq_len(cur);
 
 		if (idx < 0)
 			idx += len;
 		if (idx >= 0 && idx < len)
-			json_to_value(json_object_array_get_idx(cur->u.j, (size_t) idx), out);
+			seq_get(cur, idx, out);
 	}
 	else if (cur->t == V_PAIR)
 	{
@@ -345,16 +345,16 @@ compare(TmplRenderCtx *c, CmpOp op, const Value *a, const Value *b, bool *res)
 					return RC_ERR;
 				*res = find_sub(a->u.s.p, a->u.s.n, p, n) != NULL;
 			}
-			else if (a->t == V_ARR)
+			else if (a->t == V_ARR || a->t == V_LIST)
 			{
-				size_t		i;
-				size_t		len = json_object_array_length(a->u.j);
+				int64_t		i;
+				int64_t		len = seq_len(a);
 
 				for (i = 0; i < len && !*res; i++)
 				{
 					Value		e;
 
-					json_to_value(json_object_array_get_idx(a->u.j, i), &e);
+					seq_get(a, i, &e);
 					*res = values_equal(&e, b);
 				}
 			}
@@ -510,8 +510,8 @@ for_bounds(TmplRenderCtx *c, const Node *n, ForBounds *fb)
 			len = range_len(fb->lo, fb->coll.u.r.hi);
 			fb->coll.t = V_INT;
 		}
-		else if (fb->coll.t == V_ARR)
-			len = (int64_t) json_object_array_length(fb->coll.u.j);
+		else if (fb->coll.t == V_ARR || fb->coll.t == V_LIST)
+			len = seq_len(&fb->coll);
 		else if (fb->coll.t == V_STR && fb->coll.u.s.n > 0)
 		{
 			/* iterated once; copy it, the body may reassign its source */
@@ -860,6 +860,7 @@ tmpl_ctx_create(void)
 	if (c == NULL)
 		return NULL;
 	arena_init(&c->arena);
+	arena_init(&c->lists);
 	for (i = 0; i <= TMPL_MAX_COMPILE_DEPTH; i++)
 		be_buf_init(&c->capbufs[i]);
 	return c;
@@ -873,6 +874,7 @@ tmpl_ctx_free(TmplRenderCtx *c)
 	if (c == NULL)
 		return;
 	arena_free(&c->arena);
+	arena_free(&c->lists);
 	for (i = 0; i < c->nslots; i++)
 		free(c->slots[i].buf);
 	free(c->slots);
@@ -973,6 +975,7 @@ ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
 	c->arena.limit = (c->lim.max_output > SIZE_MAX / 8 ? SIZE_MAX / 2 :
 					  c->lim.max_output * 4) + 65536;
 	arena_release(&c->arena, (ArenaMark) {NULL, 0, 0});
+	arena_release(&c->lists, (ArenaMark) {NULL, 0, 0});
 	return RC_OK;
 }
 

@@ -111,7 +111,11 @@ pe_strdup(Pe *pe, const char *s, size_t n)
 	return p;
 }
 
-/* Copy a value into the new template (strings are copied). */
+/*
+ * Copy a value into the new template (strings are copied, and a list
+ * built at specialisation time with its items: it lives in the
+ * specialising context, which is freed).  Lists hold no lists.
+ */
 static void
 pe_copy_value(Pe *pe, const Value *v, Value *out)
 {
@@ -121,6 +125,23 @@ pe_copy_value(Pe *pe, const Value *v, Value *out)
 		char	   *d = pe_strdup(pe, v->u.s.p, v->u.s.n);
 
 		out->u.s.p = d ? d : "";
+	}
+	else if (v->t == V_LIST && v->u.l.n > 0)
+	{
+		Value	   *items = pe_alloc(pe, sizeof(Value) * v->u.l.n);
+		size_t		i;
+
+		out->u.l.v = items;
+		if (items == NULL)
+		{
+			out->u.l.n = 0;
+			return;
+		}
+		for (i = 0; i < v->u.l.n; i++)
+		{
+			Assert(v->u.l.v[i].t != V_LIST);
+			pe_copy_value(pe, &v->u.l.v[i], &items[i]);
+		}
 	}
 }
 
