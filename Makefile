@@ -51,6 +51,7 @@ OBJS = \
 	src/tmpl/tmpl_parse.o \
 	src/tmpl/tmpl_render.o \
 	src/tmpl/tmpl_spec.o \
+	src/tmpl/tmpl_state.o \
 	src/tmpl/tmpl_util.o \
 	src/tmpl/tmpl_value.o \
 	src/tmpl_sql.o \

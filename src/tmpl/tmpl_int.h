@@ -331,6 +331,7 @@ typedef enum NodeKind
 	N_CONTINUE,
 	N_ASSIGN,
 	N_CAPTURE,
+	N_CYCLE,					/* stateful: never pre-rendered */
 	N_CHUNK,					/* specialised: pre-rendered text + its cost */
 	N_BLOCK						/* specialised: entered block of a pre-run tag */
 } NodeKind;
@@ -381,6 +382,8 @@ struct Node
 			Expr	   *limit;
 			Expr	   *offset;
 			bool		reversed;
+			bool		offset_continue;	/* offset: continue */
+			int			name_idx;	/* "var-collection": continue state */
 			Node	   *body;
 			Node	   *else_body;
 		}			loop;
@@ -394,6 +397,14 @@ struct Node
 			int			slot;
 			Node	   *body;
 		}			capture;
+		struct
+		{
+			Expr	   *group;	/* evaluated group name, NULL: unnamed */
+			const char *markup;	/* unnamed: the values' markup is the key */
+			size_t		markuplen;
+			int			nvals;
+			Expr	  **vals;
+		}			cycle;
 		struct
 		{
 			const char *p;
@@ -419,12 +430,21 @@ struct Template
 	int			ncache;			/* cacheable variable paths */
 	int			nkeys;			/* constant keys (SEG_KEY) */
 	uint64_t	id;				/* unique per compiled template */
+	int			nfornames;		/* distinct "var-collection" loop names */
+	bool		uses_continue;	/* some loop has offset: continue */
 	const char **slot_names;	/* NUL-terminated, for data lookups */
 	/* specialised templates only */
 	struct json_object *const_data; /* referenced; values point into it */
 	const Value *slot_init;		/* per slot: value of a constant root */
 	const bool *slot_init_set;
 };
+
+typedef struct ForName
+{
+	const char *p;
+	size_t		n;
+	struct ForName *next;
+} ForName;
 
 typedef struct Parser
 {
@@ -448,6 +468,9 @@ typedef struct Parser
 	int			namecap;
 	int			ncache;
 	int			nkeys;
+	/* loop names for offset: continue, in the template's arena */
+	struct ForName *fornames;
+	int			nfornames;
 	/* inside {% liquid %}: the lines not yet read, else NULL */
 	const char *lq_p;
 	const char *lq_end;
@@ -569,6 +592,9 @@ struct TmplRenderCtx
 	Slot	   *slots;
 	int			nslots;
 	LoopState	loops[TMPL_MAX_COMPILE_DEPTH + 1];
+	int64_t    *for_next;		/* per loop name: where offset: continue starts */
+	int			nfor_next;
+	struct CycleState *cycles;	/* cycle groups met in this render (lists arena) */
 	int			nloops;
 	BeBuf		capbufs[TMPL_MAX_COMPILE_DEPTH + 1];
 	int			ncap;
@@ -663,6 +689,7 @@ extern void for_restore_var(Slot *s, const Slot *saved, bool copied);
 extern int ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
 		  const TmplLimits *lim, BeBuf *out, TmplError *err);
 extern int	tmpl_exec_node(TmplRenderCtx *c, const Node *n);
+extern int	tmpl_render_cycle(TmplRenderCtx *c, const Node *n);
 /* filters with their own function (FilterDef.fn) */
 #define FILTER_FN(name) \
 	extern int name(TmplRenderCtx *c, const FilterCall *fc, const Value *in, \

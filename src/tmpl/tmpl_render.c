@@ -525,7 +525,13 @@ for_bounds(TmplRenderCtx *c, const Node *n, ForBounds *fb)
 			len = 1;
 		}
 	}
-	if (n->u.loop.offset)
+	if (n->u.loop.offset_continue)
+	{
+		int64_t		from = c->for_next[n->u.loop.name_idx];
+
+		fb->from = from > len ? len : from;
+	}
+	else if (n->u.loop.offset)
 	{
 		Value		v;
 		int64_t		from;
@@ -549,6 +555,9 @@ for_bounds(TmplRenderCtx *c, const Node *n, ForBounds *fb)
 		if (lim < fb->cnt)
 			fb->cnt = lim;
 	}
+	/* every loop records where a later "offset: continue" starts, as Liquid */
+	if (c->for_next)
+		c->for_next[n->u.loop.name_idx] = fb->from + (fb->cnt > 0 ? fb->cnt : 0);
 	return RC_OK;
 }
 
@@ -781,6 +790,8 @@ render_node(TmplRenderCtx *c, const Node *n)
 		case N_CHUNK:
 		case N_BLOCK:
 			return render_specialised(c, n);
+		case N_CYCLE:
+			return tmpl_render_cycle(c, n);
 		case N_BREAK:
 			return RC_BREAK;
 		case N_CONTINUE:
@@ -875,6 +886,7 @@ tmpl_ctx_free(TmplRenderCtx *c)
 		return;
 	arena_free(&c->arena);
 	arena_free(&c->lists);
+	free(c->for_next);
 	for (i = 0; i < c->nslots; i++)
 		free(c->slots[i].buf);
 	free(c->slots);
@@ -919,6 +931,20 @@ ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
 		for (i = 0; i < t->nslots; i++)
 			c->slots[i].set = false;
 	}
+	if (t->nfornames > c->nfor_next)
+	{
+		int64_t    *nf = realloc(c->for_next, sizeof(int64_t) * (size_t) t->nfornames);
+
+		if (nf == NULL)
+		{
+			set_error(err, TMPL_ERR_NOMEM, 0, 0, "out of memory");
+			return RC_ERR;
+		}
+		c->for_next = nf;
+		c->nfor_next = t->nfornames;
+	}
+	if (t->uses_continue)
+		memset(c->for_next, 0, sizeof(int64_t) * (size_t) t->nfornames);
 	if (t->ncache > c->ncache)
 	{
 		PathCache  *nc = realloc(c->cache, sizeof(PathCache) * (size_t) t->ncache);
@@ -976,6 +1002,7 @@ ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
 					  c->lim.max_output * 4) + 65536;
 	arena_release(&c->arena, (ArenaMark) {NULL, 0, 0});
 	arena_release(&c->lists, (ArenaMark) {NULL, 0, 0});
+	c->cycles = NULL;
 	return RC_OK;
 }
 

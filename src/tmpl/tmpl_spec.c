@@ -279,6 +279,7 @@ pe_static_node(Pe *pe, const Node *n, int inloop)
 		case N_CONTINUE:
 			return true;
 		case N_BLOCK:
+		case N_CYCLE:			/* state of the render: never pre-rendered */
 			return false;
 		case N_OUTPUT:
 			return pe_filtered_known(pe, n->u.out, inloop);
@@ -298,6 +299,9 @@ pe_static_node(Pe *pe, const Node *n, int inloop)
 			}
 			return ok;
 		case N_FOR:
+			/* offset: continue reads state every loop leaves: keep them all */
+			if (pe->t->uses_continue)
+				return false;
 			ok = pe_expr_known(pe, n->u.loop.coll, inloop) &&
 				pe_expr_known(pe, n->u.loop.limit, inloop) &&
 				pe_expr_known(pe, n->u.loop.offset, inloop) &&
@@ -1050,7 +1054,7 @@ pe_for(Pe *pe, const Node *n, bool force)
 	int64_t		i;
 	int			rc = RC_OK;
 
-	if (force || !pe_expr_known(pe, n->u.loop.coll, 0) ||
+	if (force || pe->t->uses_continue || !pe_expr_known(pe, n->u.loop.coll, 0) ||
 		!pe_expr_known(pe, n->u.loop.limit, 0) ||
 		!pe_expr_known(pe, n->u.loop.offset, 0))
 		return pe_residual_for(pe, n);
@@ -1197,6 +1201,24 @@ pe_node(Pe *pe, const Node *n)
 			return pe_for(pe, n, force);
 		case N_CAPTURE:
 			return pe_capture(pe, n);
+		case N_CYCLE:
+			{
+				/* its group state lives in the render: always residual */
+				Expr	  **vals = pe_alloc(pe, sizeof(Expr *) * (size_t) n->u.cycle.nvals);
+				int			i;
+
+				nd = pe_new_node(pe, N_CYCLE, n->line, n->col);
+				if (nd == NULL || vals == NULL)
+					return RC_ERR;
+				nd->u.cycle = n->u.cycle;
+				nd->u.cycle.markup = pe_strdup(pe, n->u.cycle.markup, n->u.cycle.markuplen);
+				nd->u.cycle.group = n->u.cycle.group ? pe_expr(pe, n->u.cycle.group) : NULL;
+				for (i = 0; i < n->u.cycle.nvals; i++)
+					vals[i] = pe_expr(pe, n->u.cycle.vals[i]);
+				nd->u.cycle.vals = vals;
+				pe_append(pe, nd);
+				break;
+			}
 		default:
 			/* text, break and continue are always static */
 			break;
@@ -1255,6 +1277,8 @@ tmpl_specialize(const Template *t, struct json_object *constant_data, TmplError 
 	nt->nslots = t->nslots;
 	nt->ncache = t->ncache;
 	nt->nkeys = t->nkeys;
+	nt->nfornames = t->nfornames;
+	nt->uses_continue = t->uses_continue;
 	{
 		static uint64_t next_id = UINT64_MAX / 2;
 

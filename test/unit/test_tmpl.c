@@ -381,8 +381,18 @@ test_liquid_tags(void)
 			   "nene+", "blank and empty differ from each other");
 	UNIT_STREQ(R("{% if 'abc' contains nil %}T{% else %}F{% endif %}"), "F", "string contains nil");
 	UNIT_STREQ(R("{% assign a = 'x' | split_missing %}"), "ERROR 1:21 unknown filter \"split_missing\"", "unknown filter in assign");
-	UNIT_STREQ(R("{% for i in (1..3) offset: continue %}{{ i }}{% endfor %}"),
-			   "ERROR 1:28 \"offset: continue\" is not supported", "offset continue refused");
+	UNIT_STREQ(R("{% for i in (1..3) offset: continue %}{{ i }}{% endfor %}"), "123", "offset continue from nothing");
+	UNIT_STREQ(R("{% for a in broadcast.articles limit: 1 %}{{ a.title }}{% endfor %}|"
+				 "{% for a in broadcast.articles offset: continue %}{{ a.title }}{{ contact.first_name }}{% endfor %}|"
+				 "{% for a in broadcast.articles offset: continue %}x{% else %}none{% endfor %}"),
+			   "One|TwoAnnThree <3>Ann|none", "offset continue over data a broadcast shares");
+	UNIT_STREQ(R("{% for i in contact.nums limit: 2 %}{% break %}{% endfor %}{% for i in contact.nums offset: continue %}{{ i }}{% endfor %}"
+				 "{% for j in contact.nums offset: continue %}{{ j }}{% endfor %}"),
+			   "2312", "offset continue after a break, per variable name");
+	UNIT_STREQ(R("{% for a in broadcast.articles %}{% cycle 'odd', 'even' %}{% cycle g: contact.first_name, 2 %}{% endfor %}"
+				 "{% cycle 'odd', 'even' %}{% cycle 'h': 1, 2 %}{% cycle 'h': 1, 2 %}"),
+			   "oddAnneven2oddAnneven12", "cycle groups over data a broadcast shares");
+	UNIT_STREQ(R("{% cycle 'a' 'b' %}"), "ERROR 1:14 expected \",\" but found \"'b'\"", "cycle needs commas");
 }
 
 static void
