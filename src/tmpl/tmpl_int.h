@@ -332,6 +332,7 @@ typedef enum NodeKind
 	N_ASSIGN,
 	N_CAPTURE,
 	N_CYCLE,					/* stateful: never pre-rendered */
+	N_IFCHANGED,				/* stateful; u.capture with slot -1 */
 	N_CHUNK,					/* specialised: pre-rendered text + its cost */
 	N_BLOCK						/* specialised: entered block of a pre-run tag */
 } NodeKind;
@@ -595,6 +596,8 @@ struct TmplRenderCtx
 	int64_t    *for_next;		/* per loop name: where offset: continue starts */
 	int			nfor_next;
 	struct CycleState *cycles;	/* cycle groups met in this render (lists arena) */
+	const char *ifchanged_last;	/* last ifchanged output (lists arena), or NULL */
+	size_t		ifchanged_len;
 	int			nloops;
 	BeBuf		capbufs[TMPL_MAX_COMPILE_DEPTH + 1];
 	int			ncap;
@@ -690,6 +693,7 @@ extern int ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *da
 		  const TmplLimits *lim, BeBuf *out, TmplError *err);
 extern int	tmpl_exec_node(TmplRenderCtx *c, const Node *n);
 extern int	tmpl_render_cycle(TmplRenderCtx *c, const Node *n);
+extern int	tmpl_ifchanged_emit(TmplRenderCtx *c, BeBuf *out, const BeBuf *body);
 /* filters with their own function (FilterDef.fn) */
 #define FILTER_FN(name) \
 	extern int name(TmplRenderCtx *c, const FilterCall *fc, const Value *in, \

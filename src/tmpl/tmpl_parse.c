@@ -996,6 +996,33 @@ parse_cycle(Parser *ps, const TTok *open)
 	return n;
 }
 
+/* ifchanged ... endifchanged: a capture without a variable */
+static Node *
+parse_ifchanged(Parser *ps, const TTok *open, int depth)
+{
+	Node	   *n = new_node(ps, N_IFCHANGED, open->start);
+	Lex			lx;
+	TTok		term;
+
+	if (n == NULL || !check_depth(ps, open, depth) ||
+		!lex_init(&lx, ps, open->args, open->argslen) || !expect_end(&lx))
+		return NULL;
+	n->u.capture.slot = -1;
+	if (!parse_block(ps, depth + 1, &n->u.capture.body, &term))
+		return NULL;
+	if (term.kind == TT_EOF)
+	{
+		perr(ps, open->start, "\"ifchanged\" tag was never closed");
+		return NULL;
+	}
+	if (!tag_is(&term, "endifchanged"))
+	{
+		err_unexpected_tag(ps, &term);
+		return NULL;
+	}
+	return n;
+}
+
 static Node *
 parse_capture(Parser *ps, const TTok *open, int depth)
 {
@@ -1064,7 +1091,8 @@ is_terminator(const TTok *tk)
 static const char *const known_tags[] = {
 	"assign", "break", "capture", "case", "comment", "continue", "cycle", "echo",
 	"else", "elsif", "endcapture", "endcase", "endcomment", "endfor", "endif",
-	"endraw", "endunless", "for", "if", "liquid", "raw", "unless", "when", NULL
+	"endifchanged", "endraw", "endunless", "for", "if", "ifchanged", "liquid", "raw",
+	"unless", "when", NULL
 };
 
 /*
@@ -1129,6 +1157,8 @@ parse_block(Parser *ps, int depth, Node **head, TTok *term)
 			n = parse_capture(ps, &tk, depth);
 		else if (tag_is(&tk, "cycle"))
 			n = parse_cycle(ps, &tk);
+		else if (tag_is(&tk, "ifchanged"))
+			n = parse_ifchanged(ps, &tk, depth);
 		else if (tag_is(&tk, "break") || tag_is(&tk, "continue"))
 			n = new_node(ps, tk.name[0] == 'b' ? N_BREAK : N_CONTINUE, tk.start);
 		else if (tag_is(&tk, "comment"))

@@ -805,6 +805,7 @@ render_node(TmplRenderCtx *c, const Node *n)
 				return slot_store(c, &c->slots[n->u.assign.slot], &v);
 			}
 		case N_CAPTURE:
+		case N_IFCHANGED:
 			{
 				BeBuf	   *saved_out = c->out;
 				BeBuf	   *cb;
@@ -823,6 +824,8 @@ render_node(TmplRenderCtx *c, const Node *n)
 				c->depth--;
 				if (rc == RC_ERR)
 					return rc;
+				if (n->kind == N_IFCHANGED)
+					return tmpl_ifchanged_emit(c, c->out, cb) != RC_OK ? RC_ERR : rc;
 				set_str(&v, cb->data ? cb->data : "", cb->len);
 				if (slot_store(c, &c->slots[n->u.capture.slot], &v) != RC_OK)
 					return RC_ERR;
@@ -1003,6 +1006,8 @@ ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
 	arena_release(&c->arena, (ArenaMark) {NULL, 0, 0});
 	arena_release(&c->lists, (ArenaMark) {NULL, 0, 0});
 	c->cycles = NULL;
+	c->ifchanged_last = NULL;
+	c->ifchanged_len = 0;
 	return RC_OK;
 }
 

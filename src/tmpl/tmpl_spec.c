@@ -280,6 +280,7 @@ pe_static_node(Pe *pe, const Node *n, int inloop)
 			return true;
 		case N_BLOCK:
 		case N_CYCLE:			/* state of the render: never pre-rendered */
+		case N_IFCHANGED:
 			return false;
 		case N_OUTPUT:
 			return pe_filtered_known(pe, n->u.out, inloop);
@@ -353,6 +354,7 @@ pe_has_jump(const Node *n)
 						return true;
 				break;
 			case N_CAPTURE:
+			case N_IFCHANGED:
 				if (pe_has_jump(n->u.capture.body))
 					return true;
 				break;
@@ -381,6 +383,7 @@ pe_writes(const Node *n, int slot)
 					return true;
 				break;
 			case N_CAPTURE:
+			case N_IFCHANGED:	/* slot -1 */
 				if (n->u.capture.slot == slot || pe_writes(n->u.capture.body, slot))
 					return true;
 				break;
@@ -679,7 +682,9 @@ pe_snap(Pe *pe, const Node *n)
 			pe_snap_slot(pe, n->u.assign.slot);
 			break;
 		case N_CAPTURE:
-			pe_snap_slot(pe, n->u.capture.slot);
+		case N_IFCHANGED:
+			if (n->u.capture.slot >= 0)
+				pe_snap_slot(pe, n->u.capture.slot);
 			for (n = n->u.capture.body; n; n = n->next)
 				pe_snap(pe, n);
 			break;
@@ -723,6 +728,7 @@ pe_havoc(Pe *pe, const Node *n, bool materialize)
 				slot = n->u.assign.slot;
 				break;
 			case N_CAPTURE:
+			case N_IFCHANGED:	/* slot -1 */
 				slot = n->u.capture.slot;
 				pe_havoc(pe, n->u.capture.body, materialize);
 				break;
@@ -1201,6 +1207,19 @@ pe_node(Pe *pe, const Node *n)
 			return pe_for(pe, n, force);
 		case N_CAPTURE:
 			return pe_capture(pe, n);
+		case N_IFCHANGED:
+			{
+				int			rc;
+
+				nd = pe_new_node(pe, N_IFCHANGED, n->line, n->col);
+				if (nd == NULL)
+					return RC_ERR;
+				/* the body runs once, in order, like a capture's */
+				nd->u.capture.slot = -1;
+				nd->u.capture.body = pe_sub(pe, n->u.capture.body, false, &rc);
+				pe_append(pe, nd);
+				return pe->nomem ? RC_ERR : rc;
+			}
 		case N_CYCLE:
 			{
 				/* its group state lives in the render: always residual */

@@ -2,7 +2,7 @@
  *
  * tmpl_state.c
  *	  Tags whose output depends on what earlier tags of the same render
- *	  did: cycle.
+ *	  did: cycle and ifchanged.
  *
  * Their state lives in the render context and is reset by ctx_begin.  The
  * specialiser never pre-renders these tags (it copies them as they are),
@@ -84,4 +84,32 @@ tmpl_render_cycle(TmplRenderCtx *c, const Node *n)
 		return RC_ERR;
 	cs->pos = cs->pos + 1 >= n->u.cycle.nvals ? 0 : cs->pos + 1;
 	return emit_value(c, &v);
+}
+
+/*
+ * ifchanged: its body was rendered into a capture buffer (its bytes are
+ * counted as output there, as a capture's); it is output only when it
+ * differs from what the last ifchanged of this render rendered.  The copy
+ * kept for the comparison is bounded by those counted bytes.
+ */
+int
+tmpl_ifchanged_emit(TmplRenderCtx *c, BeBuf *out, const BeBuf *body)
+{
+	const char *p = body->data ? body->data : "";
+	size_t		n = body->len;
+	char	   *copy;
+
+	if (c->ifchanged_last && c->ifchanged_len == n &&
+		(n == 0 || memcmp(c->ifchanged_last, p, n) == 0))
+		return RC_OK;
+	if ((copy = arena_alloc(&c->lists, n + 1)) == NULL)
+		return rerr(c, TMPL_ERR_NOMEM, "out of memory");
+	if (n)
+		memcpy(copy, p, n);
+	copy[n] = '\0';
+	c->ifchanged_last = copy;
+	c->ifchanged_len = n;
+	if (n && !be_buf_append(out, p, n))
+		return rerr(c, TMPL_ERR_NOMEM, "out of memory");
+	return RC_OK;
 }

@@ -392,6 +392,10 @@ test_liquid_tags(void)
 	UNIT_STREQ(R("{% for a in broadcast.articles %}{% cycle 'odd', 'even' %}{% cycle g: contact.first_name, 2 %}{% endfor %}"
 				 "{% cycle 'odd', 'even' %}{% cycle 'h': 1, 2 %}{% cycle 'h': 1, 2 %}"),
 			   "oddAnneven2oddAnneven12", "cycle groups over data a broadcast shares");
+	UNIT_STREQ(R("{% for a in broadcast.articles %}{% ifchanged %}{{ a.featured | default: contact.first_name }}{% endifchanged %}{% endfor %}"
+				 "{% ifchanged %}Ann{% endifchanged %}{% ifchanged %}x{% break %}{% endifchanged %}y"),
+			   "trueAnnx", "ifchanged over data a broadcast shares, with break");
+	UNIT_STREQ(R("{% ifchanged %}x"), "ERROR 1:1 \"ifchanged\" tag was never closed", "ifchanged unclosed");
 	UNIT_STREQ(R("{% cycle 'a' 'b' %}"), "ERROR 1:14 expected \",\" but found \"'b'\"", "cycle needs commas");
 }
 
