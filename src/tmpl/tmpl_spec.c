@@ -51,6 +51,15 @@ typedef struct PeList
 	int			col;
 } PeList;
 
+/* A list built at specialisation time, copied once into the new template */
+typedef struct PeListCopy
+{
+	const Value *src;
+	size_t		n;
+	const Value *dst;
+	struct PeListCopy *next;
+} PeListCopy;
+
 typedef struct Pe
 {
 	const Template *t;
@@ -71,6 +80,7 @@ typedef struct Pe
 	/* work left for pre-rendering; failures spend it too */
 	long		iter_budget;
 	size_t		out_budget;
+	PeListCopy *list_copies;	/* built lists are immutable: share copies */
 	long		unroll_budget;
 	bool		nomem;
 } Pe;
@@ -128,11 +138,25 @@ pe_copy_value(Pe *pe, const Value *v, Value *out)
 	}
 	else if (v->t == V_LIST && v->u.l.n > 0)
 	{
-		Value	   *items = pe_alloc(pe, sizeof(Value) * v->u.l.n);
+		Value	   *items;
+		PeListCopy *lc;
 		size_t		i;
 
+		/*
+		 * Copy each built list once, however often residual code reads it
+		 * (an unrolled loop may): the copies are then bounded by what the
+		 * specialisation budgets let the filters build.
+		 */
+		for (lc = pe->list_copies; lc; lc = lc->next)
+			if (lc->src == v->u.l.v && lc->n == v->u.l.n)
+			{
+				out->u.l.v = lc->dst;
+				return;
+			}
+		items = pe_alloc(pe, sizeof(Value) * v->u.l.n);
+		lc = pe_alloc(pe, sizeof(PeListCopy));
 		out->u.l.v = items;
-		if (items == NULL)
+		if (items == NULL || lc == NULL)
 		{
 			out->u.l.n = 0;
 			return;
@@ -142,6 +166,11 @@ pe_copy_value(Pe *pe, const Value *v, Value *out)
 			Assert(v->u.l.v[i].t != V_LIST);
 			pe_copy_value(pe, &v->u.l.v[i], &items[i]);
 		}
+		lc->src = v->u.l.v;
+		lc->n = v->u.l.n;
+		lc->dst = items;
+		lc->next = pe->list_copies;
+		pe->list_copies = lc;
 	}
 }
 

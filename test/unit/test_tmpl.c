@@ -329,6 +329,10 @@ test_array_filters(void)
 	UNIT_STREQ(R("{{ contact.nums | sort: 'x' }}"), "ERROR 1:19 cannot select the property 'x'", "integers have no named property");
 	UNIT_STREQ(R("{{ contact.tags | concat: contact.nums | sort }}"),
 			   "ERROR 1:42 cannot sort values of incompatible types", "sort of mixed types");
+	UNIT_STREQ(R("{% assign l = broadcast.articles | map: 'title' %}{% for a in broadcast.articles %}"
+				 "{{ l | join: contact.first_name }}{{ l[forloop.index0] | append: contact.first_name }}|{% endfor %}"),
+			   "OneAnnTwoAnnThree <3>OneAnn|OneAnnTwoAnnThree <3>TwoAnn|OneAnnTwoAnnThree <3>Three <3>Ann|",
+			   "a list built per broadcast read per recipient");
 	UNIT_STREQ(R("{% assign l = 'a,b' | split: ',' %}{% if l == contact.tags %}eq{% endif %}{% if l contains 'b' %}c{% endif %}"),
 			   "c", "built arrays compare and contain");
 
