@@ -677,6 +677,7 @@ tmpl_f_uniq(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 	int64_t		n;
 	int64_t		i;
 	int64_t		j;
+	int64_t		cmps = 0;
 	bool		by_prop = fc->nargs > 0 && args[0].t != V_NIL;
 
 	if (input_items(c, in, &items, &n) != RC_OK)
@@ -698,10 +699,14 @@ tmpl_f_uniq(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				return prop_error(c, &args[0]);
 		}
 		keep[i] = true;
-		/* quadratic, but n is bounded by the iteration limit already */
+		/* quadratic: every 64 comparisons count as one more iteration */
 		for (j = 0; j < i && keep[i]; j++)
+		{
 			if (keep[j] && keys[j].t == keys[i].t && values_equal(&keys[j], &keys[i]))
 				keep[i] = false;
+			if (++cmps % 64 == 0 && charge_items(c, 1) != RC_OK)
+				return RC_ERR;
+		}
 	}
 	return build_list(c, items, n, keep, out);
 }

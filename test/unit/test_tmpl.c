@@ -342,6 +342,10 @@ test_array_filters(void)
 	UNIT_STREQ(render_lim("{{ '1,2,3,4,5' | split: ',' | reverse | sort | join }}", &lim),
 			   "ERROR 1:41 template loops exceed the limit of 10 iterations", "built items count as iterations");
 	tmpl_default_limits(&lim);
+	UNIT_STREQ(render_lim("{{ (1..2000) | uniq | size }}", &lim), "2000", "uniq of 2,000 values");
+	UNIT_STREQ(render_lim("{{ (1..4000) | uniq | size }}", &lim),
+			   "ERROR 1:16 template loops exceed the limit of 100000 iterations", "uniq comparisons are bounded");
+	tmpl_default_limits(&lim);
 	lim.max_output = 10;
 	UNIT_STREQ(render_lim("{% assign l = 'abcdef,ghijkl' | split: ',' %}", &lim),
 			   "ERROR 1:33 template output exceeds the limit of 10 bytes", "built strings count as output");
