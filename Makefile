@@ -44,6 +44,7 @@ OBJS = \
 	src/sha256.o \
 	src/tmpl/tmpl_date.o \
 	src/tmpl/tmpl_filter.o \
+	src/tmpl/tmpl_filter_arr.o \
 	src/tmpl/tmpl_filter_num.o \
 	src/tmpl/tmpl_filter_str.o \
 	src/tmpl/tmpl_lex.o \
@@ -51,6 +52,7 @@ OBJS = \
 	src/tmpl/tmpl_render.o \
 	src/tmpl/tmpl_snippet.o \
 	src/tmpl/tmpl_spec.o \
+	src/tmpl/tmpl_state.o \
 	src/tmpl/tmpl_util.o \
 	src/tmpl/tmpl_value.o \
 	src/tmpl_sql.o \

@@ -26,6 +26,8 @@ is_empty_value(const Value *v)
 			return v->u.s.n == 0;
 		case V_ARR:
 			return json_object_array_length(v->u.j) == 0;
+		case V_LIST:
+			return v->u.l.n == 0;
 		case V_OBJ:
 			return json_object_object_length(v->u.j) == 0;
 		case V_EMPTY:
@@ -76,6 +78,27 @@ values_equal(const Value *a, const Value *b)
 		if (a->t == V_INT && b->t == V_INT)
 			return a->u.i == b->u.i;
 		return num_dbl(a) == num_dbl(b);
+	}
+	if ((a->t == V_LIST && (b->t == V_LIST || b->t == V_ARR)) ||
+		(b->t == V_LIST && a->t == V_ARR))
+	{
+		int64_t		len = seq_len(a);
+		int64_t		i;
+
+		if (len != seq_len(b))
+			return false;
+		for (i = 0; i < len; i++)
+		{
+			Value		x;
+			Value		y;
+
+			seq_get(a, i, &x);
+			seq_get(b, i, &y);
+			/* lists hold no lists, so this recurses at most once */
+			if (!values_equal(&x, &y))
+				return false;
+		}
+		return true;
 	}
 	if (a->t != b->t)
 		return false;
@@ -692,7 +715,21 @@ const FilterDef filter_defs[] = {
 	{"base64_url_safe_encode", F_BASE64_URL_SAFE_ENCODE, 0, 0, tmpl_f_base64, true},
 	{"base64_url_safe_decode", F_BASE64_URL_SAFE_DECODE, 0, 0, tmpl_f_base64, true},
 	{"strip_html", F_STRIP_HTML, 0, 0, tmpl_f_strip_html, true},
-	{"slice", F_SLICE, 1, 2, tmpl_f_slice, true},
+	{"slice", F_SLICE, 1, 2, tmpl_f_slice, false},
+	{"split", F_SPLIT, 1, 1, tmpl_f_split, true},
+	{"map", F_MAP, 1, 1, tmpl_f_map, false},
+	{"where", F_WHERE, 1, 2, tmpl_f_select, false},
+	{"reject", F_REJECT, 1, 2, tmpl_f_select, false},
+	{"find", F_FIND, 1, 2, tmpl_f_select, false},
+	{"find_index", F_FIND_INDEX, 1, 2, tmpl_f_select, false},
+	{"has", F_HAS, 1, 2, tmpl_f_select, false},
+	{"sort", F_SORT, 0, 1, tmpl_f_sort, false},
+	{"sort_natural", F_SORT_NATURAL, 0, 1, tmpl_f_sort, false},
+	{"reverse", F_REVERSE, 0, 0, tmpl_f_reverse, false},
+	{"uniq", F_UNIQ, 0, 1, tmpl_f_uniq, false},
+	{"compact", F_COMPACT, 0, 1, tmpl_f_compact, false},
+	{"concat", F_CONCAT, 1, 1, tmpl_f_concat, false},
+	{"sum", F_SUM, 0, 1, tmpl_f_sum, false},
 	{NULL, 0, 0, 0, NULL, false}
 };
 
@@ -737,8 +774,8 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 			out->t = V_INT;
 			if (in->t == V_STR)
 				out->u.i = (int64_t) utf8_len(in->u.s.p, in->u.s.n);
-			else if (in->t == V_ARR)
-				out->u.i = (int64_t) json_object_array_length(in->u.j);
+			else if (in->t == V_ARR || in->t == V_LIST)
+				out->u.i = seq_len(in);
 			else if (in->t == V_OBJ)
 				out->u.i = json_object_object_length(in->u.j);
 			else if (in->t == V_RANGE)
@@ -763,13 +800,28 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				else
 					json_to_value(in->u.pr.v, out);
 			}
-			if (in->t == V_ARR)
+			if (in->t == V_ARR || in->t == V_LIST)
 			{
-				size_t		len = json_object_array_length(in->u.j);
+				int64_t		len = seq_len(in);
 
 				if (len)
-					json_to_value(json_object_array_get_idx(in->u.j,
-															fc->id == F_FIRST ? 0 : len - 1), out);
+					seq_get(in, fc->id == F_FIRST ? 0 : len - 1, out);
+			}
+			if (in->t == V_STR && in->u.s.n > 0)
+			{
+				/* Liquid 5: the first or last character of a string */
+				size_t		k = utf8_prefix(in->u.s.p, in->u.s.n, 1);
+
+				if (fc->id == F_FIRST)
+					set_str(out, in->u.s.p, k);
+				else
+				{
+					size_t		st = in->u.s.n - 1;
+
+					while (st > 0 && ((unsigned char) in->u.s.p[st] & 0xC0) == 0x80)
+						st--;
+					set_str(out, in->u.s.p + st, in->u.s.n - st);
+				}
 			}
 			return RC_OK;
 		case F_PLUS:
@@ -781,22 +833,22 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 		case F_JOIN:
 			if (in->t == V_RANGE)
 				return join_range(c, fc, in, args, out);
-			if (in->t == V_ARR)
+			if (in->t == V_ARR || in->t == V_LIST)
 			{
 				BeBuf		tmp;
 				const char *sep = " ";
 				size_t		sn = 1;
-				size_t		len = json_object_array_length(in->u.j);
+				int64_t		len = seq_len(in);
 				bool		ok = true;
 
 				if (fc->nargs > 0 && str_of(c, &args[0], &sep, &sn) != RC_OK)
 					return RC_ERR;
 				be_buf_init(&tmp);
-				for (i = 0; i < len && ok; i++)
+				for (i = 0; i < (size_t) len && ok; i++)
 				{
 					Value		e;
 
-					json_to_value(json_object_array_get_idx(in->u.j, i), &e);
+					seq_get(in, (int64_t) i, &e);
 					if (i > 0)
 						ok = be_buf_append(&tmp, sep, sn);
 					ok = ok && append_value(&tmp, &e, 1, c->lim.max_output) &&

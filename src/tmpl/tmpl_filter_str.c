@@ -368,9 +368,9 @@ int
 tmpl_f_slice(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 			 const Value *args, Value *out)
 {
-	const char *s = in->u.s.p;
-	size_t		n = in->u.s.n;
-	int64_t		chars = (int64_t) utf8_len(s, n);
+	const char *s;
+	size_t		n;
+	int64_t		chars;
 	int64_t		off;
 	int64_t		len = 1;
 	size_t		from;
@@ -379,6 +379,11 @@ tmpl_f_slice(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 	if (!strict_int(&args[0], &off) ||
 		(fc->nargs > 1 && args[1].t != V_NIL && !strict_int(&args[1], &len)))
 		return rerr(c, TMPL_ERR_RUNTIME, "slice: invalid integer");
+	if (seq_len(in) >= 0)
+		return tmpl_f_seq_slice(c, in, off, len, out);
+	if (str_of(c, in, &s, &n) != RC_OK)
+		return RC_ERR;
+	chars = (int64_t) utf8_len(s, n);
 	if (off < 0)
 		off += chars;
 	if (off < 0 || off > chars || len < 0)

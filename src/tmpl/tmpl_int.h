@@ -99,7 +99,8 @@ typedef enum VType
 	V_EMPTY,					/* the "empty" literal */
 	V_BLANK,					/* the "blank" literal */
 	V_RANGE,					/* (lo..hi), integers; empty when hi < lo */
-	V_PAIR						/* [key, value] of "for" over an object */
+	V_PAIR,						/* [key, value] of "for" over an object */
+	V_LIST						/* array built during the render (list arena) */
 } VType;
 
 typedef struct Value
@@ -126,6 +127,11 @@ typedef struct Value
 			const char *k;		/* NUL-terminated, owned by the data */
 			struct json_object *v;
 		}			pr;
+		struct
+		{
+			const struct Value *v;	/* items, in TmplRenderCtx.lists */
+			size_t		n;
+		}			l;
 	}			u;
 } Value;
 
@@ -228,7 +234,22 @@ typedef enum FilterId
 	F_BASE64_URL_SAFE_ENCODE,
 	F_BASE64_URL_SAFE_DECODE,
 	F_STRIP_HTML,
-	F_SLICE
+	F_SLICE,
+	/* array filters (tmpl_filter_arr.c) */
+	F_SPLIT,
+	F_MAP,
+	F_WHERE,
+	F_REJECT,
+	F_FIND,
+	F_FIND_INDEX,
+	F_HAS,
+	F_SORT,
+	F_SORT_NATURAL,
+	F_REVERSE,
+	F_UNIQ,
+	F_COMPACT,
+	F_CONCAT,
+	F_SUM
 } FilterId;
 
 #define MAX_FILTER_ARGS 2
@@ -310,6 +331,8 @@ typedef enum NodeKind
 	N_CONTINUE,
 	N_ASSIGN,
 	N_CAPTURE,
+	N_CYCLE,					/* stateful: never pre-rendered */
+	N_IFCHANGED,				/* stateful; u.capture with slot -1 */
 	N_CHUNK,					/* specialised: pre-rendered text + its cost */
 	N_BLOCK						/* specialised: entered block of a pre-run tag */
 } NodeKind;
@@ -360,6 +383,8 @@ struct Node
 			Expr	   *limit;
 			Expr	   *offset;
 			bool		reversed;
+			bool		offset_continue;	/* offset: continue */
+			int			name_idx;	/* "var-collection": continue state */
 			Node	   *body;
 			Node	   *else_body;
 		}			loop;
@@ -373,6 +398,14 @@ struct Node
 			int			slot;
 			Node	   *body;
 		}			capture;
+		struct
+		{
+			Expr	   *group;	/* evaluated group name, NULL: unnamed */
+			const char *markup;	/* unnamed: the values' markup is the key */
+			size_t		markuplen;
+			int			nvals;
+			Expr	  **vals;
+		}			cycle;
 		struct
 		{
 			const char *p;
@@ -398,12 +431,21 @@ struct Template
 	int			ncache;			/* cacheable variable paths */
 	int			nkeys;			/* constant keys (SEG_KEY) */
 	uint64_t	id;				/* unique per compiled template */
+	int			nfornames;		/* distinct "var-collection" loop names */
+	bool		uses_continue;	/* some loop has offset: continue */
 	const char **slot_names;	/* NUL-terminated, for data lookups */
 	/* specialised templates only */
 	struct json_object *const_data; /* referenced; values point into it */
 	const Value *slot_init;		/* per slot: value of a constant root */
 	const bool *slot_init_set;
 };
+
+typedef struct ForName
+{
+	const char *p;
+	size_t		n;
+	struct ForName *next;
+} ForName;
 
 typedef struct Parser
 {
@@ -427,6 +469,9 @@ typedef struct Parser
 	int			namecap;
 	int			ncache;
 	int			nkeys;
+	/* loop names for offset: continue, in the template's arena */
+	struct ForName *fornames;
+	int			nfornames;
 	/* inside {% liquid %}: the lines not yet read, else NULL */
 	const char *lq_p;
 	const char *lq_end;
@@ -550,9 +595,20 @@ typedef struct LoopState
 struct TmplRenderCtx
 {
 	Arena		arena;
+	/*
+	 * Arrays built by filters live until the end of the render.  Each item
+	 * counts as one iteration and the bytes of its strings as output, so
+	 * the iteration and output limits bound this arena too.
+	 */
+	Arena		lists;
 	Slot	   *slots;
 	int			nslots;
 	LoopState	loops[TMPL_MAX_COMPILE_DEPTH + 1];
+	int64_t    *for_next;		/* per loop name: where offset: continue starts */
+	int			nfor_next;
+	struct CycleState *cycles;	/* cycle groups met in this render (lists arena) */
+	const char *ifchanged_last;	/* last ifchanged output (lists arena), or NULL */
+	size_t		ifchanged_len;
 	int			nloops;
 	BeBuf		capbufs[TMPL_MAX_COMPILE_DEPTH + 1];
 	int			ncap;
@@ -659,6 +715,8 @@ extern void for_restore_var(Slot *s, const Slot *saved, bool copied);
 extern int ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
 		  const TmplLimits *lim, BeBuf *out, TmplError *err);
 extern int	tmpl_exec_node(TmplRenderCtx *c, const Node *n);
+extern int	tmpl_render_cycle(TmplRenderCtx *c, const Node *n);
+extern int	tmpl_ifchanged_emit(TmplRenderCtx *c, BeBuf *out, const BeBuf *body);
 /* filters with their own function (FilterDef.fn) */
 #define FILTER_FN(name) \
 	extern int name(TmplRenderCtx *c, const FilterCall *fc, const Value *in, \
@@ -674,6 +732,17 @@ FILTER_FN(tmpl_f_url_decode);
 FILTER_FN(tmpl_f_base64);
 FILTER_FN(tmpl_f_strip_html);
 FILTER_FN(tmpl_f_slice);
+FILTER_FN(tmpl_f_split);
+FILTER_FN(tmpl_f_map);
+FILTER_FN(tmpl_f_select);
+FILTER_FN(tmpl_f_sort);
+FILTER_FN(tmpl_f_reverse);
+FILTER_FN(tmpl_f_uniq);
+FILTER_FN(tmpl_f_compact);
+FILTER_FN(tmpl_f_concat);
+FILTER_FN(tmpl_f_sum);
+extern int tmpl_f_seq_slice(TmplRenderCtx *c, const Value *in, int64_t off, int64_t len,
+							Value *out);
 extern bool tmpl_short_decimal(double d, int64_t *m, int *e);
 extern uint32_t tmpl_upper2(uint32_t cp);
 extern uint32_t tmpl_lower2(uint32_t cp);
@@ -829,6 +898,38 @@ num_dbl(const Value *v)
 	return v->t == V_INT ? (double) v->u.i : v->u.d;
 }
 
+/* Items of an array-like value (json array, built list, range); -1 if not. */
+static inline int64_t
+seq_len(const Value *v)
+{
+	switch (v->t)
+	{
+		case V_ARR:
+			return (int64_t) json_object_array_length(v->u.j);
+		case V_LIST:
+			return (int64_t) v->u.l.n;
+		case V_RANGE:
+			return range_len(v->u.r.lo, v->u.r.hi);
+		default:
+			return -1;
+	}
+}
+
+/* Item i (0 <= i < seq_len(v)) of an array-like value. */
+static inline void
+seq_get(const Value *v, int64_t i, Value *out)
+{
+	if (v->t == V_ARR)
+		json_to_value(json_object_array_get_idx(v->u.j, (size_t) i), out);
+	else if (v->t == V_LIST)
+		*out = v->u.l.v[i];
+	else
+	{
+		out->t = V_INT;
+		out->u.i = v->u.r.lo + i;
+	}
+}
+
 /* Value of the loop variable in iteration k. */
 static inline void
 for_item(const Node *n, ForBounds *fb, int64_t k, Value *v)
@@ -842,6 +943,8 @@ for_item(const Node *n, ForBounds *fb, int64_t k, Value *v)
 	}
 	else if (fb->coll.t == V_ARR)
 		json_to_value(json_object_array_get_idx(fb->coll.u.j, (size_t) idx), v);
+	else if (fb->coll.t == V_LIST)
+		*v = fb->coll.u.l.v[idx];
 	else if (fb->coll.t == V_OBJ)
 	{
 		/* entries in insertion order; the cursor moves one step per item */

@@ -800,8 +800,47 @@ parse_for(Parser *ps, const TTok *open, int depth)
 		unexpected_tok(&lx, "\"in\"");
 		return NULL;
 	}
-	if (!lex_next(&lx) || (n->u.loop.coll = parse_primary(&lx, 0)) == NULL)
+	if (!lex_next(&lx))
 		return NULL;
+	{
+		/* Liquid's loop name, "variable-collection markup": continue state */
+		const char *cp = lx.tok.at;
+		const char *ce;
+		const char *vname = ps->names[n->u.loop.slot];
+		size_t		vn = ps->namelens[n->u.loop.slot];
+		size_t		len;
+		ForName    *fn;
+		char	   *nm;
+		int			idx;
+
+		if ((n->u.loop.coll = parse_primary(&lx, 0)) == NULL)
+			return NULL;
+		ce = lx.tok.k == K_END ? lx.end : lx.tok.at;
+		while (ce > cp && is_ws(ce[-1]))
+			ce--;
+		len = vn + 1 + (size_t) (ce - cp);
+		idx = ps->nfornames - 1;
+		for (fn = ps->fornames; fn; fn = fn->next, idx--)
+			if (fn->n == len && memcmp(fn->p, vname, vn) == 0 &&
+				memcmp(fn->p + vn + 1, cp, (size_t) (ce - cp)) == 0)
+				break;
+		if (fn == NULL)
+		{
+			if ((fn = ps_alloc(ps, sizeof(ForName))) == NULL ||
+				(nm = ps_alloc(ps, len + 1)) == NULL)
+				return NULL;
+			memcpy(nm, vname, vn);
+			nm[vn] = '-';
+			memcpy(nm + vn + 1, cp, (size_t) (ce - cp));
+			nm[len] = '\0';
+			fn->p = nm;
+			fn->n = len;
+			fn->next = ps->fornames;
+			ps->fornames = fn;
+			idx = ps->nfornames++;
+		}
+		n->u.loop.name_idx = idx;
+	}
 	while (lx.tok.k != K_END)
 	{
 		if (tok_is_word(&lx.tok, "reversed"))
@@ -825,10 +864,15 @@ parse_for(Parser *ps, const TTok *open, int depth)
 				return NULL;
 			if (dst == &n->u.loop.offset && tok_is_word(&lx.tok, "continue"))
 			{
-				/* refused rather than silently read as a variable */
-				perr(ps, lx.tok.at, "\"offset: continue\" is not supported");
-				return NULL;
+				/* where the last loop of the same name stopped */
+				n->u.loop.offset_continue = true;
+				n->u.loop.offset = NULL;
+				ps->t->uses_continue = true;
+				if (!lex_next(&lx))
+					return NULL;
+				continue;
 			}
+			n->u.loop.offset_continue = false;
 			if ((*dst = parse_primary(&lx, 0)) == NULL)
 				return NULL;
 		}
@@ -891,6 +935,92 @@ parse_assign(Parser *ps, const TTok *open)
 	}
 	if (!lex_next(&lx) || (n->u.assign.val = parse_filtered(&lx)) == NULL || !expect_end(&lx))
 		return NULL;
+	return n;
+}
+
+/* cycle [group:] value, value, ... */
+static Node *
+parse_cycle(Parser *ps, const TTok *open)
+{
+	Node	   *n = new_node(ps, N_CYCLE, open->start);
+	Lex			lx;
+	Expr	   *vals[64];
+	int			nv = 0;
+	const char *vstart;
+
+	if (n == NULL || !lex_init(&lx, ps, open->args, open->argslen))
+		return NULL;
+	vstart = lx.tok.at;
+	for (;;)
+	{
+		Expr	   *e;
+
+		if (lx.tok.k == K_END)
+		{
+			unexpected_tok(&lx, "a value");
+			return NULL;
+		}
+		if ((e = parse_primary(&lx, 0)) == NULL)
+			return NULL;
+		if (lx.tok.k == K_COLON && nv == 0 && n->u.cycle.group == NULL)
+		{
+			n->u.cycle.group = e;
+			if (!lex_next(&lx))
+				return NULL;
+			vstart = lx.tok.at;
+			continue;
+		}
+		if (nv == (int) (sizeof(vals) / sizeof(vals[0])))
+		{
+			perr(ps, lx.tok.at, "cycle takes at most %d values", nv);
+			return NULL;
+		}
+		vals[nv++] = e;
+		if (lx.tok.k == K_END)
+			break;
+		if (lx.tok.k != K_COMMA)
+		{
+			unexpected_tok(&lx, "\",\"");
+			return NULL;
+		}
+		if (!lex_next(&lx))
+			return NULL;
+	}
+	if ((n->u.cycle.vals = ps_alloc(ps, sizeof(Expr *) * (size_t) nv)) == NULL)
+		return NULL;
+	memcpy(n->u.cycle.vals, vals, sizeof(Expr *) * (size_t) nv);
+	n->u.cycle.nvals = nv;
+	n->u.cycle.markup = vstart;
+	n->u.cycle.markuplen = (size_t) (open->args + open->argslen - vstart);
+	while (n->u.cycle.markuplen > 0 && is_ws(vstart[n->u.cycle.markuplen - 1]))
+		n->u.cycle.markuplen--;
+	return n;
+}
+
+/* ifchanged ... endifchanged: a capture without a variable */
+static Node *
+parse_ifchanged(Parser *ps, const TTok *open, int depth)
+{
+	Node	   *n = new_node(ps, N_IFCHANGED, open->start);
+	Lex			lx;
+	TTok		term;
+
+	if (n == NULL || !check_depth(ps, open, depth) ||
+		!lex_init(&lx, ps, open->args, open->argslen) || !expect_end(&lx))
+		return NULL;
+	n->u.capture.slot = -1;
+	if (!parse_block(ps, depth + 1, &n->u.capture.body, &term))
+		return NULL;
+	if (term.kind == TT_EOF)
+	{
+		perr(ps, open->start, "\"ifchanged\" tag was never closed");
+		return NULL;
+	}
+	if (!tag_is(&term, "endifchanged"))
+	{
+		err_unexpected_tag(ps, &term);
+		return NULL;
+	}
 	return n;
 }
 
@@ -961,9 +1091,10 @@ is_terminator(const TTok *tk)
 
 /* Every tag name the parser knows, for "did you mean" hints. */
 static const char *const known_tags[] = {
-	"assign", "break", "capture", "case", "comment", "continue", "echo",
+	"assign", "break", "capture", "case", "comment", "continue", "cycle", "echo",
 	"else", "elsif", "endcapture", "endcase", "endcomment", "endfor", "endif",
-	"endraw", "endunless", "for", "if", "include", "liquid", "raw", "render",
+	"endifchanged", "endraw", "endunless", "for", "if", "ifchanged", "include", "liquid", "raw",
+	"render",
 	"unless", "when", NULL
 };
 
@@ -1037,6 +1168,10 @@ parse_block(Parser *ps, int depth, Node **head, TTok *term)
 			n = parse_assign(ps, &tk);
 		else if (tag_is(&tk, "capture"))
 			n = parse_capture(ps, &tk, depth);
+		else if (tag_is(&tk, "cycle"))
+			n = parse_cycle(ps, &tk);
+		else if (tag_is(&tk, "ifchanged"))
+			n = parse_ifchanged(ps, &tk, depth);
 		else if (tag_is(&tk, "break") || tag_is(&tk, "continue"))
 			n = new_node(ps, tk.name[0] == 'b' ? N_BREAK : N_CONTINUE, tk.start);
 		else if (tag_is(&tk, "comment"))
@@ -1141,6 +1276,7 @@ tmpl_compile_ex(const char *src, size_t len, TmplSnippetResolver fn, void *arg,
 	t->nslots = ps.nnames;
 	t->ncache = ps.ncache;
 	t->nkeys = ps.nkeys;
+	t->nfornames = ps.nfornames;
 	{
 		/* key ids are per template: contexts reset their hash cache on a change */
 		static uint64_t next_id;

@@ -55,19 +55,19 @@ not_found:
 			return RC_OK;
 		}
 	}
-	else if (cur->t == V_ARR)
+	else if (cur->t == V_ARR || cur->t == V_LIST)
 	{
-		size_t		len = json_object_array_length(cur->u.j);
+		int64_t		len = seq_len(cur);
 
 		if (name_is(key, keylen, "size"))
 		{
 			out->t = V_INT;
-			out->u.i = (int64_t) len;
+			out->u.i = len;
 			return RC_OK;
 		}
 		if (len && (name_is(key, keylen, "first") || name_is(key, keylen, "last")))
 		{
-			json_to_value(json_object_array_get_idx(cur->u.j, key[0] == 'f' ? 0 : len - 1), out);
+			seq_get(cur, key[0] == 'f' ? 0 : len - 1, out);
 			return RC_OK;
 		}
 	}
@@ -85,14 +85,14 @@ static void
 lookup_index(const Value *cur, int64_t idx, Value *out)
 {
 	out->t = V_NIL;
-	if (cur->t == V_ARR)
+	if (cur->t == V_ARR || cur->t == V_LIST)
 	{
-		int64_t		len = (int64_t) json_object_array_length(cur->u.j);
+		int64_t		len = seq_len(cur);
 
 		if (idx < 0)
 			idx += len;
 		if (idx >= 0 && idx < len)
-			json_to_value(json_object_array_get_idx(cur->u.j, (size_t) idx), out);
+			seq_get(cur, idx, out);
 	}
 	else if (cur->t == V_PAIR)
 	{
@@ -345,16 +345,16 @@ compare(TmplRenderCtx *c, CmpOp op, const Value *a, const Value *b, bool *res)
 					return RC_ERR;
 				*res = find_sub(a->u.s.p, a->u.s.n, p, n) != NULL;
 			}
-			else if (a->t == V_ARR)
+			else if (a->t == V_ARR || a->t == V_LIST)
 			{
-				size_t		i;
-				size_t		len = json_object_array_length(a->u.j);
+				int64_t		i;
+				int64_t		len = seq_len(a);
 
 				for (i = 0; i < len && !*res; i++)
 				{
 					Value		e;
 
-					json_to_value(json_object_array_get_idx(a->u.j, i), &e);
+					seq_get(a, i, &e);
 					*res = values_equal(&e, b);
 				}
 			}
@@ -510,8 +510,8 @@ for_bounds(TmplRenderCtx *c, const Node *n, ForBounds *fb)
 			len = range_len(fb->lo, fb->coll.u.r.hi);
 			fb->coll.t = V_INT;
 		}
-		else if (fb->coll.t == V_ARR)
-			len = (int64_t) json_object_array_length(fb->coll.u.j);
+		else if (fb->coll.t == V_ARR || fb->coll.t == V_LIST)
+			len = seq_len(&fb->coll);
 		else if (fb->coll.t == V_STR && fb->coll.u.s.n > 0)
 		{
 			/* iterated once; copy it, the body may reassign its source */
@@ -525,7 +525,13 @@ for_bounds(TmplRenderCtx *c, const Node *n, ForBounds *fb)
 			len = 1;
 		}
 	}
-	if (n->u.loop.offset)
+	if (n->u.loop.offset_continue)
+	{
+		int64_t		from = c->for_next[n->u.loop.name_idx];
+
+		fb->from = from > len ? len : from;
+	}
+	else if (n->u.loop.offset)
 	{
 		Value		v;
 		int64_t		from;
@@ -549,6 +555,9 @@ for_bounds(TmplRenderCtx *c, const Node *n, ForBounds *fb)
 		if (lim < fb->cnt)
 			fb->cnt = lim;
 	}
+	/* every loop records where a later "offset: continue" starts, as Liquid */
+	if (c->for_next)
+		c->for_next[n->u.loop.name_idx] = fb->from + (fb->cnt > 0 ? fb->cnt : 0);
 	return RC_OK;
 }
 
@@ -781,6 +790,8 @@ render_node(TmplRenderCtx *c, const Node *n)
 		case N_CHUNK:
 		case N_BLOCK:
 			return render_specialised(c, n);
+		case N_CYCLE:
+			return tmpl_render_cycle(c, n);
 		case N_BREAK:
 			return RC_BREAK;
 		case N_CONTINUE:
@@ -794,6 +805,7 @@ render_node(TmplRenderCtx *c, const Node *n)
 				return slot_store(c, &c->slots[n->u.assign.slot], &v);
 			}
 		case N_CAPTURE:
+		case N_IFCHANGED:
 			{
 				BeBuf	   *saved_out = c->out;
 				BeBuf	   *cb;
@@ -812,6 +824,8 @@ render_node(TmplRenderCtx *c, const Node *n)
 				c->depth--;
 				if (rc == RC_ERR)
 					return rc;
+				if (n->kind == N_IFCHANGED)
+					return tmpl_ifchanged_emit(c, c->out, cb) != RC_OK ? RC_ERR : rc;
 				set_str(&v, cb->data ? cb->data : "", cb->len);
 				if (slot_store(c, &c->slots[n->u.capture.slot], &v) != RC_OK)
 					return RC_ERR;
@@ -860,6 +874,7 @@ tmpl_ctx_create(void)
 	if (c == NULL)
 		return NULL;
 	arena_init(&c->arena);
+	arena_init(&c->lists);
 	for (i = 0; i <= TMPL_MAX_COMPILE_DEPTH; i++)
 		be_buf_init(&c->capbufs[i]);
 	return c;
@@ -873,6 +888,8 @@ tmpl_ctx_free(TmplRenderCtx *c)
 	if (c == NULL)
 		return;
 	arena_free(&c->arena);
+	arena_free(&c->lists);
+	free(c->for_next);
 	for (i = 0; i < c->nslots; i++)
 		free(c->slots[i].buf);
 	free(c->slots);
@@ -924,6 +941,20 @@ ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
 		for (i = 0; i < t->nslots; i++)
 			c->slots[i].set = false;
 	}
+	if (t->nfornames > c->nfor_next)
+	{
+		int64_t    *nf = realloc(c->for_next, sizeof(int64_t) * (size_t) t->nfornames);
+
+		if (nf == NULL)
+		{
+			set_error(err, TMPL_ERR_NOMEM, 0, 0, "out of memory");
+			return RC_ERR;
+		}
+		c->for_next = nf;
+		c->nfor_next = t->nfornames;
+	}
+	if (t->uses_continue)
+		memset(c->for_next, 0, sizeof(int64_t) * (size_t) t->nfornames);
 	if (t->ncache > c->ncache)
 	{
 		PathCache  *nc = realloc(c->cache, sizeof(PathCache) * (size_t) t->ncache);
@@ -980,6 +1011,10 @@ ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
 	c->arena.limit = (c->lim.max_output > SIZE_MAX / 8 ? SIZE_MAX / 2 :
 					  c->lim.max_output * 4) + 65536;
 	arena_release(&c->arena, (ArenaMark) {NULL, 0, 0});
+	arena_release(&c->lists, (ArenaMark) {NULL, 0, 0});
+	c->cycles = NULL;
+	c->ifchanged_last = NULL;
+	c->ifchanged_len = 0;
 	return RC_OK;
 }
 

@@ -51,6 +51,15 @@ typedef struct PeList
 	int			col;
 } PeList;
 
+/* A list built at specialisation time, copied once into the new template */
+typedef struct PeListCopy
+{
+	const Value *src;
+	size_t		n;
+	const Value *dst;
+	struct PeListCopy *next;
+} PeListCopy;
+
 typedef struct Pe
 {
 	const Template *t;
@@ -71,6 +80,7 @@ typedef struct Pe
 	/* work left for pre-rendering; failures spend it too */
 	long		iter_budget;
 	size_t		out_budget;
+	PeListCopy *list_copies;	/* built lists are immutable: share copies */
 	long		unroll_budget;
 	bool		nomem;
 } Pe;
@@ -111,7 +121,11 @@ pe_strdup(Pe *pe, const char *s, size_t n)
 	return p;
 }
 
-/* Copy a value into the new template (strings are copied). */
+/*
+ * Copy a value into the new template (strings are copied, and a list
+ * built at specialisation time with its items: it lives in the
+ * specialising context, which is freed).  Lists hold no lists.
+ */
 static void
 pe_copy_value(Pe *pe, const Value *v, Value *out)
 {
@@ -121,6 +135,42 @@ pe_copy_value(Pe *pe, const Value *v, Value *out)
 		char	   *d = pe_strdup(pe, v->u.s.p, v->u.s.n);
 
 		out->u.s.p = d ? d : "";
+	}
+	else if (v->t == V_LIST && v->u.l.n > 0)
+	{
+		Value	   *items;
+		PeListCopy *lc;
+		size_t		i;
+
+		/*
+		 * Copy each built list once, however often residual code reads it
+		 * (an unrolled loop may): the copies are then bounded by what the
+		 * specialisation budgets let the filters build.
+		 */
+		for (lc = pe->list_copies; lc; lc = lc->next)
+			if (lc->src == v->u.l.v && lc->n == v->u.l.n)
+			{
+				out->u.l.v = lc->dst;
+				return;
+			}
+		items = pe_alloc(pe, sizeof(Value) * v->u.l.n);
+		lc = pe_alloc(pe, sizeof(PeListCopy));
+		out->u.l.v = items;
+		if (items == NULL || lc == NULL)
+		{
+			out->u.l.n = 0;
+			return;
+		}
+		for (i = 0; i < v->u.l.n; i++)
+		{
+			Assert(v->u.l.v[i].t != V_LIST);
+			pe_copy_value(pe, &v->u.l.v[i], &items[i]);
+		}
+		lc->src = v->u.l.v;
+		lc->n = v->u.l.n;
+		lc->dst = items;
+		lc->next = pe->list_copies;
+		pe->list_copies = lc;
 	}
 }
 
@@ -258,6 +308,8 @@ pe_static_node(Pe *pe, const Node *n, int inloop)
 		case N_CONTINUE:
 			return true;
 		case N_BLOCK:
+		case N_CYCLE:			/* state of the render: never pre-rendered */
+		case N_IFCHANGED:
 			return false;
 		case N_OUTPUT:
 			return pe_filtered_known(pe, n->u.out, inloop);
@@ -277,6 +329,9 @@ pe_static_node(Pe *pe, const Node *n, int inloop)
 			}
 			return ok;
 		case N_FOR:
+			/* offset: continue reads state every loop leaves: keep them all */
+			if (pe->t->uses_continue)
+				return false;
 			ok = pe_expr_known(pe, n->u.loop.coll, inloop) &&
 				pe_expr_known(pe, n->u.loop.limit, inloop) &&
 				pe_expr_known(pe, n->u.loop.offset, inloop) &&
@@ -328,6 +383,7 @@ pe_has_jump(const Node *n)
 						return true;
 				break;
 			case N_CAPTURE:
+			case N_IFCHANGED:
 				if (pe_has_jump(n->u.capture.body))
 					return true;
 				break;
@@ -356,6 +412,7 @@ pe_writes(const Node *n, int slot)
 					return true;
 				break;
 			case N_CAPTURE:
+			case N_IFCHANGED:	/* slot -1 */
 				if (n->u.capture.slot == slot || pe_writes(n->u.capture.body, slot))
 					return true;
 				break;
@@ -654,7 +711,9 @@ pe_snap(Pe *pe, const Node *n)
 			pe_snap_slot(pe, n->u.assign.slot);
 			break;
 		case N_CAPTURE:
-			pe_snap_slot(pe, n->u.capture.slot);
+		case N_IFCHANGED:
+			if (n->u.capture.slot >= 0)
+				pe_snap_slot(pe, n->u.capture.slot);
 			for (n = n->u.capture.body; n; n = n->next)
 				pe_snap(pe, n);
 			break;
@@ -698,6 +757,7 @@ pe_havoc(Pe *pe, const Node *n, bool materialize)
 				slot = n->u.assign.slot;
 				break;
 			case N_CAPTURE:
+			case N_IFCHANGED:	/* slot -1 */
 				slot = n->u.capture.slot;
 				pe_havoc(pe, n->u.capture.body, materialize);
 				break;
@@ -1030,7 +1090,7 @@ pe_for(Pe *pe, const Node *n, bool force)
 	int64_t		i;
 	int			rc = RC_OK;
 
-	if (force || !pe_expr_known(pe, n->u.loop.coll, 0) ||
+	if (force || pe->t->uses_continue || !pe_expr_known(pe, n->u.loop.coll, 0) ||
 		!pe_expr_known(pe, n->u.loop.limit, 0) ||
 		!pe_expr_known(pe, n->u.loop.offset, 0))
 		return pe_residual_for(pe, n);
@@ -1177,6 +1237,37 @@ pe_node(Pe *pe, const Node *n)
 			return pe_for(pe, n, force);
 		case N_CAPTURE:
 			return pe_capture(pe, n);
+		case N_IFCHANGED:
+			{
+				int			rc;
+
+				nd = pe_new_node(pe, N_IFCHANGED, n->line, n->col);
+				if (nd == NULL)
+					return RC_ERR;
+				/* the body runs once, in order, like a capture's */
+				nd->u.capture.slot = -1;
+				nd->u.capture.body = pe_sub(pe, n->u.capture.body, false, &rc);
+				pe_append(pe, nd);
+				return pe->nomem ? RC_ERR : rc;
+			}
+		case N_CYCLE:
+			{
+				/* its group state lives in the render: always residual */
+				Expr	  **vals = pe_alloc(pe, sizeof(Expr *) * (size_t) n->u.cycle.nvals);
+				int			i;
+
+				nd = pe_new_node(pe, N_CYCLE, n->line, n->col);
+				if (nd == NULL || vals == NULL)
+					return RC_ERR;
+				nd->u.cycle = n->u.cycle;
+				nd->u.cycle.markup = pe_strdup(pe, n->u.cycle.markup, n->u.cycle.markuplen);
+				nd->u.cycle.group = n->u.cycle.group ? pe_expr(pe, n->u.cycle.group) : NULL;
+				for (i = 0; i < n->u.cycle.nvals; i++)
+					vals[i] = pe_expr(pe, n->u.cycle.vals[i]);
+				nd->u.cycle.vals = vals;
+				pe_append(pe, nd);
+				break;
+			}
 		default:
 			/* text, break and continue are always static */
 			break;
@@ -1235,6 +1326,8 @@ tmpl_specialize(const Template *t, struct json_object *constant_data, TmplError 
 	nt->nslots = t->nslots;
 	nt->ncache = t->ncache;
 	nt->nkeys = t->nkeys;
+	nt->nfornames = t->nfornames;
+	nt->uses_continue = t->uses_continue;
 	{
 		static uint64_t next_id = UINT64_MAX / 2;
 

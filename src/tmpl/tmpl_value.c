@@ -288,9 +288,10 @@ append_value(BeBuf *b, const Value *v, int depth, size_t cap)
 		case V_BOOL:
 			return be_buf_puts(b, v->u.b ? "true" : "false");
 		case V_ARR:
+		case V_LIST:
 			{
-				size_t		i;
-				size_t		len = json_object_array_length(v->u.j);
+				int64_t		i;
+				int64_t		len = seq_len(v);
 
 				if (depth >= MAX_STR_DEPTH)
 					return true;
@@ -298,7 +299,7 @@ append_value(BeBuf *b, const Value *v, int depth, size_t cap)
 				{
 					Value		e;
 
-					json_to_value(json_object_array_get_idx(v->u.j, i), &e);
+					seq_get(v, i, &e);
 					if (!append_value(b, &e, depth + 1, cap))
 						return false;
 				}
@@ -368,6 +369,7 @@ str_of(TmplRenderCtx *c, const Value *v, const char **p, size_t *n)
 			*n = (size_t) k;
 			return RC_OK;
 		case V_ARR:
+		case V_LIST:
 		case V_OBJ:
 		case V_PAIR:
 			{

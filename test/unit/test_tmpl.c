@@ -218,7 +218,7 @@ test_filters(void)
 	UNIT_STREQ(R("{{ 'abc' | replace: '', 'x' }}"), "abc", "replace empty pattern is a no-op");
 	UNIT_STREQ(R("{{ contact.tags | size }} {{ contact.first_name | size }} {{ contact.utf | size }} {{ nope | size }}"),
 			   "2 3 11 0", "size");
-	UNIT_STREQ(R("{{ contact.tags | first }}-{{ contact.tags | last }}-{{ 'x' | first }}"), "vip-beta-", "first last");
+	UNIT_STREQ(R("{{ contact.tags | first }}-{{ contact.tags | last }}-{{ 'x' | first }}"), "vip-beta-x", "first last");
 	UNIT_STREQ(R("{{ contact.tags | join }}|{{ contact.tags | join: ', ' }}|{{ 'x' | join: ',' }}"), "vip beta|vip, beta|x", "join");
 	UNIT_STREQ(R("{{ 5 | plus: 3 }} {{ 5 | minus: 7 }} {{ 4 | times: 2.5 }} {{ 7 | divided_by: 2 }} {{ -7 | divided_by: 2 }} {{ 7 | divided_by: 2.0 }} {{ -7 | modulo: 3 }} {{ '3' | plus: '1.5' }}"),
 			   "8 -2 10.0 3 -4 3.5 2 4.5", "arithmetic");
@@ -291,6 +291,66 @@ test_liquid_filters(void)
 }
 
 /* Tags and semantics added for Liquid conformance. */
+/* Arrays built during a render (tmpl_filter_arr.c) */
+static void
+test_array_filters(void)
+{
+	TmplLimits	lim;
+
+	UNIT_STREQ(R("{{ 'a,b,,c,,' | split: ',' | join: '|' }}"), "a|b||c", "split drops trailing empties");
+	UNIT_STREQ(R("{{ '  a  b c ' | split: ' ' | join: '|' }}"), "a|b|c", "split on a space splits on runs");
+	UNIT_STREQ(R("{{ 'h\u00e9' | split: '' | join: '|' }}"), "h|\u00e9", "split into characters");
+	UNIT_STREQ(R("{% assign l = 'x,y,z' | split: ',' %}{{ l.size }}{{ l[1] }}{{ l.last }}{{ l | last }}"),
+			   "3yzz", "a built array indexes like data");
+	UNIT_STREQ(R("{% assign s = 'a,b' %}{% assign l = s | split: ',' %}{% assign s = 'zzzzzzzz' %}{{ l | join: '-' }}"),
+			   "a-b", "a built array survives reassigning its source");
+	UNIT_STREQ(R("{% assign ws = 'c b a' | split: ' ' | sort %}{% for w in ws reversed %}{{ forloop.index }}{{ w }}{% endfor %}"),
+			   "1c2b3a", "for over a built array");
+	UNIT_STREQ(R("{% capture t %}{{ broadcast.articles | map: 'title' | join: ',' }}{% endcapture %}{{ t }}"),
+			   "One,Two,Three <3>", "map in capture");
+	UNIT_STREQ(R("{{ broadcast.articles | where: 'featured' | map: 'url' | join }}"), "https://e.com/1", "where 1 arg");
+	UNIT_STREQ(R("{{ broadcast.articles | where: 'featured', false | size }}"), "1", "where 2 args");
+	UNIT_STREQ(R("{{ broadcast.articles | reject: 'featured' | size }}"), "2", "reject");
+	UNIT_STREQ(R("{{ broadcast.articles | find: 'title', 'Two' | map: 'url' | first }}"), "https://e.com/2", "find");
+	UNIT_STREQ(R("{{ broadcast.articles | find_index: 'title', 'Two' }}|{{ broadcast.articles | has: 'title', 'Four' }}"),
+			   "1|false", "find_index has");
+	UNIT_STREQ(R("{{ contact.nums | sort | join }}|{{ contact.nums | reverse | join }}|{{ contact.nums | sum }}"),
+			   "1 2 3|2 1 3|6", "sort reverse sum");
+	UNIT_STREQ(R("{{ 'b,A,a,B' | split: ',' | sort_natural | join }}|{{ 'b,A,a,B' | split: ',' | sort | join }}"),
+			   "A a b B|A B a b", "sort_natural is case-insensitive and stable");
+	UNIT_STREQ(R("{{ 'a,b,a' | split: ',' | uniq | join }}|{{ contact.tags | concat: contact.nums | join: ',' }}"),
+			   "a b|vip,beta,3,1,2", "uniq concat");
+	UNIT_STREQ(R("{{ broadcast.articles | map: 'featured' | compact | size }}"), "2", "compact");
+	UNIT_STREQ(R("{{ contact.nums | slice: 1, 2 | join }}|{{ 'hello' | slice: 1, 3 }}"), "1 2|ell", "slice");
+	UNIT_STREQ(R("{{ '0.1,0.2' | split: ',' | sum }}"), "0.3", "sum in decimal");
+	UNIT_STREQ(R("{{ contact.nums | concat: 'x' }}"), "ERROR 1:19 concat filter requires an array argument",
+			   "concat needs an array");
+	UNIT_STREQ(R("{{ contact.nums | sort: 1 | join }}"), "1 3 2", "sort by a property of an integer (a bit, as Ruby)");
+	UNIT_STREQ(R("{{ contact.nums | sort: 'x' }}"), "ERROR 1:19 cannot select the property 'x'", "integers have no named property");
+	UNIT_STREQ(R("{{ contact.tags | concat: contact.nums | sort }}"),
+			   "ERROR 1:42 cannot sort values of incompatible types", "sort of mixed types");
+	UNIT_STREQ(R("{% assign l = broadcast.articles | map: 'title' %}{% for a in broadcast.articles %}"
+				 "{{ l | join: contact.first_name }}{{ l[forloop.index0] | append: contact.first_name }}|{% endfor %}"),
+			   "OneAnnTwoAnnThree <3>OneAnn|OneAnnTwoAnnThree <3>TwoAnn|OneAnnTwoAnnThree <3>Three <3>Ann|",
+			   "a list built per broadcast read per recipient");
+	UNIT_STREQ(R("{% assign l = 'a,b' | split: ',' %}{% if l == contact.tags %}eq{% endif %}{% if l contains 'b' %}c{% endif %}"),
+			   "c", "built arrays compare and contain");
+
+	tmpl_default_limits(&lim);
+	lim.max_iterations = 10;
+	UNIT_STREQ(render_lim("{{ '1,2,3,4,5' | split: ',' | join }}", &lim), "1 2 3 4 5", "built items under the limit");
+	UNIT_STREQ(render_lim("{{ '1,2,3,4,5' | split: ',' | reverse | sort | join }}", &lim),
+			   "ERROR 1:41 template loops exceed the limit of 10 iterations", "built items count as iterations");
+	tmpl_default_limits(&lim);
+	UNIT_STREQ(render_lim("{{ (1..2000) | uniq | size }}", &lim), "2000", "uniq of 2,000 values");
+	UNIT_STREQ(render_lim("{{ (1..4000) | uniq | size }}", &lim),
+			   "ERROR 1:16 template loops exceed the limit of 100000 iterations", "uniq comparisons are bounded");
+	tmpl_default_limits(&lim);
+	lim.max_output = 10;
+	UNIT_STREQ(render_lim("{% assign l = 'abcdef,ghijkl' | split: ',' %}", &lim),
+			   "ERROR 1:33 template output exceeds the limit of 10 bytes", "built strings count as output");
+}
+
 static void
 test_liquid_tags(void)
 {
@@ -329,8 +389,22 @@ test_liquid_tags(void)
 			   "nene+", "blank and empty differ from each other");
 	UNIT_STREQ(R("{% if 'abc' contains nil %}T{% else %}F{% endif %}"), "F", "string contains nil");
 	UNIT_STREQ(R("{% assign a = 'x' | split_missing %}"), "ERROR 1:21 unknown filter \"split_missing\"", "unknown filter in assign");
-	UNIT_STREQ(R("{% for i in (1..3) offset: continue %}{{ i }}{% endfor %}"),
-			   "ERROR 1:28 \"offset: continue\" is not supported", "offset continue refused");
+	UNIT_STREQ(R("{% for i in (1..3) offset: continue %}{{ i }}{% endfor %}"), "123", "offset continue from nothing");
+	UNIT_STREQ(R("{% for a in broadcast.articles limit: 1 %}{{ a.title }}{% endfor %}|"
+				 "{% for a in broadcast.articles offset: continue %}{{ a.title }}{{ contact.first_name }}{% endfor %}|"
+				 "{% for a in broadcast.articles offset: continue %}x{% else %}none{% endfor %}"),
+			   "One|TwoAnnThree <3>Ann|none", "offset continue over data a broadcast shares");
+	UNIT_STREQ(R("{% for i in contact.nums limit: 2 %}{% break %}{% endfor %}{% for i in contact.nums offset: continue %}{{ i }}{% endfor %}"
+				 "{% for j in contact.nums offset: continue %}{{ j }}{% endfor %}"),
+			   "2312", "offset continue after a break, per variable name");
+	UNIT_STREQ(R("{% for a in broadcast.articles %}{% cycle 'odd', 'even' %}{% cycle g: contact.first_name, 2 %}{% endfor %}"
+				 "{% cycle 'odd', 'even' %}{% cycle 'h': 1, 2 %}{% cycle 'h': 1, 2 %}"),
+			   "oddAnneven2oddAnneven12", "cycle groups over data a broadcast shares");
+	UNIT_STREQ(R("{% for a in broadcast.articles %}{% ifchanged %}{{ a.featured | default: contact.first_name }}{% endifchanged %}{% endfor %}"
+				 "{% ifchanged %}Ann{% endifchanged %}{% ifchanged %}x{% break %}{% endifchanged %}y"),
+			   "trueAnnx", "ifchanged over data a broadcast shares, with break");
+	UNIT_STREQ(R("{% ifchanged %}x"), "ERROR 1:1 \"ifchanged\" tag was never closed", "ifchanged unclosed");
+	UNIT_STREQ(R("{% cycle 'a' 'b' %}"), "ERROR 1:14 expected \",\" but found \"'b'\"", "cycle needs commas");
 }
 
 static void
@@ -1016,6 +1090,7 @@ main(void)
 	test_whitespace();
 	test_filters();
 	test_liquid_filters();
+	test_array_filters();
 	test_liquid_tags();
 	test_if();
 	test_for();
