@@ -8,3 +8,9 @@
  * _rate_buckets() with waiting_for and waiting_until (88_windows_caps.sql).
  */
 DROP FUNCTION broadcast.rate_limits();
+
+/*
+ * _check_template_syntax(): create_template checks a template with its
+ * snippets through _template_snippets() since 1.3; nothing calls it.
+ */
+DROP FUNCTION broadcast._check_template_syntax(text, text, text);
