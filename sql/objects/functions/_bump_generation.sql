@@ -3,6 +3,6 @@
 CREATE OR REPLACE FUNCTION broadcast._bump_generation() RETURNS trigger
     LANGUAGE c
     SET search_path TO 'pg_catalog', 'pg_temp'
-    AS '$libdir/broadcast_engine', 'be_bump_generation';
+    AS 'MODULE_PATHNAME', 'be_bump_generation';
 
 REVOKE ALL ON FUNCTION broadcast._bump_generation() FROM PUBLIC;

@@ -1,3 +1,3 @@
 CREATE OR REPLACE FUNCTION broadcast._check_certificate(cert_pem text) RETURNS void
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
-    AS '$libdir/broadcast_engine', 'be_check_certificate';
+    AS 'MODULE_PATHNAME', 'be_check_certificate';

@@ -3,4 +3,4 @@
 CREATE OR REPLACE FUNCTION broadcast._check_integration_target(endpoint text, smtp_host text, smtp_tls text) RETURNS void
     LANGUAGE c STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
-    AS '$libdir/broadcast_engine', 'be_check_integration_target';
+    AS 'MODULE_PATHNAME', 'be_check_integration_target';

@@ -2,4 +2,4 @@
 
 CREATE OR REPLACE FUNCTION broadcast._hmac_sha256(key bytea, data bytea) RETURNS bytea
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
-    AS '$libdir/broadcast_engine', 'be_hmac_sha256';
+    AS 'MODULE_PATHNAME', 'be_hmac_sha256';

@@ -4,4 +4,4 @@
 
 CREATE OR REPLACE FUNCTION broadcast._jsonb_depth(value jsonb) RETURNS integer
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
-    AS '$libdir/broadcast_engine', 'be_jsonb_depth';
+    AS 'MODULE_PATHNAME', 'be_jsonb_depth';

@@ -1,3 +1,3 @@
 CREATE OR REPLACE FUNCTION broadcast._rsa_verify(cert_pem text, data bytea, signature bytea, digest text) RETURNS boolean
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
-    AS '$libdir/broadcast_engine', 'be_rsa_verify';
+    AS 'MODULE_PATHNAME', 'be_rsa_verify';

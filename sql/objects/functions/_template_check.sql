@@ -2,4 +2,4 @@
 
 CREATE OR REPLACE FUNCTION broadcast._template_check(source text, field text) RETURNS void
     LANGUAGE c IMMUTABLE
-    AS '$libdir/broadcast_engine', 'be_template_check';
+    AS 'MODULE_PATHNAME', 'be_template_check';

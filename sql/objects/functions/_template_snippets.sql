@@ -8,4 +8,4 @@
 
 CREATE OR REPLACE FUNCTION broadcast._template_snippets(workspace_id text, source text, field text) RETURNS jsonb
     LANGUAGE c STABLE
-    AS '$libdir/broadcast_engine', 'be_template_snippets';
+    AS 'MODULE_PATHNAME', 'be_template_snippets';

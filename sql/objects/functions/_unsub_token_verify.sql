@@ -1,3 +1,3 @@
 CREATE OR REPLACE FUNCTION broadcast._unsub_token_verify(token text, secret bytea) RETURNS boolean
     LANGUAGE c IMMUTABLE
-    AS '$libdir/broadcast_engine', 'be_unsub_token_verify';
+    AS 'MODULE_PATHNAME', 'be_unsub_token_verify';

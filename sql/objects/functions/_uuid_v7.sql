@@ -2,4 +2,4 @@
 
 CREATE OR REPLACE FUNCTION broadcast._uuid_v7() RETURNS uuid
     LANGUAGE c PARALLEL SAFE
-    AS '$libdir/broadcast_engine', 'be_uuid_v7';
+    AS 'MODULE_PATHNAME', 'be_uuid_v7';

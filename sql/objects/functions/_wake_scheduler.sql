@@ -2,4 +2,4 @@
 
 CREATE OR REPLACE FUNCTION broadcast._wake_scheduler() RETURNS void
     LANGUAGE c
-    AS '$libdir/broadcast_engine', 'be_sql_wake_scheduler';
+    AS 'MODULE_PATHNAME', 'be_sql_wake_scheduler';

@@ -2,4 +2,4 @@
 
 CREATE OR REPLACE FUNCTION broadcast.build_message(parts jsonb) RETURNS text
     LANGUAGE c STABLE
-    AS '$libdir/broadcast_engine', 'be_build_message';
+    AS 'MODULE_PATHNAME', 'be_build_message';

@@ -2,4 +2,4 @@
 
 CREATE OR REPLACE FUNCTION broadcast.html_to_text(html text) RETURNS text
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
-    AS '$libdir/broadcast_engine', 'be_html_to_text';
+    AS 'MODULE_PATHNAME', 'be_html_to_text';

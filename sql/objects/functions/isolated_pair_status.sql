@@ -9,7 +9,7 @@
 
 CREATE OR REPLACE FUNCTION broadcast.isolated_pair_status(OUT workspace_id text, OUT integration_id text, OUT failures integer, OUT last_error text, OUT sqlstate text, OUT since timestamp with time zone, OUT retry_at timestamp with time zone) RETURNS SETOF record
     LANGUAGE c
-    AS '$libdir/broadcast_engine', 'be_isolated_pairs';
+    AS 'MODULE_PATHNAME', 'be_isolated_pairs';
 
 COMMENT ON FUNCTION broadcast.isolated_pair_status(OUT workspace_id text, OUT integration_id text, OUT failures integer, OUT last_error text, OUT sqlstate text, OUT since timestamp with time zone, OUT retry_at timestamp with time zone) IS 'Pairs (workspace, integration) the senders skip until retry_at, after failures in a row; the last error says why';
 

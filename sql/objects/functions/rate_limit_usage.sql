@@ -6,7 +6,7 @@
 
 CREATE OR REPLACE FUNCTION broadcast.rate_limit_usage(OUT buckets integer, OUT in_use integer, OUT idle integer, OUT refused bigint) RETURNS record
     LANGUAGE c STRICT
-    AS '$libdir/broadcast_engine', 'be_rate_limit_usage';
+    AS 'MODULE_PATHNAME', 'be_rate_limit_usage';
 
 COMMENT ON FUNCTION broadcast.rate_limit_usage(OUT buckets integer, OUT in_use integer, OUT idle integer, OUT refused bigint) IS 'Slots of the shared rate-limit table, those in use and idle, and acquisitions refused because it was full';
 

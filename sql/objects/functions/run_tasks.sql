@@ -6,7 +6,7 @@
 
 CREATE OR REPLACE PROCEDURE broadcast.run_tasks(IN max_seconds integer DEFAULT 50)
     LANGUAGE c
-    AS '$libdir/broadcast_engine', 'be_run_tasks';
+    AS 'MODULE_PATHNAME', 'be_run_tasks';
 
 REVOKE ALL ON PROCEDURE broadcast.run_tasks(IN max_seconds integer) FROM PUBLIC;
 GRANT ALL ON PROCEDURE broadcast.run_tasks(IN max_seconds integer) TO broadcast_admin;

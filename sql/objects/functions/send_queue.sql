@@ -6,7 +6,7 @@
 
 CREATE OR REPLACE PROCEDURE broadcast.send_queue(IN max_seconds integer DEFAULT 50)
     LANGUAGE c
-    AS '$libdir/broadcast_engine', 'be_send_queue';
+    AS 'MODULE_PATHNAME', 'be_send_queue';
 
 REVOKE ALL ON PROCEDURE broadcast.send_queue(IN max_seconds integer) FROM PUBLIC;
 GRANT ALL ON PROCEDURE broadcast.send_queue(IN max_seconds integer) TO broadcast_admin;
