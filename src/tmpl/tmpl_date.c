@@ -461,6 +461,44 @@ date_zone(TmplRenderCtx *c, const FilterCall *fc, const Value *args, int64_t sec
 }
 
 /*
+ * Digits of v (v >= 0 here, or a year), left-padded with pad to width;
+ * snprintf would do, but dates are formatted once per recipient.
+ */
+static int
+put_num(char *buf, int64_t v, int width, char pad)
+{
+	char		tmp[24];
+	int			k = 0;
+	int			n = 0;
+	uint64_t	u = v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v;
+
+	do
+	{
+		tmp[k++] = (char) ('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		buf[n++] = '-';
+	while (n + k < width)
+		buf[n++] = pad;
+	while (k)
+		buf[n++] = tmp[--k];
+	buf[n] = '\0';
+	return n;
+}
+
+/* the first max bytes of s (a NUL-terminated name) */
+static int
+put_str(char *buf, const char *s, size_t max)
+{
+	size_t		n = strnlen(s, max);
+
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return (int) n;
+}
+
+/*
  * strftime subset, locale-free: secs is UTC, shown at offset off (seconds
  * east) with abbreviation abbr for %Z ("+hh:mm" form when empty).
  */
@@ -505,12 +543,11 @@ format_time(char *out, size_t cap, const char *f, size_t fn, int64_t secs,
 			i++;
 		}
 		cv = f[i];
-#define NUM(width, val) \
-	snprintf(tmp, sizeof(tmp), nopad ? "%d" : (width) == 3 ? "%03d" : "%02d", (int) (val))
+#define NUM(width, val) put_num(tmp, (val), nopad ? 0 : (width), '0')
 		switch (cv)
 		{
 			case 'Y':
-				n = snprintf(tmp, sizeof(tmp), "%lld", (long long) y);
+				n = put_num(tmp, y, 0, '0');
 				break;
 			case 'y':
 				n = NUM(2, y % 100);
@@ -522,7 +559,7 @@ format_time(char *out, size_t cap, const char *f, size_t fn, int64_t secs,
 				n = NUM(2, d);
 				break;
 			case 'e':
-				n = snprintf(tmp, sizeof(tmp), nopad ? "%d" : "%2d", d);
+				n = put_num(tmp, d, nopad ? 0 : 2, ' ');
 				break;
 			case 'j':
 				n = NUM(3, yday);
@@ -534,7 +571,7 @@ format_time(char *out, size_t cap, const char *f, size_t fn, int64_t secs,
 				n = NUM(2, hh % 12 == 0 ? 12 : hh % 12);
 				break;
 			case 'l':
-				n = snprintf(tmp, sizeof(tmp), nopad ? "%d" : "%2d", hh % 12 == 0 ? 12 : hh % 12);
+				n = put_num(tmp, hh % 12 == 0 ? 12 : hh % 12, nopad ? 0 : 2, ' ');
 				break;
 			case 'M':
 				n = NUM(2, mi);
@@ -543,29 +580,29 @@ format_time(char *out, size_t cap, const char *f, size_t fn, int64_t secs,
 				n = NUM(2, ss);
 				break;
 			case 'p':
-				n = snprintf(tmp, sizeof(tmp), "%s", hh < 12 ? "AM" : "PM");
+				n = put_str(tmp, hh < 12 ? "AM" : "PM", 2);
 				break;
 			case 'P':
-				n = snprintf(tmp, sizeof(tmp), "%s", hh < 12 ? "am" : "pm");
+				n = put_str(tmp, hh < 12 ? "am" : "pm", 2);
 				break;
 			case 'b':
 			case 'h':
-				n = snprintf(tmp, sizeof(tmp), "%.3s", month_names[m - 1]);
+				n = put_str(tmp, month_names[m - 1], 3);
 				break;
 			case 'B':
-				n = snprintf(tmp, sizeof(tmp), "%s", month_names[m - 1]);
+				n = put_str(tmp, month_names[m - 1], sizeof(tmp) - 1);
 				break;
 			case 'a':
-				n = snprintf(tmp, sizeof(tmp), "%.3s", day_names[wday]);
+				n = put_str(tmp, day_names[wday], 3);
 				break;
 			case 'A':
-				n = snprintf(tmp, sizeof(tmp), "%s", day_names[wday]);
+				n = put_str(tmp, day_names[wday], sizeof(tmp) - 1);
 				break;
 			case 'u':
-				n = snprintf(tmp, sizeof(tmp), "%d", wday == 0 ? 7 : wday);
+				n = put_num(tmp, wday == 0 ? 7 : wday, 0, '0');
 				break;
 			case 'w':
-				n = snprintf(tmp, sizeof(tmp), "%d", wday);
+				n = put_num(tmp, wday, 0, '0');
 				break;
 			case 'Z':
 				if (abbr && abbr[0])

@@ -921,7 +921,17 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				unsigned char ch = (unsigned char) s[i];
 				bool		up = fc->id == F_UPCASE || (fc->id == F_CAPITALIZE && i == 0);
 
-				if (ch < 0x80)
+				if (ch < 0x80 && i > 0)
+				{
+					/* a run of ASCII, the common case, without the checks below */
+					unsigned char lo = up ? 'a' : 'A';
+
+					do
+					{
+						d[i++] = (char) ((unsigned) (ch - lo) < 26u ? ch ^ 0x20 : ch);
+					} while (i < n && (ch = (unsigned char) s[i]) < 0x80);
+				}
+				else if (ch < 0x80)
 				{
 					if (up && ch >= 'a' && ch <= 'z')
 						ch -= 32;

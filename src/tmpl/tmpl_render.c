@@ -246,6 +246,18 @@ eval_expr(TmplRenderCtx *c, const Expr *e, Value *out)
 	return RC_OK;
 }
 
+/* eval_expr, with literals (most filter arguments and comparands) inline */
+static inline int
+eval_arg(TmplRenderCtx *c, const Expr *e, Value *out)
+{
+	if (e->kind == E_LIT)
+	{
+		*out = e->lit;
+		return RC_OK;
+	}
+	return eval_expr(c, e, out);
+}
+
 /* Evaluate the base value and the first nfilters filters. */
 static int
 eval_filtered_n(TmplRenderCtx *c, const Filtered *f, int nfilters, Value *out)
@@ -263,7 +275,7 @@ eval_filtered_n(TmplRenderCtx *c, const Filtered *f, int nfilters, Value *out)
 		int			a;
 
 		for (a = 0; a < fc->nargs; a++)
-			if (eval_expr(c, fc->args[a], &args[a]) != RC_OK)
+			if (eval_arg(c, fc->args[a], &args[a]) != RC_OK)
 				return RC_ERR;
 		if (fc->allow_false && eval_expr(c, fc->allow_false, &args[MAX_FILTER_ARGS]) != RC_OK)
 			return RC_ERR;
@@ -404,7 +416,7 @@ eval_cond(TmplRenderCtx *c, const Cond *cd, bool *res)
 			v = truthy(&l);
 		else
 		{
-			if (eval_expr(c, t->r, &r) != RC_OK || compare(c, t->op, &l, &r, &v) != RC_OK)
+			if (eval_arg(c, t->r, &r) != RC_OK || compare(c, t->op, &l, &r, &v) != RC_OK)
 				return RC_ERR;
 		}
 		acc = v;

@@ -192,15 +192,10 @@ fmt_dbl(char *buf, double d)
 		if (tmpl_short_decimal(d, &m, &me))
 		{
 			/* the same text as below, from the known digits */
-			int			w = fmt_int(tmp, m < 0 ? -m : m);
-
-			if (m < 0)
-			{
-				memmove(tmp + 1, tmp, (size_t) w + 1);
-				tmp[0] = '-';
-			}
-			snprintf(tmp + w + (m < 0), sizeof(tmp) - w - 1, "e%d", me + w - 1);
-			goto digits;
+			nd = fmt_int(digits, m < 0 ? -m : m);
+			neg = m < 0;
+			exp = me + nd - 1;
+			goto format;
 		}
 	}
 
@@ -214,13 +209,13 @@ fmt_dbl(char *buf, double d)
 		if (prec == 17 || strtod(tmp, NULL) == d)
 			break;
 	}
-digits:
 	neg = tmp[0] == '-';
 	e = strchr(tmp, 'e');
 	exp = atoi(e + 1);
 	for (s = tmp + (neg ? 1 : 0); s < e; s++)
 		if (*s >= '0' && *s <= '9')
 			digits[nd++] = *s;
+format:
 	while (nd > 1 && digits[nd - 1] == '0')
 		nd--;
 	if (neg)
