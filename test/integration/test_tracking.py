@@ -131,8 +131,11 @@ def setup(db, sinkf):
     db.q("SELECT broadcast.create_list('tr', 'l', 'Readers')")
     db.q("SELECT broadcast.create_integration('tr', 'smtp', 'smtp', %s)",
          json.dumps({"host": "127.0.0.1", "port": int(sinkf["port"]), "tls": "none"}))
+    # the confirmation renders a snippet: the opt-in broadcast pins it too
+    db.q("""SELECT broadcast.create_template('tr', 'legal', 'legal', '<p>Sent by Tracking Ltd</p>')""")
     db.q("""SELECT broadcast.create_template('tr', 'confirm', 'Please confirm {{list.name}}',
-            '<html><body><p><a href="{{confirm_url}}">Confirm</a> <a href="https://help.example/">Help</a></p></body></html>')""")
+            '<html><body><p><a href="{{confirm_url}}">Confirm</a> <a href="https://help.example/">Help</a></p>'
+            '{% render ''legal'' %}</body></html>')""")
     db.q("""SELECT broadcast.update_workspace('tr', jsonb_build_object(
             'double_opt_in', jsonb_build_object('template_id', 'confirm', 'integration_id', 'smtp',
                                                 'base_url', %s, 'page', '{"done": "Welcome aboard"}'::jsonb),
@@ -154,6 +157,10 @@ def run_optin(r, db, sinkf):
     r.check("the confirmation mail (sent by the sender) carries the signed /c/ link, untracked",
             len(confirm) == 1 and confirm[0].startswith("http://127.0.0.1:%d/c/" % EDGE_PORT)
             and "/t/" not in html and "https://help.example/" in links, links)
+    r.check("the confirmation renders its snippet, pinned by the opt-in broadcast",
+            "Sent by Tracking Ltd" in html and db.one(
+                "SELECT snippets FROM broadcast.broadcast_variations WHERE workspace_id = 'tr'"
+                " AND broadcast_id = 'double-opt-in'") == {"legal": 1}, html)
     # the sink has it before the sender's batch commits the history row
     wait_for("the confirmation in the history of the opt-in broadcast", lambda: db.one(
         "SELECT count(*) FROM broadcast.message_history WHERE workspace_id = 'tr' AND broadcast_id = 'double-opt-in'"

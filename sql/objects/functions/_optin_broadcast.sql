@@ -1,6 +1,6 @@
 /*
  * The workspace's opt-in broadcast, made or brought up to date for list:
- * the template's latest version pinned, the integration of the setting,
+ * the template's latest version and its snippets' pinned, the integration of the setting,
  * the list among its lists (for {{list.name}}).  Returns its integration.
  */
 CREATE OR REPLACE FUNCTION broadcast._optin_broadcast(p_workspace_id text, p_list_id text)
@@ -68,6 +68,20 @@ BEGIN
 	ON CONFLICT (workspace_id, broadcast_id, variation) DO UPDATE
 		SET template_id = EXCLUDED.template_id, version = EXCLUDED.version
 		WHERE (v.template_id, v.version) IS DISTINCT FROM (EXCLUDED.template_id, EXCLUDED.version);
+	/*
+	 * The snippets it renders, at their latest versions like the template
+	 * (a scheduled broadcast pins them in _pin_versions); written only when
+	 * they changed.
+	 */
+	UPDATE broadcast.broadcast_variations v
+	   SET snippets = s.snippets
+	  FROM (SELECT broadcast._template_snippets(t.workspace_id, t.subject, 'subject')
+				   || broadcast._template_snippets(t.workspace_id, t.html, 'html')
+				   || broadcast._template_snippets(t.workspace_id, t.text_body, 'text_body') AS snippets
+			  FROM broadcast.templates t
+			 WHERE t.workspace_id = p_workspace_id AND t.template_id = tpl AND t.version = ver) s
+	 WHERE v.workspace_id = p_workspace_id AND v.broadcast_id = 'double-opt-in' AND v.variation = 0
+	   AND v.snippets IS DISTINCT FROM s.snippets;
 	RETURN integ;
 END
 $$;
