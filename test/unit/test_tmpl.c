@@ -1043,8 +1043,8 @@ test_snippets(void)
 			   "<vip><beta!>|<><!>", "render for: the item under the snippet's name, forloop");
 	UNIT_STREQ(RS("{% render 'product' with broadcast.articles[0] as product %}|{% render 'item' with 'x' %}"),
 			   "One|<x>", "render with, with as");
-	UNIT_STREQ(RS("{% include 'product' with broadcast.articles[1] as product %}{{ product.title }}"), "TwoTwo",
-			   "include with sets the shared variable");
+	UNIT_STREQ(RS("{% include 'product' with broadcast.articles[1] as product %}[{{ product.title }}]"), "Two[]",
+			   "include's with variable is gone after it, as in Liquid");
 	UNIT_STREQ(RS("{% assign who = 'Zed' %}{% render 'outer', who: who %}"), "(o Hello Zed)", "nested render");
 	UNIT_STREQ(RS("{% assign secret = 's' %}{% render 'globals' %}"), "Ann|", "render sees the data, not the caller's assigns");
 	UNIT_STREQ(RS("a{% render 'empty' %}b{% include \"empty\" %}c"), "abc", "empty snippet");
