@@ -53,6 +53,7 @@ OBJS = \
 	src/tmpl/tmpl_snippet.o \
 	src/tmpl/tmpl_spec.o \
 	src/tmpl/tmpl_state.o \
+	src/tmpl/tmpl_tags.o \
 	src/tmpl/tmpl_util.o \
 	src/tmpl/tmpl_value.o \
 	src/tmpl_sql.o \

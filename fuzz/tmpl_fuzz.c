@@ -61,6 +61,8 @@ fuzz_snippet(void *arg, const char *name, size_t n, const char **src, size_t *le
 		{"a", "{{ x }}{% assign y = 1 %}{{ y }}{% include 'b' %}"},
 		{"b", "<{{ item | default: 'b' }}{{ forloop.index }}>"},
 		{"c", "{% render 'a', x: 2 %}{% render 'b' for contact.tags as item %}"},
+		{"d", "{% increment n %}{% tablerow i in (1..3) cols: 2 %}{{ tablerowloop.col }}"
+		"{{ forloop.name }}{% decrement n %}{% endtablerow %}{{ n | divided_by: 0 }}"},
 		{NULL, NULL}
 	};
 	int			i;

@@ -113,6 +113,9 @@ values_equal(const Value *a, const Value *b)
 		case V_ARR:
 		case V_OBJ:
 			return json_object_equal(a->u.j, b->u.j) != 0;
+		case V_RANGE:
+			/* Ruby's Range#==: same bounds */
+			return a->u.r.lo == b->u.r.lo && a->u.r.hi == b->u.r.hi;
 		default:
 			return false;
 	}

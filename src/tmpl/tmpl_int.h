@@ -170,7 +170,14 @@ typedef enum LoopProp
 	LP_RINDEX0,
 	LP_FIRST,
 	LP_LAST,
-	LP_LENGTH
+	LP_LENGTH,
+	LP_NAME,					/* forloop.name: "variable-collection" */
+	/* tablerowloop only */
+	LP_COL,
+	LP_COL0,
+	LP_COL_FIRST,
+	LP_COL_LAST,
+	LP_ROW
 } LoopProp;
 
 struct Expr
@@ -186,6 +193,7 @@ struct Expr
 	Expr	   *hi;
 	LoopProp	prop;			/* E_FORLOOP */
 	int			up;				/* E_FORLOOP: parentloop steps */
+	bool		tablerow;		/* E_FORLOOP: tablerowloop, not forloop */
 };
 
 typedef enum FilterId
@@ -333,6 +341,7 @@ typedef enum NodeKind
 	N_CAPTURE,
 	N_CYCLE,					/* stateful: never pre-rendered */
 	N_IFCHANGED,				/* stateful; u.capture with slot -1 */
+	N_COUNTER,					/* increment/decrement: stateful */
 	N_CHUNK,					/* specialised: pre-rendered text + its cost */
 	N_BLOCK						/* specialised: entered block of a pre-run tag */
 } NodeKind;
@@ -384,9 +393,11 @@ struct Node
 			Expr	   *offset;
 			bool		reversed;
 			bool		offset_continue;	/* offset: continue */
+			bool		tablerow;	/* tablerow: cells, tablerowloop */
 			int			name_idx;	/* "var-collection": continue state */
 			Node	   *body;
 			Node	   *else_body;
+			Expr	   *cols;		/* tablerow cols:, NULL: one row */
 		}			loop;
 		struct
 		{
@@ -414,6 +425,11 @@ struct Node
 		}			chunk;
 		struct
 		{
+			int			slot;	/* the variable the counter shows in */
+			int			step;	/* +1, -1, or 0: reset (new render scope) */
+		}			counter;
+		struct
+		{
 			const TmplCost *pre;	/* charged before entering */
 			size_t		reserve;	/* working memory the tag held */
 			Node	   *body;
@@ -432,6 +448,10 @@ struct Template
 	int			nkeys;			/* constant keys (SEG_KEY) */
 	uint64_t	id;				/* unique per compiled template */
 	int			nfornames;		/* distinct "var-collection" loop names */
+	const char **fornames;		/* by name_idx, NUL-terminated (forloop.name) */
+	/* positions inside snippets (tmpl_snippet.c): see tmpl_error_locate */
+	int			nsnippos;
+	const struct SnipPos *snippos;
 	bool		uses_continue;	/* some loop has offset: continue */
 	const char **slot_names;	/* NUL-terminated, for data lookups */
 	/* specialised templates only */
@@ -439,6 +459,23 @@ struct Template
 	const Value *slot_init;		/* per slot: value of a constant root */
 	const bool *slot_init_set;
 };
+
+/*
+ * Position of a node or filter inside a snippet: its line and column there,
+ * and where the outermost render/include tag stands in the template.  Such
+ * nodes carry line -(index + 1) into Template.snippos.
+ */
+/* include arguments (and with/for variables) of all nested includes */
+#define TMPL_MAX_INCLUDE_NAMES (33 * TMPL_MAX_SNIPPET_DEPTH)
+
+typedef struct SnipPos
+{
+	const char *name;			/* innermost snippet, NUL-terminated */
+	int			line;
+	int			col;
+	int			top_line;
+	int			top_col;
+} SnipPos;
 
 typedef struct ForName
 {
@@ -486,6 +523,25 @@ typedef struct Parser
 	size_t		snip_stack_len[TMPL_MAX_SNIPPET_DEPTH];
 	int			snip_depth;
 	size_t		snip_bytes;
+	const char *snip_name;		/* innermost snippet, NUL-terminated copy */
+	int			snip_top_line;	/* the outermost render/include tag */
+	int			snip_top_col;
+	SnipPos    *snippos;		/* malloc'd; copied into the template */
+	int			nsnippos;
+	int			capsnippos;
+	/* forloop/tablerowloop inside "render" see only the snippet's loops */
+	bool		isolated;
+	bool		region_for;		/* the render tag loops ("for") */
+	int			loops_open;		/* for loops open since the region began */
+	int			trs_open;		/* tablerows open since then */
+	/* names an include shadows (read_slot), innermost last */
+	struct
+	{
+		const char *p;
+		size_t		n;
+		int			slot;
+	}			ovl[TMPL_MAX_INCLUDE_NAMES];
+	int			novl;
 } Parser;
 
 typedef enum TTKind
@@ -561,6 +617,13 @@ typedef struct Slot
 {
 	Value		v;
 	bool		set;			/* false: not yet looked up in the data */
+	/*
+	 * Liquid's increment/decrement counters are variables of their own,
+	 * shown when the name is not assigned (assign, capture, for).
+	 */
+	bool		assigned;
+	bool		has_counter;
+	int64_t		counter;
 	char	   *buf;			/* owns assigned/captured strings */
 	size_t		cap;
 } Slot;
@@ -590,6 +653,8 @@ typedef struct LoopState
 {
 	int64_t		index0;
 	int64_t		length;
+	int64_t		cols;			/* tablerow; <= 0: never wraps */
+	int			name_idx;		/* for: Template.fornames */
 } LoopState;
 
 struct TmplRenderCtx
@@ -604,6 +669,8 @@ struct TmplRenderCtx
 	Slot	   *slots;
 	int			nslots;
 	LoopState	loops[TMPL_MAX_COMPILE_DEPTH + 1];
+	LoopState	trloops[TMPL_MAX_COMPILE_DEPTH + 1];	/* tablerow */
+	int			ntrloops;
 	int64_t    *for_next;		/* per loop name: where offset: continue starts */
 	int			nfor_next;
 	struct CycleState *cycles;	/* cycle groups met in this render (lists arena) */
@@ -675,6 +742,11 @@ extern char *ps_strdup(Parser *ps, const char *s, size_t n);
 extern bool next_ttok(Parser *ps, TTok *tk);
 extern int intern_slot(Parser *ps, const char *name, size_t n);
 extern void mark_assigned(Parser *ps, int slot);
+extern void mark_counter(Parser *ps, int slot);
+extern int	read_slot(Parser *ps, const char *name, size_t n);
+extern Node *parse_cycle(Parser *ps, const TTok *open);
+extern Node *parse_counter(Parser *ps, const TTok *open, int step);
+extern int	intern_forname(Parser *ps, const char *a, size_t an, const char *b, size_t bn);
 extern Expr *parse_primary(Lex *lx, int depth);
 extern bool parse_block(Parser *ps, int depth, Node **head, TTok *term);
 extern Node *new_node(Parser *ps, NodeKind kind, const char *at);
@@ -715,6 +787,14 @@ extern void for_restore_var(Slot *s, const Slot *saved, bool copied);
 extern int ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
 		  const TmplLimits *lim, BeBuf *out, TmplError *err);
 extern int	tmpl_exec_node(TmplRenderCtx *c, const Node *n);
+extern int	tmpl_exec_block(TmplRenderCtx *c, const Node *n);
+extern int	tmpl_enter_block(TmplRenderCtx *c);
+extern int	tmpl_render_tablerow(TmplRenderCtx *c, const Node *n);
+extern int	tmpl_loop_prop(TmplRenderCtx *c, const Expr *e, Value *out);
+extern int	tmpl_render_counter(TmplRenderCtx *c, const Node *n);
+extern void tmpl_counter_show(Slot *s);
+extern void node_pos(Parser *ps, const char *at, int *line, int *col);
+extern void tmpl_error_locate(const Template *t, TmplError *err);
 extern int	tmpl_render_cycle(TmplRenderCtx *c, const Node *n);
 extern int	tmpl_ifchanged_emit(TmplRenderCtx *c, BeBuf *out, const BeBuf *body);
 /* filters with their own function (FilterDef.fn) */

@@ -49,6 +49,44 @@ pos_of(Parser *ps, const char *at, int *line, int *col)
 	*col = ps->pc_col;
 }
 
+/*
+ * Position of a node or filter: pos_of, except inside a snippet, where it
+ * is recorded in ps->snippos and stands as line -(index + 1), column 0, so
+ * that a render error there can name the snippet (tmpl_error_locate).
+ */
+void
+node_pos(Parser *ps, const char *at, int *line, int *col)
+{
+	SnipPos    *sp;
+
+	pos_of(ps, at, line, col);
+	if (ps->snip_depth == 0 || ps->failed)
+		return;
+	if (ps->nsnippos == ps->capsnippos)
+	{
+		int			ncap = ps->capsnippos ? ps->capsnippos * 2 : 64;
+		SnipPos    *np = ncap < INT_MAX / 2 ?
+			realloc(ps->snippos, sizeof(SnipPos) * (size_t) ncap) : NULL;
+
+		if (np == NULL)
+		{
+			ps->failed = true;
+			set_error(ps->err, TMPL_ERR_NOMEM, 0, 0, "out of memory");
+			return;
+		}
+		ps->snippos = np;
+		ps->capsnippos = ncap;
+	}
+	sp = &ps->snippos[ps->nsnippos++];
+	sp->name = ps->snip_name;
+	sp->line = *line;
+	sp->col = *col;
+	sp->top_line = ps->snip_top_line;
+	sp->top_col = ps->snip_top_col;
+	*line = -ps->nsnippos;
+	*col = 0;
+}
+
 void
 perr(Parser *ps, const char *at, const char *fmt,...)
 {
@@ -133,12 +171,18 @@ find_open(const char *s, const char *end)
 	return end;
 }
 
-/* Body of {% raw %}: everything up to the matching {% endraw %}. */
+/*
+ * Body of {% raw %}: everything up to the matching {% endraw %}, as text.
+ * With doc, the same for {% doc %} ... {% enddoc %}, but the body is
+ * dropped (an empty text token) and a nested {% doc %} is an error.
+ */
 static bool
-scan_raw(Parser *ps, TTok *tk, const char *body, bool trim_body_start)
+scan_raw(Parser *ps, TTok *tk, const char *body, bool trim_body_start, bool doc)
 {
 	const char *end = ps->end;
 	const char *scan = body;
+	const char *endname = doc ? "enddoc" : "endraw";
+	size_t		endlen = strlen(endname);
 
 	for (;;)
 	{
@@ -148,7 +192,7 @@ scan_raw(Parser *ps, TTok *tk, const char *body, bool trim_body_start)
 
 		if (o == NULL)
 		{
-			perr(ps, tk->start, "\"raw\" tag was never closed");
+			perr(ps, tk->start, "\"%s\" tag was never closed", doc ? "doc" : "raw");
 			return false;
 		}
 		x = o + 2;
@@ -159,11 +203,17 @@ scan_raw(Parser *ps, TTok *tk, const char *body, bool trim_body_start)
 		}
 		while (x < end && is_ws(*x))
 			x++;
-		if (end - x >= 6 && memcmp(x, "endraw", 6) == 0)
+		if (doc && end - x >= 3 && memcmp(x, "doc", 3) == 0 &&
+			(end - x == 3 || is_ws(x[3]) || x[3] == '-' || x[3] == '%'))
+		{
+			perr(ps, o, "\"doc\" tags cannot be nested");
+			return false;
+		}
+		if ((size_t) (end - x) >= endlen && memcmp(x, endname, endlen) == 0)
 		{
 			bool		tr = false;
 
-			x += 6;
+			x += endlen;
 			while (x < end && is_ws(*x))
 				x++;
 			if (x < end && *x == '-')
@@ -186,7 +236,7 @@ scan_raw(Parser *ps, TTok *tk, const char *body, bool trim_body_start)
 				ps->trim_next = tr;
 				tk->kind = TT_TEXT;
 				tk->p = a;
-				tk->n = (size_t) (b - a);
+				tk->n = doc ? 0 : (size_t) (b - a);
 				return true;
 			}
 		}
@@ -254,7 +304,16 @@ scan_tag(Parser *ps, TTok *tk)
 	tk->args = a;
 	tk->argslen = (size_t) (b - a);
 	if (name_is(tk->name, tk->namelen, "raw"))
-		return scan_raw(ps, tk, ps->src + ps->pos, trim_right);
+		return scan_raw(ps, tk, ps->src + ps->pos, trim_right, false);
+	if (name_is(tk->name, tk->namelen, "doc"))
+	{
+		if (tk->argslen)
+		{
+			perr(ps, tk->args, "\"doc\" takes no arguments");
+			return false;
+		}
+		return scan_raw(ps, tk, ps->src + ps->pos, trim_right, true);
+	}
 	return true;
 }
 
@@ -309,7 +368,7 @@ liquid_line(Parser *ps, TTok *tk)
 			perr(ps, nm, "tag name expected");
 			return true;
 		}
-		if (name_is(nm, tk->namelen, "raw"))
+		if (name_is(nm, tk->namelen, "raw") || name_is(nm, tk->namelen, "doc"))
 		{
 			perr(ps, nm, "\"%.*s\" is not allowed inside a \"liquid\" tag",
 				 (int) tk->namelen, nm);

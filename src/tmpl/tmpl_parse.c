@@ -116,7 +116,7 @@ parse_path(Lex *lx, int depth, const char *root, size_t rootlen)
 		segs[nsegs - 1].kind == SEG_KEY)
 	{
 		static const char *const props[] = {
-			"index", "index0", "rindex", "rindex0", "first", "last", "length"
+			"index", "index0", "rindex", "rindex0", "first", "last", "length", "name"
 		};
 		int			i;
 		int			up = 0;
@@ -124,17 +124,54 @@ parse_path(Lex *lx, int depth, const char *root, size_t rootlen)
 		while (up < nsegs - 1 && segs[up].kind == SEG_KEY &&
 			   strcmp(segs[up].key, "parentloop") == 0)
 			up++;
-		for (i = 0; i < 7 && up == nsegs - 1; i++)
+		for (i = 0; i <= LP_NAME && up == nsegs - 1; i++)
 			if (strcmp(segs[up].key, props[i]) == 0)
 			{
 				e->kind = E_FORLOOP;
 				e->prop = (LoopProp) i;
 				e->up = up;
+
+				/*
+				 * Inside "render" only the snippet's own loops exist, and
+				 * the loop of "render ... for" only as the innermost.
+				 */
+				if (ps->isolated && up >= ps->loops_open &&
+					!(ps->region_for && up == 0 && ps->loops_open == 0))
+				{
+					e->kind = E_LIT;
+					e->lit.t = V_NIL;
+					e->cache_idx = -1;
+				}
+				return e;
+			}
+	}
+
+	/* tablerowloop.<prop>: the innermost tablerow (it has no parentloop) */
+	if (name_is(root, rootlen, "tablerowloop") && nsegs == 1 && segs[0].kind == SEG_KEY)
+	{
+		static const char *const props[] = {
+			"index", "index0", "rindex", "rindex0", "first", "last", "length", NULL,
+			"col", "col0", "col_first", "col_last", "row"
+		};
+		int			i;
+
+		for (i = 0; i <= LP_ROW; i++)
+			if (props[i] && strcmp(segs[0].key, props[i]) == 0)
+			{
+				e->kind = E_FORLOOP;
+				e->prop = (LoopProp) i;
+				e->tablerow = true;
+				if (ps->isolated && ps->trs_open == 0)
+				{
+					e->kind = E_LIT;
+					e->lit.t = V_NIL;
+					e->cache_idx = -1;
+				}
 				return e;
 			}
 	}
 	e->kind = E_VAR;
-	e->slot = intern_slot(ps, root, rootlen);
+	e->slot = read_slot(ps, root, rootlen);
 	if (e->slot < 0)
 		return NULL;
 	e->nsegs = nsegs;
@@ -313,7 +350,7 @@ parse_filtered(Lex *lx)
 		fc = &fe->filters[fe->nfilters++];
 		fc->id = def->id;
 		fc->def = def;
-		pos_of(ps, nametok.at, &fc->line, &fc->col);
+		node_pos(ps, nametok.at, &fc->line, &fc->col);
 		if (!lex_next(lx))
 			return NULL;
 		if (lx->tok.k == K_COLON)
@@ -465,7 +502,7 @@ new_node(Parser *ps, NodeKind kind, const char *at)
 	if (n)
 	{
 		n->kind = kind;
-		pos_of(ps, at, &n->line, &n->col);
+		node_pos(ps, at, &n->line, &n->col);
 	}
 	return n;
 }
@@ -531,7 +568,8 @@ body_blank(const Node *n)
 					break;
 				}
 			case N_FOR:
-				if (!body_blank(n->u.loop.body) || !body_blank(n->u.loop.else_body))
+				if (n->u.loop.tablerow ||
+					!body_blank(n->u.loop.body) || !body_blank(n->u.loop.else_body))
 					return false;
 				break;
 			default:
@@ -774,15 +812,56 @@ parse_case(Parser *ps, const TTok *open, int depth, Node **last)
 	return head;
 }
 
+/*
+ * Index of the loop name "a-b" (just "a" when b is NULL), for offset:
+ * continue and forloop.name; -1 when out of memory.
+ */
+int
+intern_forname(Parser *ps, const char *a, size_t an, const char *b, size_t bn)
+{
+	size_t		len = an + (b ? 1 + bn : 0);
+	ForName    *fn;
+	char	   *nm;
+	int			idx = ps->nfornames - 1;
+
+	for (fn = ps->fornames; fn; fn = fn->next, idx--)
+		if (fn->n == len && memcmp(fn->p, a, an) == 0 &&
+			(b == NULL || memcmp(fn->p + an + 1, b, bn) == 0))
+			return idx;
+	if ((fn = ps_alloc(ps, sizeof(ForName))) == NULL ||
+		(nm = ps_alloc(ps, len + 1)) == NULL)
+		return -1;
+	memcpy(nm, a, an);
+	if (b)
+	{
+		nm[an] = '-';
+		memcpy(nm + an + 1, b, bn);
+	}
+	nm[len] = '\0';
+	fn->p = nm;
+	fn->n = len;
+	fn->next = ps->fornames;
+	ps->fornames = fn;
+	return ps->nfornames++;
+}
+
+/*
+ * for, and tablerow (tablerow = true): the same loop with cells around each
+ * item (tmpl_tags.c), a "cols" attribute and neither "reversed", "offset:
+ * continue" nor "else", as in Shopify Liquid.
+ */
 static Node *
-parse_for(Parser *ps, const TTok *open, int depth)
+parse_for(Parser *ps, const TTok *open, int depth, bool tablerow)
 {
 	Node	   *n = new_node(ps, N_FOR, open->start);
+	const char *tag = tablerow ? "tablerow" : "for";
 	Lex			lx;
 	TTok		term;
+	bool		ok;
 
 	if (n == NULL || !check_depth(ps, open, depth))
 		return NULL;
+	n->u.loop.tablerow = tablerow;
 	if (!lex_init(&lx, ps, open->args, open->argslen))
 		return NULL;
 	if (lx.tok.k != K_IDENT)
@@ -806,44 +885,33 @@ parse_for(Parser *ps, const TTok *open, int depth)
 		/* Liquid's loop name, "variable-collection markup": continue state */
 		const char *cp = lx.tok.at;
 		const char *ce;
-		const char *vname = ps->names[n->u.loop.slot];
-		size_t		vn = ps->namelens[n->u.loop.slot];
-		size_t		len;
-		ForName    *fn;
-		char	   *nm;
-		int			idx;
 
 		if ((n->u.loop.coll = parse_primary(&lx, 0)) == NULL)
 			return NULL;
 		ce = lx.tok.k == K_END ? lx.end : lx.tok.at;
 		while (ce > cp && is_ws(ce[-1]))
 			ce--;
-		len = vn + 1 + (size_t) (ce - cp);
-		idx = ps->nfornames - 1;
-		for (fn = ps->fornames; fn; fn = fn->next, idx--)
-			if (fn->n == len && memcmp(fn->p, vname, vn) == 0 &&
-				memcmp(fn->p + vn + 1, cp, (size_t) (ce - cp)) == 0)
-				break;
-		if (fn == NULL)
-		{
-			if ((fn = ps_alloc(ps, sizeof(ForName))) == NULL ||
-				(nm = ps_alloc(ps, len + 1)) == NULL)
-				return NULL;
-			memcpy(nm, vname, vn);
-			nm[vn] = '-';
-			memcpy(nm + vn + 1, cp, (size_t) (ce - cp));
-			nm[len] = '\0';
-			fn->p = nm;
-			fn->n = len;
-			fn->next = ps->fornames;
-			ps->fornames = fn;
-			idx = ps->nfornames++;
-		}
-		n->u.loop.name_idx = idx;
+		n->u.loop.name_idx = intern_forname(ps, ps->names[n->u.loop.slot],
+											ps->namelens[n->u.loop.slot],
+											cp, (size_t) (ce - cp));
+		if (n->u.loop.name_idx < 0)
+			return NULL;
 	}
 	while (lx.tok.k != K_END)
 	{
-		if (tok_is_word(&lx.tok, "reversed"))
+		if (tablerow && tok_is_word(&lx.tok, "cols"))
+		{
+			if (!lex_next(&lx))
+				return NULL;
+			if (lx.tok.k != K_COLON)
+			{
+				unexpected_tok(&lx, "\":\"");
+				return NULL;
+			}
+			if (!lex_next(&lx) || (n->u.loop.cols = parse_primary(&lx, 0)) == NULL)
+				return NULL;
+		}
+		else if (!tablerow && tok_is_word(&lx.tok, "reversed"))
 		{
 			n->u.loop.reversed = true;
 			if (!lex_next(&lx))
@@ -862,7 +930,7 @@ parse_for(Parser *ps, const TTok *open, int depth)
 			}
 			if (!lex_next(&lx))
 				return NULL;
-			if (dst == &n->u.loop.offset && tok_is_word(&lx.tok, "continue"))
+			if (!tablerow && dst == &n->u.loop.offset && tok_is_word(&lx.tok, "continue"))
 			{
 				/* where the last loop of the same name stopped */
 				n->u.loop.offset_continue = true;
@@ -883,28 +951,39 @@ parse_for(Parser *ps, const TTok *open, int depth)
 		}
 		else
 		{
-			unexpected_tok(&lx, "\"limit\", \"offset\" or \"reversed\"");
+			unexpected_tok(&lx, tablerow ? "\"cols\", \"limit\" or \"offset\"" :
+						   "\"limit\", \"offset\" or \"reversed\"");
 			return NULL;
 		}
 	}
-	if (!parse_block(ps, depth + 1, &n->u.loop.body, &term))
+	if (tablerow)
+		ps->trs_open++;
+	else
+		ps->loops_open++;
+	ok = parse_block(ps, depth + 1, &n->u.loop.body, &term);
+	if (tablerow)
+		ps->trs_open--;
+	else
+		ps->loops_open--;
+	if (!ok)
 		return NULL;
-	if (tag_is(&term, "else"))
+	if (!tablerow && tag_is(&term, "else"))
 	{
 		if (!parse_block(ps, depth + 1, &n->u.loop.else_body, &term))
 			return NULL;
 	}
 	if (term.kind == TT_EOF)
 	{
-		perr(ps, open->start, "\"for\" tag was never closed");
+		perr(ps, open->start, "\"%s\" tag was never closed", tag);
 		return NULL;
 	}
-	if (!tag_is(&term, "endfor"))
+	if (!tag_is(&term, tablerow ? "endtablerow" : "endfor"))
 	{
 		err_unexpected_tag(ps, &term);
 		return NULL;
 	}
-	if (body_blank(n->u.loop.body) && body_blank(n->u.loop.else_body))
+	/* a tablerow always outputs its rows */
+	if (!tablerow && body_blank(n->u.loop.body) && body_blank(n->u.loop.else_body))
 	{
 		strip_blank_text(&n->u.loop.body);
 		strip_blank_text(&n->u.loop.else_body);
@@ -935,65 +1014,6 @@ parse_assign(Parser *ps, const TTok *open)
 	}
 	if (!lex_next(&lx) || (n->u.assign.val = parse_filtered(&lx)) == NULL || !expect_end(&lx))
 		return NULL;
-	return n;
-}
-
-/* cycle [group:] value, value, ... */
-static Node *
-parse_cycle(Parser *ps, const TTok *open)
-{
-	Node	   *n = new_node(ps, N_CYCLE, open->start);
-	Lex			lx;
-	Expr	   *vals[64];
-	int			nv = 0;
-	const char *vstart;
-
-	if (n == NULL || !lex_init(&lx, ps, open->args, open->argslen))
-		return NULL;
-	vstart = lx.tok.at;
-	for (;;)
-	{
-		Expr	   *e;
-
-		if (lx.tok.k == K_END)
-		{
-			unexpected_tok(&lx, "a value");
-			return NULL;
-		}
-		if ((e = parse_primary(&lx, 0)) == NULL)
-			return NULL;
-		if (lx.tok.k == K_COLON && nv == 0 && n->u.cycle.group == NULL)
-		{
-			n->u.cycle.group = e;
-			if (!lex_next(&lx))
-				return NULL;
-			vstart = lx.tok.at;
-			continue;
-		}
-		if (nv == (int) (sizeof(vals) / sizeof(vals[0])))
-		{
-			perr(ps, lx.tok.at, "cycle takes at most %d values", nv);
-			return NULL;
-		}
-		vals[nv++] = e;
-		if (lx.tok.k == K_END)
-			break;
-		if (lx.tok.k != K_COMMA)
-		{
-			unexpected_tok(&lx, "\",\"");
-			return NULL;
-		}
-		if (!lex_next(&lx))
-			return NULL;
-	}
-	if ((n->u.cycle.vals = ps_alloc(ps, sizeof(Expr *) * (size_t) nv)) == NULL)
-		return NULL;
-	memcpy(n->u.cycle.vals, vals, sizeof(Expr *) * (size_t) nv);
-	n->u.cycle.nvals = nv;
-	n->u.cycle.markup = vstart;
-	n->u.cycle.markuplen = (size_t) (open->args + open->argslen - vstart);
-	while (n->u.cycle.markuplen > 0 && is_ws(vstart[n->u.cycle.markuplen - 1]))
-		n->u.cycle.markuplen--;
 	return n;
 }
 
@@ -1091,10 +1111,10 @@ is_terminator(const TTok *tk)
 
 /* Every tag name the parser knows, for "did you mean" hints. */
 static const char *const known_tags[] = {
-	"assign", "break", "capture", "case", "comment", "continue", "cycle", "echo",
-	"else", "elsif", "endcapture", "endcase", "endcomment", "endfor", "endif",
-	"endifchanged", "endraw", "endunless", "for", "if", "ifchanged", "include", "liquid", "raw",
-	"render",
+	"assign", "break", "capture", "case", "comment", "continue", "cycle", "decrement",
+	"doc", "echo", "else", "elsif", "endcapture", "endcase", "endcomment", "enddoc",
+	"endfor", "endif", "endifchanged", "endraw", "endtablerow", "endunless", "for", "if",
+	"ifchanged", "include", "increment", "liquid", "raw", "render", "tablerow",
 	"unless", "when", NULL
 };
 
@@ -1142,8 +1162,8 @@ parse_block(Parser *ps, int depth, Node **head, TTok *term)
 		}
 		else if (tag_is(&tk, "if") || tag_is(&tk, "unless"))
 			n = parse_if(ps, &tk, depth, tk.name[0] == 'u');
-		else if (tag_is(&tk, "for"))
-			n = parse_for(ps, &tk, depth);
+		else if (tag_is(&tk, "for") || tag_is(&tk, "tablerow"))
+			n = parse_for(ps, &tk, depth, tk.name[0] == 't');
 		else if (tag_is(&tk, "case"))
 		{
 			Node	   *last;
@@ -1170,6 +1190,8 @@ parse_block(Parser *ps, int depth, Node **head, TTok *term)
 			n = parse_capture(ps, &tk, depth);
 		else if (tag_is(&tk, "cycle"))
 			n = parse_cycle(ps, &tk);
+		else if (tag_is(&tk, "increment") || tag_is(&tk, "decrement"))
+			n = parse_counter(ps, &tk, tk.name[0] == 'i' ? 1 : -1);
 		else if (tag_is(&tk, "ifchanged"))
 			n = parse_ifchanged(ps, &tk, depth);
 		else if (tag_is(&tk, "break") || tag_is(&tk, "continue"))
@@ -1273,6 +1295,29 @@ tmpl_compile_ex(const char *src, size_t len, TmplSnippetResolver fn, void *arg,
 		else
 			ok = false;
 	}
+	if (ok && ps.nfornames)
+	{
+		ForName    *fn;
+		int			i = ps.nfornames;
+
+		t->fornames = ps_alloc(&ps, sizeof(char *) * (size_t) ps.nfornames);
+		if (t->fornames)
+			for (fn = ps.fornames; fn; fn = fn->next)
+				t->fornames[--i] = fn->p;
+		else
+			ok = false;
+	}
+	if (ok && ps.nsnippos)
+	{
+		SnipPos    *sp = ps_alloc(&ps, sizeof(SnipPos) * (size_t) ps.nsnippos);
+
+		if (sp)
+			memcpy(sp, ps.snippos, sizeof(SnipPos) * (size_t) ps.nsnippos);
+		else
+			ok = false;
+		t->snippos = sp;
+		t->nsnippos = ps.nsnippos;
+	}
 	t->nslots = ps.nnames;
 	t->ncache = ps.ncache;
 	t->nkeys = ps.nkeys;
@@ -1288,6 +1333,7 @@ tmpl_compile_ex(const char *src, size_t len, TmplSnippetResolver fn, void *arg,
 	free(ps.namelens);
 	free(ps.scopes);
 	free(ps.assigned);
+	free(ps.snippos);
 	if (!ok || ps.failed)
 	{
 		if (!ps.failed)

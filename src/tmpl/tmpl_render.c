@@ -115,6 +115,8 @@ eval_expr(TmplRenderCtx *c, const Expr *e, Value *out)
 			{
 				const LoopState *ls;
 
+				if (__builtin_expect(e->tablerow || e->prop >= LP_NAME, 0))
+					return tmpl_loop_prop(c, e, out);
 				if (c->nloops <= e->up)
 				{
 					out->t = V_NIL;
@@ -146,6 +148,8 @@ eval_expr(TmplRenderCtx *c, const Expr *e, Value *out)
 					case LP_LAST:
 						out->t = V_BOOL;
 						out->u.b = ls->index0 == ls->length - 1;
+						break;
+					default:
 						break;
 				}
 				return RC_OK;
@@ -466,6 +470,7 @@ slot_store(TmplRenderCtx *c, Slot *s, const Value *v)
 	else
 		s->v = *v;
 	s->set = true;
+	s->assigned = true;
 	if (c->pe_wr)
 		c->pe_wr[s - c->slots] = 1;
 	return RC_OK;
@@ -568,7 +573,7 @@ for_bounds(TmplRenderCtx *c, const Node *n, ForBounds *fb)
 			fb->cnt = lim;
 	}
 	/* every loop records where a later "offset: continue" starts, as Liquid */
-	if (c->for_next)
+	if (c->for_next && !n->u.loop.tablerow)
 		c->for_next[n->u.loop.name_idx] = fb->from + (fb->cnt > 0 ? fb->cnt : 0);
 	return RC_OK;
 }
@@ -603,12 +608,16 @@ for_restore_var(Slot *s, const Slot *saved, bool copied)
 {
 	s->v = saved->v;
 	s->set = saved->set;
+	s->assigned = saved->assigned;
 	if (copied)
 	{
 		/* the buffer only grows, so the saved string still fits */
 		memcpy(s->buf, saved->v.u.s.p, saved->v.u.s.n + 1);
 		s->v.u.s.p = s->buf;
 	}
+	/* a counter changed in the loop shows again */
+	if (__builtin_expect(s->has_counter, 0))
+		tmpl_counter_show(s);
 }
 
 static int __attribute__((noinline))
@@ -623,6 +632,8 @@ render_for(TmplRenderCtx *c, const Node *n)
 	int			rc = RC_OK;
 	LoopState  *ls;
 
+	if (__builtin_expect(n->u.loop.tablerow, 0))
+		return tmpl_render_tablerow(c, n);
 	if (for_bounds(c, n, &fb) != RC_OK)
 		return RC_ERR;
 	if (fb.cnt <= 0)
@@ -643,6 +654,8 @@ render_for(TmplRenderCtx *c, const Node *n)
 		saved_wr = c->pe_wr[n->u.loop.slot];
 	ls = &c->loops[c->nloops++];
 	ls->length = fb.cnt;
+	ls->name_idx = n->u.loop.name_idx;
+	s->assigned = true;
 	for (k = 0; k < fb.cnt; k++)
 	{
 		if (++c->iterations > c->lim.max_iterations)
@@ -804,6 +817,8 @@ render_node(TmplRenderCtx *c, const Node *n)
 			return render_specialised(c, n);
 		case N_CYCLE:
 			return tmpl_render_cycle(c, n);
+		case N_COUNTER:
+			return tmpl_render_counter(c, n);
 		case N_BREAK:
 			return RC_BREAK;
 		case N_CONTINUE:
@@ -946,12 +961,18 @@ ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
 		{
 			c->slots[i].set = t->slot_init_set[i];
 			c->slots[i].v = t->slot_init[i];
+			c->slots[i].assigned = false;
+			c->slots[i].has_counter = false;
 		}
 	}
 	else
 	{
 		for (i = 0; i < t->nslots; i++)
+		{
 			c->slots[i].set = false;
+			c->slots[i].assigned = false;
+			c->slots[i].has_counter = false;
+		}
 	}
 	if (t->nfornames > c->nfor_next)
 	{
@@ -1015,6 +1036,7 @@ ctx_begin(const Template *t, TmplRenderCtx *c, struct json_object *data,
 	c->iterations = 0;
 	c->depth = 0;
 	c->nloops = 0;
+	c->ntrloops = 0;
 	c->ncap = 0;
 	c->line = 0;
 	c->col = 0;
@@ -1051,7 +1073,10 @@ tmpl_render(const Template *t, TmplRenderCtx *c, struct json_object *data,
 	c->data = NULL;
 	c->t = NULL;
 	if (rc == RC_ERR)
+	{
+		tmpl_error_locate(t, err);
 		return -1;
+	}
 	if (out->oom)
 	{
 		set_error(err, TMPL_ERR_NOMEM, 0, 0, "out of memory");
@@ -1093,4 +1118,17 @@ int
 tmpl_exec_node(TmplRenderCtx *c, const Node *n)
 {
 	return render_node(c, n);
+}
+
+/* render_block and enter_block for the tags of tmpl_tags.c */
+int
+tmpl_exec_block(TmplRenderCtx *c, const Node *n)
+{
+	return render_block(c, n);
+}
+
+int
+tmpl_enter_block(TmplRenderCtx *c)
+{
+	return enter_block(c);
 }

@@ -30,12 +30,38 @@
 #include "tmpl_int.h"
 
 #define MAX_SNIPPET_ARGS 32
+_Static_assert(MAX_SNIPPET_ARGS + 1 <= TMPL_MAX_INCLUDE_NAMES / TMPL_MAX_SNIPPET_DEPTH,
+				 "include overlay too small");
 
+/*
+ * The slot a variable read stands for: inside include, the arguments and
+ * the with/for variable shadow the caller's names (Liquid sets them in a
+ * scope pushed for the include), while assign still writes the caller's.
+ */
+int
+read_slot(Parser *ps, const char *name, size_t n)
+{
+	int			i;
+
+	for (i = ps->novl - 1; i >= 0; i--)
+		if (ps->ovl[i].n == n && memcmp(ps->ovl[i].p, name, n) == 0)
+			return ps->ovl[i].slot;
+	return intern_slot(ps, name, n);
+}
+
+/* ps->assigned: bit 1, written by assign/capture/for; bit 2, a counter */
 void
 mark_assigned(Parser *ps, int slot)
 {
 	if (slot >= 0 && slot < ps->nnames)
-		ps->assigned[slot] = 1;
+		ps->assigned[slot] |= 1;
+}
+
+void
+mark_counter(Parser *ps, int slot)
+{
+	if (slot >= 0 && slot < ps->nnames)
+		ps->assigned[slot] |= 2;
 }
 
 static Expr *
@@ -94,6 +120,8 @@ compile_snippet(Parser *ps, const TTok *tk, const char *name, size_t namelen,
 	int			s_pc_col = ps->pc_col;
 	const char *s_lq_p = ps->lq_p;
 	const char *s_lq_end = ps->lq_end;
+	const char *s_name = ps->snip_name;
+	char	   *namecopy;
 
 	for (i = 0; i < ps->snip_depth; i++)
 		if (ps->snip_stack_len[i] == namelen &&
@@ -120,6 +148,11 @@ compile_snippet(Parser *ps, const TTok *tk, const char *name, size_t namelen,
 		return false;
 	}
 	ps->snip_bytes += srclen;
+	/* render errors inside name it and point at the outermost tag */
+	if ((namecopy = ps_strdup(ps, name, namelen)) == NULL)
+		return false;
+	if (ps->snip_depth == 0)
+		pos_of(ps, tk->start, &ps->snip_top_line, &ps->snip_top_col);
 	/* text nodes point into the source: it lives as long as the template */
 	if ((copy = ps_alloc(ps, srclen + 1)) == NULL)
 		return false;
@@ -130,6 +163,7 @@ compile_snippet(Parser *ps, const TTok *tk, const char *name, size_t namelen,
 	ps->snip_stack[ps->snip_depth] = name;
 	ps->snip_stack_len[ps->snip_depth] = namelen;
 	ps->snip_depth++;
+	ps->snip_name = namecopy;
 	ps->src = copy;
 	ps->end = copy + srclen;
 	ps->pos = 0;
@@ -159,6 +193,7 @@ compile_snippet(Parser *ps, const TTok *tk, const char *name, size_t namelen,
 	}
 
 	ps->snip_depth--;
+	ps->snip_name = s_name;
 	ps->src = s_src;
 	ps->end = s_end;
 	ps->pos = s_pos;
@@ -191,6 +226,12 @@ parse_snippet_tag(Parser *ps, const TTok *tk, int depth, Node **last)
 	Expr	   *argv[MAX_SNIPPET_ARGS];
 	int			nargs = 0;
 	int			scope0 = ps->scope;
+	bool		s_isolated = ps->isolated;
+	bool		s_region_for = ps->region_for;
+	int			s_loops_open = ps->loops_open;
+	int			s_trs_open = ps->trs_open;
+	int			s_novl = ps->novl;
+	bool		ok;
 	int			slot0;
 	int			target;
 	Node	   *body = NULL;
@@ -268,8 +309,11 @@ parse_snippet_tag(Parser *ps, const TTok *tk, int depth, Node **last)
 		nargs++;
 	}
 
-	/* render: the snippet's names live in a scope of their own */
-	if (isolated)
+	/*
+	 * render: the snippet's names live in a scope of their own; include:
+	 * only its arguments do, shadowing the caller's names while it runs.
+	 */
+	if (isolated || nargs || mode)
 		ps->scope = ++ps->nscopes;
 	slot0 = ps->nnames;
 	for (i = 0; i < nargs; i++)
@@ -280,11 +324,44 @@ parse_snippet_tag(Parser *ps, const TTok *tk, int depth, Node **last)
 			goto fail;
 		*tail = n;
 		tail = &n->next;
+		if (!isolated)
+		{
+			Assert(ps->novl < TMPL_MAX_INCLUDE_NAMES);
+			ps->ovl[ps->novl].p = argk[i];
+			ps->ovl[ps->novl].n = argkl[i];
+			ps->ovl[ps->novl++].slot = s;
+		}
 	}
 	target = -1;
 	if (mode && (target = intern_slot(ps, alias, aliaslen)) < 0)
 		goto fail;
-	if (!compile_snippet(ps, tk, name, namelen, depth + 1, &body))
+	if (mode && !isolated)
+	{
+		ps->ovl[ps->novl].p = alias;
+		ps->ovl[ps->novl].n = aliaslen;
+		ps->ovl[ps->novl++].slot = target;
+	}
+	if (!isolated)
+		ps->scope = scope0;
+	else
+		ps->novl = 0;			/* render sees none of the caller's names */
+	/* forloop and tablerowloop: see parse_path */
+	if (isolated)
+	{
+		ps->isolated = true;
+		ps->region_for = mode == 'f';
+		ps->loops_open = 0;
+		ps->trs_open = 0;
+	}
+	else if (mode == 'f')
+		ps->loops_open++;
+	ok = compile_snippet(ps, tk, name, namelen, depth + 1, &body);
+	ps->isolated = s_isolated;
+	ps->region_for = s_region_for;
+	ps->loops_open = s_loops_open;
+	ps->trs_open = s_trs_open;
+	ps->novl = s_novl;
+	if (!ok)
 		goto fail;
 
 	if (isolated)
@@ -293,7 +370,10 @@ parse_snippet_tag(Parser *ps, const TTok *tk, int depth, Node **last)
 		Node	  **rt = &resets;
 		int			s;
 
-		/* each run starts with what it assigns unset (nil), like a new scope */
+		/*
+		 * Each run starts with what it assigns unset (nil), like a new
+		 * scope, and with new counters (the name then shows the data).
+		 */
 		for (s = slot0; s < ps->nnames; s++)
 		{
 			bool		is_arg = false;
@@ -305,7 +385,14 @@ parse_snippet_tag(Parser *ps, const TTok *tk, int depth, Node **last)
 					is_arg = true;
 			if (is_arg)
 				continue;
-			if ((n = assign_node(ps, tk->start, s, nil_expr(ps))) == NULL)
+			if (ps->assigned[s] & 2)
+			{
+				if ((n = new_node(ps, N_COUNTER, tk->start)) == NULL)
+					goto fail;
+				n->u.counter.slot = s;
+				n->u.counter.step = 0;
+			}
+			else if ((n = assign_node(ps, tk->start, s, nil_expr(ps))) == NULL)
 				goto fail;
 			*rt = n;
 			rt = &n->next;
@@ -327,6 +414,9 @@ parse_snippet_tag(Parser *ps, const TTok *tk, int depth, Node **last)
 		n->u.loop.slot = target;
 		n->u.loop.coll = val;
 		n->u.loop.body = body;
+		/* Liquid names the loop after the snippet */
+		if ((n->u.loop.name_idx = intern_forname(ps, name, namelen, NULL, 0)) < 0)
+			return NULL;
 		*tail = n;
 		tail = &n->next;
 	}
@@ -360,5 +450,6 @@ parse_snippet_tag(Parser *ps, const TTok *tk, int depth, Node **last)
 
 fail:
 	ps->scope = scope0;
+	ps->novl = s_novl;
 	return NULL;
 }

@@ -76,6 +76,7 @@ typedef struct Pe
 	int			nsnap;
 	Value	   *snapv;
 	int			dyn;			/* inside a residual if/for: emit writes */
+	int			trin;			/* static check: inside a tablerow of it */
 	bool		jump_dyn;		/* break/continue must happen at render time */
 	/* work left for pre-rendering; failures spend it too */
 	long		iter_budget;
@@ -210,6 +211,9 @@ pe_expr_known(Pe *pe, const Expr *e, int inloop)
 		case E_LIT:
 			return true;
 		case E_FORLOOP:
+			/* tablerows are only pre-rendered whole */
+			if (e->tablerow)
+				return pe->trin > 0;
 			/* a loop entered inside the block, or an enclosing one */
 			return e->up < inloop || pe_loop_known_at(pe, e->up - inloop);
 		case E_RANGE:
@@ -310,6 +314,7 @@ pe_static_node(Pe *pe, const Node *n, int inloop)
 		case N_BLOCK:
 		case N_CYCLE:			/* state of the render: never pre-rendered */
 		case N_IFCHANGED:
+		case N_COUNTER:
 			return false;
 		case N_OUTPUT:
 			return pe_filtered_known(pe, n->u.out, inloop);
@@ -335,8 +340,17 @@ pe_static_node(Pe *pe, const Node *n, int inloop)
 			ok = pe_expr_known(pe, n->u.loop.coll, inloop) &&
 				pe_expr_known(pe, n->u.loop.limit, inloop) &&
 				pe_expr_known(pe, n->u.loop.offset, inloop) &&
-				pe_bind(pe, n->u.loop.slot) &&
-				pe_static_block(pe, n->u.loop.body, inloop + 1);
+				pe_expr_known(pe, n->u.loop.cols, inloop) &&
+				pe_bind(pe, n->u.loop.slot);
+			if (ok && n->u.loop.tablerow)
+			{
+				/* tablerowloop, not forloop */
+				pe->trin++;
+				ok = pe_static_block(pe, n->u.loop.body, inloop);
+				pe->trin--;
+			}
+			else if (ok)
+				ok = pe_static_block(pe, n->u.loop.body, inloop + 1);
 			pe_unbind(pe, mark);
 			ok = ok && pe_static_block(pe, n->u.loop.else_body, inloop);
 			pe_unbind(pe, mark);
@@ -409,6 +423,10 @@ pe_writes(const Node *n, int slot)
 		{
 			case N_ASSIGN:
 				if (n->u.assign.slot == slot)
+					return true;
+				break;
+			case N_COUNTER:
+				if (n->u.counter.slot == slot)
 					return true;
 				break;
 			case N_CAPTURE:
@@ -543,7 +561,7 @@ pe_expr(Pe *pe, const Expr *e)
 
 	if (e == NULL)
 		return NULL;
-	if ((e->kind == E_FORLOOP && pe_loop_known_at(pe, e->up)) ||
+	if ((e->kind == E_FORLOOP && !e->tablerow && pe_loop_known_at(pe, e->up)) ||
 		(e->kind == E_VAR && !e->root_lit && pe->know[e->slot] != SK_UNKNOWN))
 	{
 		bool		dyn = false;
@@ -577,6 +595,8 @@ pe_expr(Pe *pe, const Expr *e)
 				int			target = pe->c->nloops - 1 - e->up;
 				int			k;
 
+				if (e->tablerow)
+					break;		/* tablerows are never unrolled */
 				ne->up = 0;
 				for (k = target + 1; k < pe->c->nloops; k++)
 					if (!pe->loop_known[k])
@@ -755,6 +775,9 @@ pe_havoc(Pe *pe, const Node *n, bool materialize)
 		{
 			case N_ASSIGN:
 				slot = n->u.assign.slot;
+				break;
+			case N_COUNTER:
+				slot = n->u.counter.slot;
 				break;
 			case N_CAPTURE:
 			case N_IFCHANGED:	/* slot -1 */
@@ -1061,9 +1084,13 @@ pe_residual_for(Pe *pe, const Node *n)
 	nd->u.loop.coll = pe_expr(pe, n->u.loop.coll);
 	nd->u.loop.limit = pe_expr(pe, n->u.loop.limit);
 	nd->u.loop.offset = pe_expr(pe, n->u.loop.offset);
-	pe->loop_known[pe->c->nloops++] = false;
+	nd->u.loop.cols = pe_expr(pe, n->u.loop.cols);
+	/* a tablerow is no loop for forloop */
+	if (!n->u.loop.tablerow)
+		pe->loop_known[pe->c->nloops++] = false;
 	nd->u.loop.body = pe_sub(pe, n->u.loop.body, true, NULL);
-	pe->c->nloops--;
+	if (!n->u.loop.tablerow)
+		pe->c->nloops--;
 	pe_havoc(pe, n->u.loop.body, false);
 	nd->u.loop.else_body = pe_sub(pe, n->u.loop.else_body, true, NULL);
 	pe_havoc_node(pe, n, false);
@@ -1090,7 +1117,8 @@ pe_for(Pe *pe, const Node *n, bool force)
 	int64_t		i;
 	int			rc = RC_OK;
 
-	if (force || pe->t->uses_continue || !pe_expr_known(pe, n->u.loop.coll, 0) ||
+	if (force || pe->t->uses_continue || n->u.loop.tablerow ||
+		!pe_expr_known(pe, n->u.loop.coll, 0) ||
 		!pe_expr_known(pe, n->u.loop.limit, 0) ||
 		!pe_expr_known(pe, n->u.loop.offset, 0))
 		return pe_residual_for(pe, n);
@@ -1133,6 +1161,7 @@ pe_for(Pe *pe, const Node *n, bool force)
 	pe->loop_known[c->nloops] = true;
 	ls = &c->loops[c->nloops++];
 	ls->length = fb.cnt;
+	ls->name_idx = n->u.loop.name_idx;
 	for (i = 0; i < fb.cnt; i++)
 	{
 		pe_pending_at(pe, n);
@@ -1250,6 +1279,15 @@ pe_node(Pe *pe, const Node *n)
 				pe_append(pe, nd);
 				return pe->nomem ? RC_ERR : rc;
 			}
+		case N_COUNTER:
+			/* render state too: the slot is unknown afterwards */
+			pe_havoc_node(pe, n, true);
+			nd = pe_new_node(pe, N_COUNTER, n->line, n->col);
+			if (nd == NULL)
+				return RC_ERR;
+			nd->u.counter = n->u.counter;
+			pe_append(pe, nd);
+			break;
 		case N_CYCLE:
 			{
 				/* its group state lives in the render: always residual */
@@ -1361,6 +1399,32 @@ tmpl_specialize(const Template *t, struct json_object *constant_data, TmplError 
 			if ((names[i] = pe_strdup(&pe, t->slot_names[i], strlen(t->slot_names[i]))) == NULL)
 				goto nomem;
 		nt->slot_names = names;
+	}
+	if (t->nfornames)
+	{
+		const char **fn = pe_alloc(&pe, sizeof(char *) * (size_t) t->nfornames);
+
+		if (fn == NULL)
+			goto nomem;
+		for (i = 0; i < t->nfornames; i++)
+			if ((fn[i] = pe_strdup(&pe, t->fornames[i], strlen(t->fornames[i]))) == NULL)
+				goto nomem;
+		nt->fornames = fn;
+	}
+	if (t->nsnippos)
+	{
+		SnipPos    *sp = pe_alloc(&pe, sizeof(SnipPos) * (size_t) t->nsnippos);
+
+		if (sp == NULL)
+			goto nomem;
+		for (i = 0; i < t->nsnippos; i++)
+		{
+			sp[i] = t->snippos[i];
+			if ((sp[i].name = pe_strdup(&pe, sp[i].name, strlen(sp[i].name))) == NULL)
+				goto nomem;
+		}
+		nt->snippos = sp;
+		nt->nsnippos = t->nsnippos;
 	}
 
 	lim.max_output = PE_MAX_OUTPUT;

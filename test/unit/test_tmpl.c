@@ -407,6 +407,84 @@ test_liquid_tags(void)
 	UNIT_STREQ(R("{% cycle 'a' 'b' %}"), "ERROR 1:14 expected \",\" but found \"'b'\"", "cycle needs commas");
 }
 
+/* tablerow, increment/decrement, doc and forloop.name (Shopify's docs) */
+static void
+test_tablerow_counters_doc(void)
+{
+	UNIT_STREQ(R("{% tablerow a in broadcast.articles cols: 2 %}{{ a.title | escape }}{% endtablerow %}"),
+			   "<tr class=\"row1\">\n<td class=\"col1\">One</td><td class=\"col2\">Two</td></tr>\n"
+			   "<tr class=\"row2\"><td class=\"col1\">Three &lt;3&gt;</td></tr>\n", "tablerow: rows of cols cells");
+	UNIT_STREQ(R("{% tablerow t in contact.tags %}{{ t }}{% endtablerow %}"),
+			   "<tr class=\"row1\">\n<td class=\"col1\">vip</td><td class=\"col2\">beta</td></tr>\n",
+			   "tablerow without cols: one row");
+	UNIT_STREQ(R("{% tablerow i in (1..5) cols: 2 limit: 4 offset: 1 %}{{ tablerowloop.col }}{{ tablerowloop.col0 }}"
+				 "{{ tablerowloop.row }}{{ tablerowloop.index }}{{ tablerowloop.index0 }}{{ tablerowloop.rindex }}"
+				 "{{ tablerowloop.rindex0 }}{{ tablerowloop.length }}{% if tablerowloop.first %}F{% endif %}"
+				 "{% if tablerowloop.last %}L{% endif %}{% if tablerowloop.col_first %}f{% endif %}"
+				 "{% if tablerowloop.col_last %}l{% endif %}={{ i }}{% endtablerow %}"),
+			   "<tr class=\"row1\">\n<td class=\"col1\">10110434Ff=2</td><td class=\"col2\">21121324l=3</td></tr>\n"
+			   "<tr class=\"row2\"><td class=\"col1\">10232214f=4</td><td class=\"col2\">21243104Ll=5</td></tr>\n",
+			   "tablerowloop properties");
+	UNIT_STREQ(R("[{% tablerow i in contact.nothing %}x{% endtablerow %}][{% tablerow i in contact.empty_list %}x{% endtablerow %}]"
+				 "[{% tablerow i in 5 %}x{% endtablerow %}]"),
+			   "[][<tr class=\"row1\">\n</tr>\n][<tr class=\"row1\">\n</tr>\n]", "tablerow over nil, an empty array, a number");
+	UNIT_STREQ(R("{% tablerow p in contact.meta cols: 0 %}{{ p[0] }}{% endtablerow %}"),
+			   "<tr class=\"row1\">\n<td class=\"col1\">city</td><td class=\"col2\">first name</td></tr>\n",
+			   "tablerow over an object, cols 0: one row");
+	UNIT_STREQ(R("{% for a in broadcast.articles limit: 2 %}{% tablerow t in contact.tags cols: 1 %}{{ forloop.index }}{{ t }}"
+				 "{% if t == 'vip' %}{% continue %}{% endif %}!{% if forloop.last %}{% break %}{% endif %}{% endtablerow %}{% endfor %}"),
+			   "<tr class=\"row1\">\n<td class=\"col1\">1vip</td></tr>\n<tr class=\"row2\"><td class=\"col1\">1beta!</td></tr>\n"
+			   "<tr class=\"row1\">\n<td class=\"col1\">2vip</td></tr>\n<tr class=\"row2\"><td class=\"col1\">2beta!</td></tr>\n",
+			   "forloop in a tablerow is the enclosing for; continue and break leave the cell");
+	UNIT_STREQ(R("{% tablerow i in (1..2) %}{% tablerow j in (1..1) %}{{ tablerowloop.length }}{% endtablerow %}{{ tablerowloop.length }}{% endtablerow %}{{ tablerowloop.col }}"),
+			   "<tr class=\"row1\">\n<td class=\"col1\"><tr class=\"row1\">\n<td class=\"col1\">1</td></tr>\n2</td>"
+			   "<td class=\"col2\"><tr class=\"row1\">\n<td class=\"col1\">1</td></tr>\n2</td></tr>\n", "nested tablerows");
+	UNIT_STREQ(R("{% tablerow i in (1..2) reversed %}{% endtablerow %}"),
+			   "ERROR 1:25 expected \"cols\", \"limit\" or \"offset\" but found \"reversed\"", "tablerow: no reversed");
+	UNIT_STREQ(R("{% tablerow i in (1..2) %}"), "ERROR 1:1 \"tablerow\" tag was never closed", "tablerow unclosed");
+	UNIT_STREQ(R("{% tablerow i in (1..2) %}{% else %}{% endtablerow %}"), "ERROR 1:27 unexpected \"else\"", "tablerow: no else");
+	{
+		TmplLimits	lim;
+
+		tmpl_default_limits(&lim);
+		lim.max_output = 40;
+		UNIT_CHECK(starts_with(render_lim("{% tablerow i in (1..9) %}{{ i }}{% endtablerow %}", &lim),
+							   "ERROR 1:1 template output exceeds"), "tablerow cells count as output");
+		tmpl_default_limits(&lim);
+		lim.max_iterations = 3;
+		UNIT_CHECK(starts_with(render_lim("{% tablerow i in (1..9) %}{% endtablerow %}", &lim),
+							   "ERROR 1:1 template loops exceed"), "tablerow cells count as iterations");
+	}
+
+	UNIT_STREQ(R("{% increment n %}{% increment n %}{% decrement m %}{% decrement m %}{% increment m %}|{{ n }}{{ m }}"),
+			   "01-1-2-2|2-1", "increment renders then adds, decrement subtracts then renders");
+	UNIT_STREQ(R("{% assign n = 10 %}{% increment n %}{% increment n %}{{ n }}|{% capture k %}x{% endcapture %}{% decrement k %}{{ k }}"),
+			   "0110|-1x", "a counter does not change an assigned name");
+	UNIT_STREQ(R("{% increment i %}{% for i in (5..6) %}{{ i }}{% increment i %}{% endfor %}{{ i }}"),
+			   "051623", "a loop variable hides the counter, which shows again after");
+	UNIT_STREQ(R("{% increment contact %}{{ contact }}{% for a in broadcast.articles %}{% increment x %}{% endfor %}{{ x }}"),
+			   "01" "0123", "counters never read the data; counting over data a broadcast shares");
+	UNIT_STREQ(R("{% if contact.active %}{% assign c = broadcast.subject %}{% endif %}{% increment c %}{{ c }}"),
+			   "0News", "a counter after an assign in a branch");
+	UNIT_STREQ(R("{% assign c = broadcast.subject %}{% increment c %}{{ c }}{% for a in broadcast.articles %}{% increment a %}{{ a.title }}{% endfor %}"),
+			   "0News0One1Two2Three <3>", "a counter after a pre-rendered assign, in an unrolled loop");
+	UNIT_STREQ(R("{% liquid\nincrement a\nincrement a\ndecrement a %}"), "011", "counters in liquid");
+	UNIT_STREQ(R("{% increment %}"), "ERROR 1:13 expected a counter name but the tag ended", "increment needs a name");
+	UNIT_STREQ(R("{% increment a b %}"), "ERROR 1:16 expected end of tag but found \"b\"", "one name");
+
+	UNIT_STREQ(R("a{% doc %}{{ not parsed {% if %}{% enddoc %}b\n {%- doc -%} x {%- enddoc -%} \nc"), "abc",
+			   "doc: not parsed, not rendered, whitespace control");
+	UNIT_STREQ(R("{% doc %}x"), "ERROR 1:1 \"doc\" tag was never closed", "doc unclosed");
+	UNIT_STREQ(R("{% doc %}{% doc %}{% enddoc %}"), "ERROR 1:10 \"doc\" tags cannot be nested", "no nested doc");
+	UNIT_STREQ(R("{% doc x %}{% enddoc %}"), "ERROR 1:8 \"doc\" takes no arguments", "doc takes no arguments");
+	UNIT_STREQ(R("{% liquid\ndoc\n%}"), "ERROR 2:1 \"doc\" is not allowed inside a \"liquid\" tag", "no doc in liquid");
+	UNIT_STREQ(R("{% if true %}{% doc %} {% enddoc %}{% endif %}x"), "x", "doc in a blank block");
+
+	UNIT_STREQ(R("{% for a in broadcast.articles limit: 1 %}{{ forloop.name }}{% for t in contact.tags limit: 1 %}"
+				 "|{{ forloop.name }}|{{ forloop.parentloop.name }}{% endfor %}{% endfor %}|{{ forloop.name }}"),
+			   "a-broadcast.articles|t-contact.tags|a-broadcast.articles|", "forloop.name");
+}
+
 static void
 test_if(void)
 {
@@ -974,6 +1052,10 @@ static const char *const snippets[][2] = {
 	{"broken", "ok\n{{ x | nope }}"},
 	{"globals", "{{ contact.first_name }}|{{ secret }}"},
 	{"empty", ""},
+	{"div0", "a\n  {{ 1 | divided_by: contact.zero }}"},
+	{"div0_outer", "x{% include 'div0' %}"},
+	{"count", "{% increment c %}"},
+	{"rowloop", "{{ tablerowloop.col }}{{ forloop.index }}"},
 	{"d1", "1{% render 'd2' %}"}, {"d2", "2{% render 'd3' %}"}, {"d3", "3{% render 'd4' %}"},
 	{"d4", "4{% render 'd5' %}"}, {"d5", "5{% render 'd6' %}"}, {"d6", "6{% render 'd7' %}"},
 	{"d7", "7{% render 'd8' %}"}, {"d8", "8{% render 'd9' %}"}, {"d9", "9"},
@@ -1043,8 +1125,8 @@ test_snippets(void)
 			   "<vip><beta!>|<><!>", "render for: the item under the snippet's name, forloop");
 	UNIT_STREQ(RS("{% render 'product' with broadcast.articles[0] as product %}|{% render 'item' with 'x' %}"),
 			   "One|<x>", "render with, with as");
-	UNIT_STREQ(RS("{% include 'product' with broadcast.articles[1] as product %}{{ product.title }}"), "TwoTwo",
-			   "include with sets the shared variable");
+	UNIT_STREQ(RS("{% include 'product' with broadcast.articles[1] as product %}[{{ product.title }}]"), "Two[]",
+			   "include's with variable is gone after it, as in Liquid");
 	UNIT_STREQ(RS("{% assign who = 'Zed' %}{% render 'outer', who: who %}"), "(o Hello Zed)", "nested render");
 	UNIT_STREQ(RS("{% assign secret = 's' %}{% render 'globals' %}"), "Ann|", "render sees the data, not the caller's assigns");
 	UNIT_STREQ(RS("a{% render 'empty' %}b{% include \"empty\" %}c"), "abc", "empty snippet");
@@ -1060,6 +1142,18 @@ test_snippets(void)
 			   "name must be a literal");
 	UNIT_STREQ(RS("{% render 'hello' name 'x' %}"), "ERROR 1:24 expected \":\" but found \"'x'\"", "bad argument");
 	UNIT_STREQ(RS("{% liquid\nrender 'hello', name: 'L'\necho '!'\n%}"), "Hello L!", "render inside liquid");
+	UNIT_STREQ(RS("ok\n {% render 'div0' %}"), "ERROR 2:2 in snippet \"div0\" line 2 column 10: divided by 0",
+			   "a render error in a snippet names it, where in it, at the tag");
+	UNIT_STREQ(RS("{% for a in broadcast.articles %}{% include 'div0_outer' %}{% endfor %}"),
+			   "ERROR 1:34 in snippet \"div0\" line 2 column 10: divided by 0", "the innermost snippet, the outermost tag");
+	UNIT_STREQ(RS("{% include 'count' %}{% include 'count' %}{{ c }}|{% for i in (1..3) %}{% render 'count' %}{% endfor %}{{ c }}"),
+			   "012|0002", "include shares counters, each render starts new ones");
+	UNIT_STREQ(RS("{% for i in (1..2) %}{% tablerow j in (1..2) %}{% render 'rowloop' %}{% endtablerow %}{% endfor %}"),
+			   "<tr class=\"row1\">\n<td class=\"col1\"></td><td class=\"col2\"></td></tr>\n"
+			   "<tr class=\"row1\">\n<td class=\"col1\"></td><td class=\"col2\"></td></tr>\n",
+			   "render sees neither the caller's tablerowloop nor its forloop");
+	UNIT_STREQ(RS("{% render 'item' for contact.tags as t %}{% include 'hello', name: 'In' %}[{{ name }}]"),
+			   "<><!>Hello In[]", "include arguments last while it runs");
 	snippet_lookups = 0;
 	{
 		TmplError	err;
@@ -1092,6 +1186,7 @@ main(void)
 	test_liquid_filters();
 	test_array_filters();
 	test_liquid_tags();
+	test_tablerow_counters_doc();
 	test_if();
 	test_for();
 	test_assign_capture();
