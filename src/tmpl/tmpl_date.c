@@ -467,24 +467,21 @@ date_zone(TmplRenderCtx *c, const FilterCall *fc, const Value *args, int64_t sec
 static int
 put_num(char *buf, int64_t v, int width, char pad)
 {
-	char		tmp[24];
-	int			k = 0;
+	char		d[24];
+	const char *p = d;
+	int			k = fmt_int(d, v);
 	int			n = 0;
-	uint64_t	u = v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v;
 
-	do
+	if (*p == '-')
 	{
-		tmp[k++] = (char) ('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
 		buf[n++] = '-';
+		p++;
+		k--;
+	}
 	while (n + k < width)
 		buf[n++] = pad;
-	while (k)
-		buf[n++] = tmp[--k];
-	buf[n] = '\0';
-	return n;
+	memcpy(buf + n, p, (size_t) k + 1);
+	return n + k;
 }
 
 /* the first max bytes of s (a NUL-terminated name) */

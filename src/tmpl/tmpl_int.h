@@ -657,6 +657,45 @@ typedef struct LoopState
 	int			name_idx;		/* for: Template.fornames */
 } LoopState;
 
+/*
+ * The properties forloop and tablerowloop share (index, rindex, length,
+ * first, last); false for any other.
+ */
+static inline bool
+loop_common_prop(const LoopState *ls, LoopProp prop, Value *out)
+{
+	out->t = V_INT;
+	switch (prop)
+	{
+		case LP_INDEX:
+			out->u.i = ls->index0 + 1;
+			break;
+		case LP_INDEX0:
+			out->u.i = ls->index0;
+			break;
+		case LP_RINDEX:
+			out->u.i = ls->length - ls->index0;
+			break;
+		case LP_RINDEX0:
+			out->u.i = ls->length - ls->index0 - 1;
+			break;
+		case LP_LENGTH:
+			out->u.i = ls->length;
+			break;
+		case LP_FIRST:
+			out->t = V_BOOL;
+			out->u.b = ls->index0 == 0;
+			break;
+		case LP_LAST:
+			out->t = V_BOOL;
+			out->u.b = ls->index0 == ls->length - 1;
+			break;
+		default:
+			return false;
+	}
+	return true;
+}
+
 struct TmplRenderCtx
 {
 	Arena		arena;

@@ -275,32 +275,10 @@ tmpl_loop_prop(TmplRenderCtx *c, const Expr *e, Value *out)
 		return RC_OK;
 	ls = &c->trloops[c->ntrloops - 1];
 	tr_cell(ls, &col0, &row);
-	out->t = V_INT;
+	if (loop_common_prop(ls, e->prop, out))
+		return RC_OK;
 	switch (e->prop)
 	{
-		case LP_INDEX:
-			out->u.i = ls->index0 + 1;
-			break;
-		case LP_INDEX0:
-			out->u.i = ls->index0;
-			break;
-		case LP_RINDEX:
-			out->u.i = ls->length - ls->index0;
-			break;
-		case LP_RINDEX0:
-			out->u.i = ls->length - ls->index0 - 1;
-			break;
-		case LP_LENGTH:
-			out->u.i = ls->length;
-			break;
-		case LP_FIRST:
-			out->t = V_BOOL;
-			out->u.b = ls->index0 == 0;
-			break;
-		case LP_LAST:
-			out->t = V_BOOL;
-			out->u.b = ls->index0 == ls->length - 1;
-			break;
 		case LP_COL:
 			out->u.i = col0 + 1;
 			break;
