@@ -299,6 +299,9 @@ tmpl_loop_prop(TmplRenderCtx *c, const Expr *e, Value *out)
 		case LP_NAME:
 			out->t = V_NIL;
 			break;
+		default:
+			Assert(false);		/* loop_common_prop's */
+			break;
 	}
 	return RC_OK;
 }
