@@ -7,19 +7,32 @@ CREATE EXTENSION IF NOT EXISTS broadcast_engine;
 \set SHOW_CONTEXT never
 
 -- every table of the schema is dumped, except the instance nonce and the
--- audience lock's rows (no data: made again for each workspace); so is every sequence
+-- audience lock's rows (no data: made again for each workspace); so is every sequence.
+-- (message_history's monthly partitions are not extension members: pg_dump
+-- writes them as plain tables, with their rows)
 SELECT c.relname AS not_dumped
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'broadcast' AND c.relkind IN ('r', 'p', 'S')
    AND c.oid <> ALL ((SELECT extconfig FROM pg_extension WHERE extname = 'broadcast_engine')::oid[])
+   AND c.relname !~ '^message_history_p[0-9]{6}$'
+ ORDER BY 1;
+-- the partitions made at run time are not extension members; DEFAULT is one
+SELECT c.relname, EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+							AND d.objid = c.oid AND d.deptype = 'e') AS member
+  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'broadcast.message_history'::regclass
+   AND (c.relname = 'message_history_default'
+		OR (c.relname ~ '^message_history_p[0-9]{6}$' AND EXISTS (SELECT 1 FROM pg_depend d
+			 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')))
  ORDER BY 1;
 -- and dumped whole: no filter
 SELECT DISTINCT unnest(extcondition) AS condition FROM pg_extension WHERE extname = 'broadcast_engine';
 
--- every table has a primary key or a replica identity index (logical replication)
+-- every table has a primary key or a replica identity index (logical replication);
+-- a partitioned table replicates through its partitions, which have them
 SELECT c.relname AS no_replica_identity
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'broadcast' AND c.relkind IN ('r', 'p')
+ WHERE n.nspname = 'broadcast' AND c.relkind = 'r'
    AND c.relreplident <> 'f'
    AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid
 					 AND (i.indisprimary OR (c.relreplident = 'i' AND i.indisreplident)))

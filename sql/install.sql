@@ -85,5 +85,5 @@ UNION ALL
 ORDER BY 1, 2;
 
 SELECT indexdef FROM pg_indexes
- WHERE schemaname = 'broadcast' AND indexname LIKE 'message_history_broadcast%' ORDER BY 1;
+ WHERE schemaname = 'broadcast' AND indexname LIKE 'message_history%broadcast%' ORDER BY 1;
 DROP SCHEMA catalog_check CASCADE;

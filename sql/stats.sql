@@ -36,7 +36,7 @@ BEGIN
 	RETURN plan;
 END
 $$;
-SELECT p ~ 'Index (Only )?Scan using message_history_broadcast(_template)?_idx|Bitmap Index Scan on message_history_broadcast(_template)?_idx' AS uses_stats_index,
+SELECT p ~ 'Index (Only )?Scan using message_history(_default|_p[0-9]{6})?_broadcast(_template)?_idx|Bitmap Index Scan on message_history(_default|_p[0-9]{6})?_broadcast(_template)?_idx' AS uses_stats_index,
 	   p !~ 'Seq Scan' AS no_seq_scan,
 	   p !~ 'Function Scan' AS inlined
   FROM pg_temp.plan_of($$SELECT * FROM broadcast.broadcast_stats('stats', 'b7')$$) p;

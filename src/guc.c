@@ -50,6 +50,7 @@ static int	be_webhook_tolerance_s = 300;
 static int	be_sns_max_age_s = 3600;
 static int	be_pending_events_limit = 10000;
 static int	be_pending_events_max_age_s = 86400;
+static int	be_history_retention_months = 0;
 
 static void be_define_postmaster_gucs(void);
 static void be_define_sighup_gucs(void);
@@ -274,4 +275,11 @@ be_define_sighup_gucs(void)
 							"How long a delivery event waits for its message's history row before it is dropped.",
 							NULL, &be_pending_events_max_age_s, 86400, 60, 30 * 86400,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	/* read by broadcast.maintain_history() (1.3) through current_setting() */
+	DefineCustomIntVariable("broadcast_engine.history_retention",
+							"Months of message history kept; 0 keeps it forever.",
+							"maintain_history() drops a month's partition once the whole month is older than the longest retention in force.",
+							&be_history_retention_months, 0, 0, 1200,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 
 #include "access/xact.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -61,6 +62,40 @@ release_unit(void *arg)
 	BeTask	   *t = (BeTask *) arg;
 
 	be_task_release(t, t->phase, GetCurrentTimestamp());
+}
+
+/* maintain_history() when its hour has come (_maintain_history_due) */
+static BePlan history_plan = {
+	"SELECT broadcast._maintain_history_due()",
+	0, {InvalidOid}
+};
+
+static void
+history_unit(void *arg)
+{
+	be_plan_exec(&history_plan, NULL, NULL, SPI_OK_SELECT);
+}
+
+/*
+ * The message history's partitions are kept from here, so that pg_cron
+ * setups (run_tasks) get it too.  The SQL side decides whether an hour has
+ * passed; this only spares it the question more than once a minute.
+ */
+static void
+maybe_maintain_history(BeExec *ex)
+{
+	static TimestampTz last_check = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	char	   *err = NULL;
+
+	if (last_check != 0 && !TimestampDifferenceExceeds(last_check, now, 60 * 1000))
+		return;
+	last_check = now;
+	be_exec_begin(ex);
+	if (!be_exec_unit(ex, history_unit, NULL, &err))
+		ereport(WARNING,
+				(errmsg("broadcast_engine: could not run the message history maintenance: %s", err)));
+	be_exec_commit(ex);
 }
 
 /* Runs one unit of a task in its own transaction; false when the task leaves the rotation. */
@@ -118,6 +153,7 @@ be_run_due_tasks(BeExec *ex, int max_ms, bool *more_work)
 
 	PG_TRY();
 	{
+		maybe_maintain_history(ex);
 		for (;;)
 		{
 			List	   *next = NIL;

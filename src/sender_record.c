@@ -64,7 +64,13 @@ static size_t bytes_in_flight = 0;
  * broadcast's integration: update_broadcast(integration_id => ...) moves
  * the rows that were not in flight (the 1.3 trigger in 50_endpoints.sql),
  * and the broadcasts are locked before this runs, so the rows that were in
- * flight follow here.
+ * flight follow here.  A message recorded a second time (sent again after
+ * its lease ran out, or a dead letter retried) updates its history row:
+ * message_history is partitioned with no index on its root, so ON CONFLICT
+ * can name no target; the rows the insert skipped are updated instead,
+ * which only probes the history for those.  A row committed by another
+ * sender after this statement began is skipped, not updated: the first
+ * record of a message sent twice at once wins.
  */
 static BePlan complete_plan = {
 	"WITH r AS ("
@@ -73,7 +79,7 @@ static BePlan complete_plan = {
 	"                       $15::int4[], $16::int4[])"
 	"    AS r(tid, broadcast_id, email, message_id, variation, list_id, template_id,"
 	"         template_version, outcome, provider_message_id, error, retry_ms, attempts)"
-	"), hist AS ("
+	"), ins AS ("
 	"  INSERT INTO broadcast.message_history AS h"
 	"         (workspace_id, message_id, broadcast_id, template_id, template_version, variation,"
 	"          list_id, email, integration_id, provider, provider_message_id, status, attempts,"
@@ -84,10 +90,18 @@ static BePlan complete_plan = {
 	"         CASE WHEN r.outcome = 'sent' THEN now() END,"
 	"         CASE WHEN r.outcome = 'dead' THEN now() END"
 	"    FROM r WHERE r.outcome IN ('sent', 'dead')"
-	"  ON CONFLICT (workspace_id, message_id) DO UPDATE"
-	"     SET status = EXCLUDED.status, provider_message_id = EXCLUDED.provider_message_id,"
-	"         attempts = EXCLUDED.attempts, error = EXCLUDED.error,"
-	"         sent_at = EXCLUDED.sent_at, failed_at = EXCLUDED.failed_at"
+	"  ON CONFLICT DO NOTHING"
+	"  RETURNING h.message_id"
+	"), hist AS ("
+	"  UPDATE broadcast.message_history h"
+	"     SET status = CASE r.outcome WHEN 'sent' THEN 'sent' ELSE 'failed' END,"
+	"         provider_message_id = r.provider_message_id, attempts = r.attempts::int2,"
+	"         error = r.error, sent_at = CASE WHEN r.outcome = 'sent' THEN now() END,"
+	"         failed_at = CASE WHEN r.outcome = 'dead' THEN now() END"
+	"    FROM r"
+	"   WHERE r.outcome IN ('sent', 'dead')"
+	"     AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.message_id = r.message_id::uuid)"
+	"     AND h.workspace_id = $1 AND h.message_id = r.message_id::uuid"
 	"  RETURNING 1"
 	"), del AS ("
 	"  DELETE FROM broadcast.email_queue q USING r"

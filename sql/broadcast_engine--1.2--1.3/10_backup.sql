@@ -69,7 +69,8 @@ COMMENT ON COLUMN broadcast.workspace_grants.role_name IS
 CREATE TABLE broadcast.instance (
 	singleton	boolean PRIMARY KEY DEFAULT true CHECK (singleton),
 	nonce		uuid NOT NULL DEFAULT gen_random_uuid(),
-	created_at	timestamptz NOT NULL DEFAULT now()
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	history_maintained_at timestamptz NOT NULL DEFAULT now()	/* 89_history_partitions.sql */
 );
 COMMENT ON TABLE broadcast.instance IS
 	'This database''s nonce; rows scheduled under another one come from a restore and are held';

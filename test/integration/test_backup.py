@@ -11,6 +11,10 @@ nothing reaches the sink) until resume_after_restore, then completes with
 each recipient exactly once.  A plain restart and a real pg_upgrade do not
 hold a broadcast in flight.  The upgrade from 1.2 with data keeps every row,
 holds nothing, completes the broadcast, and dumps with rows afterwards.
+message_history is partitioned by month (1.3): history rows of two months
+and one with a random id restore each exactly once, in the same partitions
+(the run-time partitions are plain tables in the dump), --data-only through
+the partition root, and the 1.2 update moves them into their months.
 """
 import collections
 import os
@@ -31,10 +35,34 @@ def tool(name, *args, cwd=None):
 
 
 def table_counts(db):
-    """Row count of every table of schema broadcast, from the catalog."""
+    """Row count of every table of schema broadcast, from the catalog (partitions counted in their root)."""
     names = [r[0] for r in db.q("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                                " WHERE n.nspname = 'broadcast' AND c.relkind IN ('r', 'p') ORDER BY 1")]
+                                " WHERE n.nspname = 'broadcast' AND c.relkind IN ('r', 'p')"
+                                " AND NOT c.relispartition ORDER BY 1")]
     return {t: db.one("SELECT count(*) FROM broadcast.%s" % t) for t in names}
+
+
+# history rows in two months (UTC): the previous one and this one, with UUIDv7 ids of their time
+HISTORY_SQL = """INSERT INTO broadcast.message_history (workspace_id, message_id, email, status, created_at)
+SELECT %s, (lpad(to_hex((extract(epoch FROM x.t) * 1000)::bigint), 12, '0') || '7'
+            || substr(md5(%s || i), 1, 3) || '8' || substr(md5(%s || i), 4, 15))::uuid,
+       'h' || i || '@example.com', 'sent', x.t
+  FROM generate_series(1, %s) i,
+       LATERAL (SELECT (date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month' * (i %% 2)
+                        + interval '1 day' + interval '1 minute' * i) AT TIME ZONE 'UTC' AS t) x"""
+
+
+def add_history(db, n, ws="acme", salt="s"):
+    db.q(HISTORY_SQL, ws, salt, salt, n)
+
+
+def history_state(db):
+    """Every history row by id (each once?), and how many each partition holds."""
+    ids = db.row("SELECT count(*), count(DISTINCT (workspace_id, message_id)),"
+                 " md5(string_agg(workspace_id || message_id::text, ',' ORDER BY workspace_id, message_id))"
+                 " FROM broadcast.message_history")
+    parts = dict(db.q("SELECT tableoid::regclass::text, count(*) FROM broadcast.message_history GROUP BY 1"))
+    return ids, parts
 
 
 def sink_messages(sinkf):
@@ -130,6 +158,16 @@ def run_restore(r, sinkf):
         db.q("SELECT broadcast.schedule_broadcast('acme', 'b2', now() + interval '1 day')")
         url = db.one("SELECT broadcast.unsubscribe_url('acme', 'solo@example.com', 'vip')")
         token = url.rsplit("/", 1)[1]
+        # history in two months, in their partitions (made by the maintenance), and a random id in DEFAULT
+        add_history(db, 40)
+        db.q("INSERT INTO broadcast.message_history (workspace_id, message_id, email, status)"
+             " VALUES ('acme', gen_random_uuid(), 'v4@example.com', 'sent')")
+        db.q("SELECT broadcast.maintain_history()")
+        hist = history_state(db)
+        r.check("source: history in two monthly partitions and DEFAULT (%s)" % (hist[1],),
+                len([p for p, n in hist[1].items() if "_p" in p and n >= 20]) == 2
+                and hist[1].get("broadcast.message_history_default") == 1
+                and hist[0][0] == hist[0][1] == 40 + 1 + 21, hist)
         before = table_counts(db)
         dump = os.path.join(a.dir, "be.dump")
         roles = os.path.join(a.dir, "roles.sql")
@@ -150,6 +188,8 @@ def run_restore(r, sinkf):
         r.check("same cluster: every table has the source's row count",
                 got == before, {t: (before.get(t), got.get(t)) for t in set(before) | set(got)
                                 if before.get(t) != got.get(t)})
+        r.check("same cluster: every history row once, in the same partitions",
+                history_state(cp) == hist, (history_state(cp), hist))
         r.check("same cluster: a fresh instance nonce",
                 cp.one("SELECT nonce FROM broadcast.instance") != db.one("SELECT nonce FROM broadcast.instance"))
         cp.q("CALL broadcast.run_tasks(1)")
@@ -164,15 +204,23 @@ def run_restore(r, sinkf):
 
         # ---- --data-only into a database that has the extension, and -t of two tables ----
         data = os.path.join(a.dir, "data.dump")
+        # (rows through the root: the target has its own partitions, docs/operations.md)
         tool("pg_dump", "-h", "127.0.0.1", "-p", str(a.port), "-U", "postgres", "-Fc", "--data-only",
-             "-f", data, "be_test")
+             "--load-via-partition-root", "-f", data, "be_test")
         DB(a.connect("postgres")).q("CREATE DATABASE be_data")
         DB(a.connect("be_data")).q("CREATE EXTENSION broadcast_engine")
         tool("pg_restore", "-h", "127.0.0.1", "-p", str(a.port), "-U", "postgres", "--data-only",
              "-d", "be_data", data)
-        got = table_counts(DB(a.connect("be_data")))
+        ddb = DB(a.connect("be_data"))
+        got = table_counts(ddb)
         r.check("--data-only: every table has the source's row count", got == before,
                 {t: (before.get(t), got.get(t)) for t in set(before) | set(got) if before.get(t) != got.get(t)})
+        r.check("--data-only: every history row once", history_state(ddb)[0] == hist[0], history_state(ddb)[0])
+        # the target had only DEFAULT: the maintenance moves the rows into their months
+        ddb.q("SELECT broadcast.maintain_history()")
+        r.check("--data-only: the maintenance sorts them into months",
+                history_state(ddb) == hist, (history_state(ddb), hist))
+        ddb.close()
         part = os.path.join(a.dir, "part.dump")
         tool("pg_dump", "-h", "127.0.0.1", "-p", str(a.port), "-U", "postgres", "-Fc", "--data-only",
              "-t", "broadcast.workspaces", "-t", "broadcast.contacts", "-f", part, "be_test")
@@ -198,6 +246,8 @@ def run_restore(r, sinkf):
         r.check("second cluster: every table has the source's row count",
                 got == before, {t: (before.get(t), got.get(t)) for t in set(before) | set(got)
                                 if before.get(t) != got.get(t)})
+        r.check("second cluster: every history row once, in the same partitions",
+                history_state(bdb) == hist, (history_state(bdb), hist))
         wait_for("b1 held by the scheduler", lambda: bstatus(bdb, "b1")[0] == "paused"
                  and REASON in (bstatus(bdb, "b1")[2] or ""), 30)
         s2 = bstatus(bdb, "b2")
@@ -323,6 +373,11 @@ def run_from_12(r, sinkf):
              " VALUES ('acme', gen_random_uuid(), 'delivered', now())")
         db.q("SELECT broadcast.create_broadcast('acme', 'b1', 'B1', '{l}', 'smtp', 'b1')")
         db.q("SELECT broadcast.schedule_broadcast('acme', 'b1')")
+        # history of two months, and a random (1.1-style) id
+        add_history(db, 30, salt="u")
+        db.q("INSERT INTO broadcast.message_history (workspace_id, message_id, email, status)"
+             " VALUES ('acme', gen_random_uuid(), 'v4@example.com', 'sent')")
+        hist_before = history_state(db)[0]
         before = table_counts(db)
         # the workers wait for the version of their library: nothing moves on 1.2
         r.check("1.2: the broadcast waits for the update", bstatus(db, "b1")[0] == "scheduled")
@@ -337,6 +392,15 @@ def run_from_12(r, sinkf):
                 and all(v == 0 for t, v in new.items() if t not in ("instance", "audience_locks")), new)
         r.check("1.2 -> 1.3: every row kept", after == before,
                 {t: (before.get(t), after.get(t)) for t in set(before) | set(after) if before.get(t) != after.get(t)})
+        ids, parts = history_state(db)
+        r.check("1.2 -> 1.3: every history row kept once, in two monthly partitions and DEFAULT (%s)" % parts,
+                ids == hist_before and sorted(parts.values()) == [1, 15, 15]
+                and parts.get("broadcast.message_history_default") == 1, (ids, hist_before, parts))
+        r.check("1.2 -> 1.3: the partitions are not extension members, DEFAULT is",
+                db.q("SELECT c.relname::text FROM pg_depend d JOIN pg_class c ON c.oid = d.objid"
+                     " WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'"
+                     " AND c.relname LIKE 'message_history%%' ORDER BY 1")
+                == [("message_history",), ("message_history_default",)])
         r.check("1.2 -> 1.3: every broadcast adopted, the grant kept by name",
                 db.one("SELECT count(*) FROM broadcast.broadcasts WHERE instance_nonce <> broadcast._instance_nonce()") == 0
                 and db.q("SELECT role_name::text FROM broadcast.workspace_grants") == [("tenant_b",)])
@@ -358,6 +422,8 @@ def run_from_12(r, sinkf):
         r.check("1.3 after the upgrade: dump and restore keep every row", got == now_counts,
                 {t: (now_counts.get(t), got.get(t)) for t in set(now_counts) | set(got)
                  if now_counts.get(t) != got.get(t)})
+        r.check("1.3 after the upgrade: every history row once after the restore",
+                history_state(DB(c.connect("be_copy"))) == history_state(db))
     except Exception:
         print("# server log E:\n" + "\n".join("#   " + l for l in c.tail_log(30).splitlines()))
         raise

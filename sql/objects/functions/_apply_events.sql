@@ -28,7 +28,8 @@ BEGIN
 
 	/* 1. match */
 	WITH e AS (
-		SELECT x.* FROM unnest(evs) x WHERE x.event <> 'ignored'
+		/* input order: what does not fit in the parking is the latest (below) */
+		SELECT x.* FROM unnest(evs) WITH ORDINALITY x WHERE x.event <> 'ignored'
 	), r AS (
 		/*
 		 * Only messages sent through this integration: an event arriving
@@ -75,7 +76,8 @@ BEGIN
 					'{}'),
 		   coalesce(array_agg(ROW(w.message_id, CASE WHEN w.message_id IS NULL THEN w.provider_message_id END,
 								  CASE WHEN w.message_id IS NULL THEN w.email END, w.event, w.occurred_at,
-								  w.bounce_type, w.detail)::broadcast.delivery_event) FILTER (WHERE w.wait),
+								  w.bounce_type, w.detail)::broadcast.delivery_event ORDER BY w.ordinality)
+					 FILTER (WHERE w.wait),
 					'{}'),
 		   count(*) FILTER (WHERE w.hid IS NULL AND NOT w.wait)
 	  INTO m, waiting, unknown

@@ -19,12 +19,12 @@ BEGIN
 	FOR k IN SELECT x FROM jsonb_object_keys(settings) x ORDER BY 1 LOOP
 		IF k NOT IN ('sending_domain', 'unsubscribe_base_url', 'unsubscribe_mailto',
 					 'default_from_email', 'default_from_name', 'soft_bounce_threshold',
-					 'unsubscribe_page', 'double_opt_in', 'tracking') THEN
+					 'unsubscribe_page', 'double_opt_in', 'tracking', 'history_retention') THEN
 			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 				MESSAGE = format('unknown workspace setting %s', quote_literal(k)),
-				HINT = 'Known settings: sending_domain, unsubscribe_base_url, unsubscribe_mailto, default_from_email, default_from_name, soft_bounce_threshold, unsubscribe_page, double_opt_in, tracking.';
+				HINT = 'Known settings: sending_domain, unsubscribe_base_url, unsubscribe_mailto, default_from_email, default_from_name, soft_bounce_threshold, unsubscribe_page, double_opt_in, tracking, history_retention.';
 		END IF;
-		IF k NOT IN ('soft_bounce_threshold', 'unsubscribe_page', 'double_opt_in', 'tracking')
+		IF k NOT IN ('soft_bounce_threshold', 'unsubscribe_page', 'double_opt_in', 'tracking', 'history_retention')
 		   AND jsonb_typeof(settings->k) <> 'string' THEN
 			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 				MESSAGE = format('workspace setting %s must be a string', k),
@@ -62,6 +62,18 @@ BEGIN
 			RAISE EXCEPTION USING ERRCODE = 'numeric_value_out_of_range',
 				MESSAGE = 'soft_bounce_threshold must be an integer between 1 and 1000',
 				DETAIL = format('The value was %s.', left(settings->>'soft_bounce_threshold', 100));
+		END IF;
+	END IF;
+
+	/* months of message history kept (maintain_history); 0 = forever */
+	IF settings ? 'history_retention' THEN
+		IF jsonb_typeof(settings->'history_retention') <> 'number'
+		   OR (settings->>'history_retention') !~ '^[0-9]{1,4}$'
+		   OR (settings->>'history_retention')::integer > 1200 THEN
+			RAISE EXCEPTION USING ERRCODE = 'numeric_value_out_of_range',
+				MESSAGE = 'history_retention must be an integer number of months between 0 and 1200',
+				DETAIL = format('The value was %s.', left(settings->>'history_retention', 100)),
+				HINT = '0 keeps the history forever.';
 		END IF;
 	END IF;
 

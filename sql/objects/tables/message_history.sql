@@ -1,3 +1,20 @@
+/*
+ * One row per message sent or failed, partitioned by month of its
+ * message_id (a UUIDv7: the time it was queued, src/uuid7.c), so that
+ * retention drops whole partitions instead of deleting rows
+ * (maintain_history).  The DEFAULT partition takes rows no monthly partition
+ * covers: ids that are not UUIDv7 (1.0 and 1.1 made random ones), and any
+ * month before its partition exists.
+ *
+ * The root has no index of its own; every partition gets the same primary
+ * key and indexes (_history_partition_indexes), and message_id being the
+ * partition key keeps (workspace_id, message_id) unique over the table.  A
+ * partitioned index here would break pg_restore of the partitions made at
+ * run time (see _history_partition_indexes).  Those partitions are not
+ * extension members: pg_dump writes them as plain tables with their rows.
+ * The DEFAULT partition is a member, dumped through
+ * pg_extension_config_dump.
+ */
 CREATE TABLE broadcast.message_history (
 	workspace_id		text NOT NULL,
 	message_id			uuid NOT NULL,
@@ -10,7 +27,7 @@ CREATE TABLE broadcast.message_history (
 	integration_id		text,
 	provider			text,
 	provider_message_id	text,
-	status				text NOT NULL CHECK (status IN ('sent', 'failed')),
+	status				text NOT NULL CONSTRAINT message_history_status_check CHECK (status IN ('sent', 'failed')),
 	attempts			smallint NOT NULL DEFAULT 1,
 	error				text,
 	sent_at				timestamptz,
@@ -19,20 +36,21 @@ CREATE TABLE broadcast.message_history (
 	opened_at			timestamptz,
 	clicked_at			timestamptz,
 	bounced_at			timestamptz,
-	bounce_type			text CHECK (bounce_type IN ('hard', 'soft')),
+	bounce_type			text CONSTRAINT message_history_bounce_type_check CHECK (bounce_type IN ('hard', 'soft')),
 	complained_at		timestamptz,
 	unsubscribed_at		timestamptz,
 	created_at			timestamptz NOT NULL DEFAULT now(),
-	PRIMARY KEY (workspace_id, message_id)
-);
+	open_machine		boolean,
+	click_machine		boolean
+) PARTITION BY RANGE (message_id);
 
 COMMENT ON TABLE broadcast.message_history IS 'One row per message sent or failed; delivery events fill the event columns';
 
-CREATE INDEX message_history_broadcast_template_idx ON broadcast.message_history USING btree (workspace_id, broadcast_id, template_id) WHERE (broadcast_id IS NOT NULL);
-
-CREATE INDEX message_history_provider_id_idx ON broadcast.message_history USING btree (workspace_id, provider_message_id) WHERE (provider_message_id IS NOT NULL);
-
 CREATE TRIGGER message_history_apply_pending AFTER INSERT ON broadcast.message_history REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION broadcast._history_apply_pending();
+
+CREATE TRIGGER history_forget_links AFTER UPDATE OF email ON broadcast.message_history
+	FOR EACH ROW WHEN (OLD.email IS DISTINCT FROM NEW.email)
+	EXECUTE FUNCTION broadcast._history_forget_links();
 
 ALTER TABLE broadcast.message_history ENABLE ROW LEVEL SECURITY;
 
@@ -43,13 +61,10 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE broadcast.message_history TO broadcas
 
 SELECT pg_catalog.pg_extension_config_dump('broadcast.message_history', '');
 
-CREATE INDEX message_history_contact_idx
-	ON broadcast.message_history (workspace_id, email);
+CREATE TABLE broadcast.message_history_default PARTITION OF broadcast.message_history DEFAULT;
 
-ALTER TABLE broadcast.message_history
-	ADD COLUMN open_machine boolean,
-	ADD COLUMN click_machine boolean;
+COMMENT ON TABLE broadcast.message_history_default IS 'History rows no monthly partition covers';
 
-CREATE TRIGGER history_forget_links AFTER UPDATE OF email ON broadcast.message_history
-	FOR EACH ROW WHEN (OLD.email IS DISTINCT FROM NEW.email)
-	EXECUTE FUNCTION broadcast._history_forget_links();
+SELECT broadcast._history_partition_indexes('message_history_default');
+
+SELECT pg_catalog.pg_extension_config_dump('broadcast.message_history_default', '');
