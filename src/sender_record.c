@@ -68,7 +68,9 @@ static size_t bytes_in_flight = 0;
  * its lease ran out, or a dead letter retried) updates its history row:
  * message_history is partitioned with no index on its root, so ON CONFLICT
  * can name no target; the rows the insert skipped are updated instead,
- * which only probes the history for those.  A row committed by another
+ * which only probes the history for those (the skipped rows are
+ * materialised first: otherwise the planner probes the history for every
+ * row of the batch before the anti-join drops them).  A row committed by another
  * sender after this statement began is skipped, not updated: the first
  * record of a message sent twice at once wins.
  */
@@ -92,16 +94,18 @@ static BePlan complete_plan = {
 	"    FROM r WHERE r.outcome IN ('sent', 'dead')"
 	"  ON CONFLICT DO NOTHING"
 	"  RETURNING h.message_id"
+	"), again AS MATERIALIZED ("
+	"  SELECT r.* FROM r"
+	"   WHERE r.outcome IN ('sent', 'dead')"
+	"     AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.message_id = r.message_id::uuid)"
 	"), hist AS ("
 	"  UPDATE broadcast.message_history h"
 	"     SET status = CASE r.outcome WHEN 'sent' THEN 'sent' ELSE 'failed' END,"
 	"         provider_message_id = r.provider_message_id, attempts = r.attempts::int2,"
 	"         error = r.error, sent_at = CASE WHEN r.outcome = 'sent' THEN now() END,"
 	"         failed_at = CASE WHEN r.outcome = 'dead' THEN now() END"
-	"    FROM r"
-	"   WHERE r.outcome IN ('sent', 'dead')"
-	"     AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.message_id = r.message_id::uuid)"
-	"     AND h.workspace_id = $1 AND h.message_id = r.message_id::uuid"
+	"    FROM again r"
+	"   WHERE h.workspace_id = $1 AND h.message_id = r.message_id::uuid"
 	"  RETURNING 1"
 	"), del AS ("
 	"  DELETE FROM broadcast.email_queue q USING r"
