@@ -144,6 +144,12 @@ SELECT * FROM pg_temp.parts();
 -- the scheduler's hourly call: not due again within the hour
 UPDATE broadcast.instance SET history_maintained_at = now() - interval '2 hours';
 SELECT broadcast._maintain_history_due() AS ran, broadcast._maintain_history_due() AS ran_again;
+-- not while pg_restore is connected: a restore may outlast the hour
+UPDATE broadcast.instance SET history_maintained_at = now() - interval '2 hours';
+SET application_name = 'pg_restore';
+SELECT broadcast._maintain_history_due() AS ran_during_restore;
+RESET application_name;
+SELECT broadcast._maintain_history_due() AS ran_after_restore;
 
 RESET broadcast_engine.history_retention;
 SELECT broadcast.drop_workspace('h1');

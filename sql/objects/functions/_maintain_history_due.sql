@@ -16,6 +16,15 @@ CREATE OR REPLACE FUNCTION broadcast._maintain_history_due() RETURNS boolean
 DECLARE
 	r record;
 BEGIN
+	/*
+	 * Nor while pg_restore (its default application_name) is connected to
+	 * this database: a restore may take longer than the hour.
+	 */
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+				WHERE a.datname = pg_catalog.current_database()
+				  AND a.application_name = 'pg_restore') THEN
+		RETURN false;
+	END IF;
 	UPDATE broadcast.instance SET history_maintained_at = now()
 	 WHERE history_maintained_at <= now() - interval '1 hour';
 	IF NOT FOUND THEN
