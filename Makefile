@@ -36,6 +36,7 @@ OBJS = \
 	src/ratelimit.o \
 	src/sender.o \
 	src/sender_record.o \
+	src/sender_sql.o \
 	src/status.o \
 	src/transport.o \
 	src/mime.o \

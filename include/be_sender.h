@@ -36,6 +36,16 @@ typedef enum BeOutcome
 
 struct BeProvider;
 
+/* how an SMTP integration protects its connection (config "tls") */
+typedef enum BeTlsMode
+{
+	BE_TLS_STARTTLS = 0,		/* the default, and any value not below */
+	BE_TLS_IMPLICIT,
+	BE_TLS_NONE
+} BeTlsMode;
+
+extern BeTlsMode be_tls_mode(const char *tls);
+
 /* A provider account as a workspace uses it (cached by each sender). */
 typedef struct BeIntegration
 {
@@ -51,6 +61,7 @@ typedef struct BeIntegration
 	char	   *host;			/* smtp */
 	int			port;
 	char	   *tls;			/* smtp: starttls, implicit, none */
+	BeTlsMode	tls_mode;		/* the same, parsed */
 	char	   *username;
 	char	   *ehlo_name;
 	char	   *ca_file;

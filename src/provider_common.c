@@ -30,6 +30,19 @@ be_provider_for(const char *name)
 	return NULL;
 }
 
+/* an SMTP integration's "tls" setting; anything else means STARTTLS */
+BeTlsMode
+be_tls_mode(const char *tls)
+{
+	if (tls == NULL)
+		return BE_TLS_STARTTLS;
+	if (strcmp(tls, "implicit") == 0)
+		return BE_TLS_IMPLICIT;
+	if (strcmp(tls, "none") == 0)
+		return BE_TLS_NONE;
+	return BE_TLS_STARTTLS;
+}
+
 /* the integration's endpoint (a mock, a region) or the provider's, plus path */
 char *
 be_api_url(BeIntegration *ig, const char *default_base, const char *path)

@@ -49,8 +49,8 @@ static void
 smtp_setup(BeIntegration *ig, BeTransfer *x)
 {
 	CURL	   *h = x->easy;
-	bool		implicit = ig->tls && strcmp(ig->tls, "implicit") == 0;
-	bool		none = ig->tls && strcmp(ig->tls, "none") == 0;
+	bool		implicit = ig->tls_mode == BE_TLS_IMPLICIT;
+	bool		none = ig->tls_mode == BE_TLS_NONE;
 	char	   *url;
 	char	   *from;
 	char	   *to;

@@ -10,7 +10,7 @@
  *	2. for each pair in turn (the starting pair rotates) that is not
  *	   isolated (isolation.c) and has no batch in flight, take tokens from
  *	   the rate limiter, then claim that many due rows in a short
- *	   transaction (FOR UPDATE SKIP LOCKED, marked in flight with a lease),
+ *	   transaction (skipping rows other senders hold; leased while in flight),
  *	   no more than the rest of the byte budget (sender_batch_bytes) holds
  *	   and than the pair's hourly and daily caps have left (reserved in the
  *	   same transaction); rows outside their broadcast's sending window are
@@ -50,11 +50,9 @@
 #include <time.h>
 
 #include "access/xact.h"
-#include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "common/pg_prng.h"
 #include "commands/extension.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
@@ -62,7 +60,6 @@
 #include "postmaster/interrupt.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/guc.h"
@@ -72,6 +69,7 @@
 
 #include "broadcast_engine.h"
 #include "be_sender.h"
+#include "be_sender_sql.h"
 #include "tmpl_tz.h"
 #include "compose.h"
 
@@ -145,149 +143,10 @@ begin_cache_unit(void)
 	unit_load_gen = be_cache_generation_done();
 }
 
-static BePlan pairs_plan = {
-	"SELECT workspace_id, integration_id, next_attempt_at FROM broadcast.active_pairs",
-	0, {InvalidOid}, NULL, false, true
-};
 
-static BePlan integ_plan = {
-	"SELECT i.provider, i.shared_id, coalesce(sh.secret, s.secret),"
-	/* rates within what a double and the bucket arithmetic hold (src/ratelimit.c) */
-	"       CASE WHEN i.rate_per_second IS NULL THEN 0"
-	"            ELSE least(greatest(i.rate_per_second, 0.001), 1000000) END::float8,"
-	"       CASE WHEN sh.rate_per_second IS NULL THEN 0"
-	"            ELSE least(greatest(sh.rate_per_second, 0.001), 1000000) END::float8,"
-	"       c->>'endpoint', c->>'host', (c->>'port')::int4, coalesce(c->>'tls', 'starttls'),"
-	"       c->>'username', c->>'ehlo_name', c->>'ca_file',"
-	"       c->>'domain', c->>'region', c->>'message_stream', c->>'access_key_id',"
-	"       c->>'configuration_set', c->>'api_key', i.incarnation::text, sh.incarnation::text,"
-	/* VERP (smtp): the bounce address, and the workspace's secret that signs its tokens */
-	"       c->>'bounce_domain', coalesce(c->>'bounce_local', 'bounces'),"
-	"       CASE WHEN c ? 'bounce_domain' THEN ws.unsubscribe_secret END"
-	"  FROM broadcast.integrations i"
-	"  LEFT JOIN broadcast.integration_secrets s"
-	"         ON s.workspace_id = i.workspace_id AND s.integration_id = i.integration_id"
-	"  LEFT JOIN broadcast.shared_integrations sh ON sh.shared_id = i.shared_id"
-	"  CROSS JOIN LATERAL (SELECT coalesce(sh.config, i.config) AS c) cfg"
-	"  LEFT JOIN broadcast.workspace_secrets ws ON ws.workspace_id = i.workspace_id"
-	" WHERE i.workspace_id = $1 AND i.integration_id = $2",
-	2, {TEXTOID, TEXTOID}
-};
 
-/*
- * Due rows of one pair, skipping paused and cancelled broadcasts; with the
- * contact's data.  A row is claimed only if its broadcast exists and was
- * scheduled in this database (its instance nonce is current): rows of a
- * restored dump are skipped from the moment they are loaded, in whatever
- * order pg_restore loads the tables (see the 1.3 script, 10_backup.sql).
- * The broadcasts that may send are listed once per claim (an InitPlan over
- * the workspace's broadcasts); a correlated probe per candidate row made
- * the claim 25 times slower.  The lease is lease_until, which no index
- * covers, so the claim is a HOT update (see the 1.2 upgrade script);
- * status and next_attempt_at stay as they are.  A test send (send_test)
- * renders with the data of the contact its row names in data_email.
- *
- * A candidate of a broadcast with a sending window that is closed for it
- * now (in its contact's or the workspace's zone) is not claimed: its
- * next_attempt_at moves to the window's opening, no attempt spent
- * (88_windows_caps.sql).  The broadcasts with a window are listed once per
- * claim too, so a row of a broadcast without one costs a test against an
- * (almost always empty) array.  The last row of the result is not a
- * message: its ctid is NULL and its last column counts the rows moved.
- */
-static BePlan claim_plan = {
-	"WITH cand AS MATERIALIZED ("
-	"  SELECT d.ctid AS tid, d.broadcast_id, d.email FROM broadcast.email_queue d"
-	"   WHERE d.workspace_id = $1 AND d.integration_id = $2"
-	"     AND d.status IN ('pending', 'sending') AND d.next_attempt_at <= now()"
-	"     AND d.next_attempt_at >= $5"
-	"     AND (d.lease_until IS NULL OR d.lease_until <= now())"
-	"     AND d.broadcast_id = ANY (ARRAY(SELECT b.broadcast_id FROM broadcast.broadcasts b"
-	"          WHERE b.workspace_id = $1 AND b.status NOT IN ('paused', 'cancelled')"
-	"            AND b.instance_nonce = (SELECT i.nonce FROM broadcast.instance i)))"
-	"   ORDER BY d.next_attempt_at"
-	"   LIMIT $3"
-	"   FOR UPDATE SKIP LOCKED"
-	"), w AS MATERIALIZED ("
-	"  SELECT cand.tid,"
-	"         CASE WHEN cand.broadcast_id = ANY (ARRAY(SELECT b.broadcast_id FROM broadcast.broadcasts b"
-	"                   WHERE b.workspace_id = $1 AND b.send_window IS NOT NULL))"
-	"              THEN broadcast._window_wait($1, cand.broadcast_id, cand.email) END AS opens"
-	"    FROM cand"
-	"), park AS ("
-	"  UPDATE broadcast.email_queue q"
-	"     SET next_attempt_at = (SELECT w.opens FROM w WHERE w.tid = q.ctid)"
-	"   WHERE q.ctid = ANY (ARRAY(SELECT w.tid FROM w WHERE w.opens IS NOT NULL))"
-	"  RETURNING 1"
-	"), c AS ("
-	"  UPDATE broadcast.email_queue q"
-	"     SET attempts = q.attempts + 1, lease_until = now() + make_interval(secs => $4)"
-	"   WHERE q.ctid = ANY (ARRAY(SELECT w.tid FROM w WHERE w.opens IS NULL))"
-	"  RETURNING q.ctid, q.broadcast_id, q.email, q.list_id, q.variation, q.message_id, q.attempts,"
-	"            q.next_attempt_at, q.data_email"
-	")"
-	"SELECT c.ctid, c.broadcast_id, c.email, c.list_id, c.variation::int4, c.message_id::text, c.attempts::int4,"
-	"       ct.properties::text, ct.first_name, ct.last_name, ct.language, ct.timezone, c.next_attempt_at,"
-	"       NULL::int4"
-	"  FROM c LEFT JOIN broadcast.contacts ct"
-	"         ON ct.workspace_id = $1 AND ct.email = coalesce(c.data_email, c.email)"
-	" UNION ALL "
-	"SELECT NULL::tid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-	"       (SELECT count(*) FROM park)::int4",
-	5, {TEXTOID, TEXTOID, INT4OID, FLOAT8OID, TIMESTAMPTZOID}, NULL, false, true
-};
 
-/*
- * The pair's caps, in the claim's transaction: how many of want it may
- * claim, reserved against its hourly and daily counts with the counter
- * rows locked (88_windows_caps.sql); be_cap_add gives back what the
- * claim did not use.
- */
-static BePlan cap_reserve_plan = {
-	"SELECT granted, reason, wait_until, hour_start, day_start"
-	"  FROM broadcast._cap_reserve($1, $2, $3)",
-	3, {TEXTOID, TEXTOID, INT4OID}
-};
 
-/* a broadcast and every variation's pinned template, in one query */
-static BePlan broadcast_plan = {
-	"SELECT v.variation::int4, v.template_id, v.version, t.subject, t.html, t.text_body,"
-	"       coalesce(t.from_email, w.settings->>'default_from_email'),"
-	"       coalesce(t.from_name, w.settings->>'default_from_name'), t.reply_to,"
-	"       b.name, w.name, w.settings->>'sending_domain', w.settings->>'unsubscribe_base_url',"
-	"       w.settings->>'unsubscribe_mailto', s.unsubscribe_secret,"
-	"       (SELECT jsonb_object_agg(l.list_id, l.name) FROM broadcast.lists l"
-	"         WHERE l.workspace_id = b.workspace_id AND l.list_id = ANY (b.lists))::text,"
-	/*
-	 * first-party tracking: the broadcast's switch, else the workspace's
-	 * (86_optin_tracking.sql); never in an opt-in confirmation, sent before
-	 * any consent
-	 */
-	"       CASE WHEN b.kind = 'broadcast'"
-	"             AND coalesce(b.tracking, (w.settings->'tracking'->>'enabled')::boolean, false)"
-	"            THEN w.settings->'tracking'->>'base_url' END,"
-	"       CASE WHEN b.kind = 'optin' THEN w.settings->'double_opt_in'->>'base_url' END,"
-	"       w.timezone,"
-	/* the sources of the snippet versions pinned with the template */
-	"       (SELECT jsonb_object_agg(p.key, sn.html) FROM jsonb_each_text(v.snippets) p"
-	"          JOIN broadcast.templates sn ON sn.workspace_id = v.workspace_id"
-	"           AND sn.template_id = p.key AND sn.version = p.value::int)::text"
-	"  FROM broadcast.broadcast_variations v"
-	"  JOIN broadcast.templates t ON t.workspace_id = v.workspace_id"
-	"       AND t.template_id = v.template_id AND t.version = v.version"
-	"  JOIN broadcast.broadcasts b ON b.workspace_id = v.workspace_id AND b.broadcast_id = v.broadcast_id"
-	"  JOIN broadcast.workspaces w ON w.workspace_id = v.workspace_id"
-	"  JOIN broadcast.workspace_secrets s ON s.workspace_id = v.workspace_id"
-	" WHERE v.workspace_id = $1 AND v.broadcast_id = $2"
-	" ORDER BY v.variation",
-	2, {TEXTOID, TEXTOID}
-};
-
-static char *
-col_text(HeapTuple tup, TupleDesc desc, int col)
-{
-	return SPI_getvalue(tup, desc, col);
-}
 
 static void
 make_key(char *key, const char *a, const char *b)
@@ -326,13 +185,8 @@ get_integration(const char *ws, const char *integ, uint64 check)
 	char		key[BE_KEY_LEN];
 	IntegEntry *e;
 	bool		found;
-	Datum		args[2];
-	HeapTuple	tup;
-	TupleDesc	desc;
 	BeIntegration *ig;
 	MemoryContext old;
-	char	   *port;
-	char	   *s;
 
 	make_key(key, ws, integ);
 	e = hash_search(integ_cache, key, HASH_ENTER, &found);
@@ -356,53 +210,17 @@ get_integration(const char *ws, const char *integ, uint64 check)
 	/* and new caps are judged at the next claim */
 	e->cap_until = 0;
 
-	args[0] = CStringGetTextDatum(ws);
-	args[1] = CStringGetTextDatum(integ);
-	if (be_plan_exec(&integ_plan, args, NULL, SPI_OK_SELECT) != 1)
-		return NULL;
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-
 	old = MemoryContextSwitchTo(e->cxt);
 	ig = palloc0(sizeof(BeIntegration));
+	if (!be_sql_load_integration(ws, integ, ig))
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(e->cxt);
+		return NULL;
+	}
 	ig->workspace_id = pstrdup(ws);
 	ig->integration_id = pstrdup(integ);
-	ig->provider = col_text(tup, desc, 1);
-	ig->shared_id = col_text(tup, desc, 2);
-	ig->secret = col_text(tup, desc, 3);
-	ig->rate = strtod(col_text(tup, desc, 4), NULL);
-	ig->account_rate = strtod(col_text(tup, desc, 5), NULL);
-	ig->endpoint = col_text(tup, desc, 6);
-	ig->host = col_text(tup, desc, 7);
-	port = col_text(tup, desc, 8);
-	ig->port = port ? atoi(port) : 0;
-	ig->tls = col_text(tup, desc, 9);
-	ig->username = col_text(tup, desc, 10);
-	ig->ehlo_name = col_text(tup, desc, 11);
-	ig->ca_file = col_text(tup, desc, 12);
-	ig->domain = col_text(tup, desc, 13);
-	ig->region = col_text(tup, desc, 14);
-	ig->message_stream = col_text(tup, desc, 15);
-	ig->access_key_id = col_text(tup, desc, 16);
-	ig->configuration_set = col_text(tup, desc, 17);
-	ig->api_key = col_text(tup, desc, 18);
-	ig->incarnation = col_text(tup, desc, 19);
-	ig->shared_incarnation = col_text(tup, desc, 20);
-	ig->bounce_domain = col_text(tup, desc, 21);
-	ig->bounce_local = col_text(tup, desc, 22);
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(tup, desc, 23, &isnull);
-
-		if (!isnull && ig->bounce_domain)
-		{
-			bytea	   *b = DatumGetByteaPP(d);
-
-			ig->verp_secret_len = VARSIZE_ANY_EXHDR(b);
-			ig->verp_secret = palloc(ig->verp_secret_len);
-			memcpy(ig->verp_secret, VARDATA_ANY(b), ig->verp_secret_len);
-		}
-	}
+	ig->tls_mode = be_tls_mode(ig->tls);
 	be_rate_keys(ig);
 	ig->ops = be_provider_for(ig->provider);
 	if (ig->ops && ig->ops->load)
@@ -413,9 +231,8 @@ get_integration(const char *ws, const char *integ, uint64 check)
 	else
 	{
 		/* checked against broadcast_engine.allow_insecure_transport at send time */
-		s = ig->endpoint;
-		ig->insecure = (s && pg_strncasecmp(s, "https://", 8) != 0) ||
-			(strcmp(ig->provider, "smtp") == 0 && strcmp(ig->tls, "none") == 0);
+		ig->insecure = (ig->endpoint && pg_strncasecmp(ig->endpoint, "https://", 8) != 0) ||
+			(ig->ops == &be_provider_smtp && ig->tls_mode == BE_TLS_NONE);
 	}
 	ig->loaded_at = GetCurrentTimestamp();
 	ig->generation = unit_load_gen;
@@ -442,13 +259,8 @@ get_broadcast(const char *ws, const char *bid, uint64 check)
 	char		key[BE_KEY_LEN];
 	BroadcastEntry *e;
 	bool		found;
-	Datum		args[2];
-	int			n;
-	int			i;
 	ComposeBroadcastSrc src;
 	char		err[256];
-	bytea	   *secret = NULL;
-	bool		isnull;
 
 	make_key(key, ws, bid);
 	e = hash_search(broadcast_cache, key, HASH_ENTER, &found);
@@ -468,55 +280,10 @@ get_broadcast(const char *ws, const char *bid, uint64 check)
 	e->loaded_at = GetCurrentTimestamp();
 	e->used_at = e->loaded_at;
 
-	args[0] = CStringGetTextDatum(ws);
-	args[1] = CStringGetTextDatum(bid);
-	n = be_plan_exec(&broadcast_plan, args, NULL, SPI_OK_SELECT);
-	if (n == 0)
+	if (be_sql_load_broadcast(ws, bid, &src) == 0)
 	{
 		e->error = strdup_top("the broadcast has no pinned template");
 		return e;
-	}
-	memset(&src, 0, sizeof(src));
-	src.workspace_id = ws;
-	src.broadcast_id = bid;
-	for (i = 0; i < n && i < COMPOSE_MAX_VARIATIONS; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		ComposeTemplateSrc *t = &src.variations[i];
-
-		t->template_id = col_text(tup, desc, 2);
-		t->version = atoi(col_text(tup, desc, 3));
-		t->subject = col_text(tup, desc, 4);
-		t->html = col_text(tup, desc, 5);
-		t->text_body = col_text(tup, desc, 6);
-		t->from_email = col_text(tup, desc, 7);
-		t->from_name = col_text(tup, desc, 8);
-		t->reply_to = col_text(tup, desc, 9);
-		t->snippets_json = col_text(tup, desc, 20);
-		if (i == 0)
-		{
-			Datum		d;
-
-			src.broadcast_name = col_text(tup, desc, 10);
-			src.workspace_name = col_text(tup, desc, 11);
-			src.sending_domain = col_text(tup, desc, 12);
-			src.unsub_base_url = col_text(tup, desc, 13);
-			src.unsub_mailto = col_text(tup, desc, 14);
-			d = SPI_getbinval(tup, desc, 15, &isnull);
-			if (!isnull)
-				secret = DatumGetByteaPP(d);
-			src.lists_json = col_text(tup, desc, 16);
-			src.track_base_url = col_text(tup, desc, 17);
-			src.confirm_base_url = col_text(tup, desc, 18);
-			src.workspace_timezone = col_text(tup, desc, 19);
-		}
-	}
-	src.nvariations = Min(n, COMPOSE_MAX_VARIATIONS);
-	if (secret)
-	{
-		src.secret = (const uint8_t *) VARDATA_ANY(secret);
-		src.secret_len = VARSIZE_ANY_EXHDR(secret);
 	}
 	e->cb = compose_broadcast_create(&src, err, sizeof(err));
 	if (e->cb == NULL)
@@ -611,6 +378,7 @@ pairs_unit(void *arg)
 	MemoryContext old;
 	uint64		check;
 	Oid			ext;
+	BePairRow  *rows;
 
 	/* a new CREATE EXTENSION: nothing loaded from the old one's tables is kept */
 	ext = get_extension_oid("broadcast_engine", true);
@@ -619,21 +387,16 @@ pairs_unit(void *arg)
 		flush_caches(unit_load_gen, true);
 		cached_extension = ext;
 	}
-	n = be_plan_exec(&pairs_plan, NULL, NULL, SPI_OK_SELECT);
-	check = be_cache_generation_started();
 	old = MemoryContextSwitchTo(cy->cxt);
+	n = be_sql_active_pairs(&rows);
+	check = be_cache_generation_started();
 	for (i = 0; i < n; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		Pair	   *p = palloc0(sizeof(Pair));
-		bool		isnull;
-		Datum		d;
 
-		p->workspace_id = col_text(tup, desc, 1);
-		p->integration_id = col_text(tup, desc, 2);
-		d = SPI_getbinval(tup, desc, 3, &isnull);
-		p->next_due = isnull ? DT_NOEND : DatumGetTimestampTz(d);
+		p->workspace_id = rows[i].workspace_id;
+		p->integration_id = rows[i].integration_id;
+		p->next_due = rows[i].next_due;
 		cy->pairs = lappend(cy->pairs, p);
 	}
 	MemoryContextSwitchTo(old);
@@ -684,9 +447,9 @@ put_member(StringInfo buf, const char *key, const char *value)
  * contact is gone.
  */
 static char *
-contact_json(HeapTuple tup, TupleDesc desc, const char *email)
+contact_json(const BeClaimRow *r)
 {
-	char	   *props = col_text(tup, desc, 8);
+	char	   *props = r->properties;
 	StringInfoData buf;
 	size_t		plen;
 
@@ -702,36 +465,64 @@ contact_json(HeapTuple tup, TupleDesc desc, const char *email)
 	}
 	else
 		appendStringInfoString(&buf, "{\"email\":");
-	escape_json(&buf, email);
-	put_member(&buf, "first_name", col_text(tup, desc, 9));
-	put_member(&buf, "last_name", col_text(tup, desc, 10));
-	put_member(&buf, "language", col_text(tup, desc, 11));
-	put_member(&buf, "timezone", col_text(tup, desc, 12));
+	escape_json(&buf, r->email);
+	put_member(&buf, "first_name", r->first_name);
+	put_member(&buf, "last_name", r->last_name);
+	put_member(&buf, "language", r->language);
+	put_member(&buf, "timezone", r->timezone);
 	appendStringInfoString(&buf, ",\"properties\":");
 	appendBinaryStringInfo(&buf, props, plen);
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }
 
+/*
+ * Caps first: the counter rows stay locked until this transaction ends, so
+ * no other sender can reserve what this claim reserved.  Returns how many
+ * rows the claim may take (0: over a cap, b->cap_until says until when).
+ */
+static int
+reserve_caps(BeSendBatch *b, TimestampTz now)
+{
+	BeCapGrant g;
+
+	be_sql_cap_reserve(b->workspace_id, b->integration_id, b->want, &g);
+	if (!g.found)
+		return b->want;
+	if (g.capped)
+	{
+		b->capped = true;
+		b->cap_hour = g.hour_start;
+		b->cap_day = g.day_start;
+	}
+	if (g.granted <= 0)
+	{
+		/* over a cap: nothing is claimed, the rows wait unclaimed */
+		b->cap_until = g.has_wait ? g.wait_until : TimestampTzPlusMilliseconds(now, 60000);
+		b->capped = false;
+		return 0;
+	}
+	Assert(g.granted <= b->want);
+	return g.granted;
+}
+
 static void
 claim_unit(void *arg)
 {
 	Cycle	   *cy = (Cycle *) arg;
-	BeSendBatch  *b = cy->b;
-	Datum		args[5];
+	BeSendBatch *b = cy->b;
+	BeClaimArgs in;
+	BeClaimResult res;
 	char		key[BE_KEY_LEN];
 	IntegEntry *cursor;
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz last = DT_NOBEGIN;
 	int			n;
-	int			nrows;
 	int			i;
-	double		lease_s;
 	MemoryContext old;
 	uint64		check;
 	BeIntegration *ig;
 
-	lease_s = be_batch_lease_s(b->want);
 	/*
 	 * The claim need not wait for its commit record to reach disk: the
 	 * results commit synchronously and flush it with them, and a claim lost
@@ -740,44 +531,16 @@ claim_unit(void *arg)
 	 */
 	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
-	args[0] = CStringGetTextDatum(cy->pair->workspace_id);
-	args[1] = CStringGetTextDatum(cy->pair->integration_id);
-	args[2] = Int32GetDatum(b->want);
-	args[3] = Float8GetDatum(lease_s);
-
-	/*
-	 * Caps first: the counter rows stay locked until this transaction ends,
-	 * so no other sender can reserve what this claim reserved.
-	 */
-	if (be_plan_exec(&cap_reserve_plan, args, NULL, SPI_OK_SELECT) == 1)
+	in.workspace_id = cy->pair->workspace_id;
+	in.integration_id = cy->pair->integration_id;
+	in.lease_s = be_batch_lease_s(b->want);
+	in.want = reserve_caps(b, now);
+	if (in.want == 0)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		d;
-		int			granted;
-
-		granted = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		d = SPI_getbinval(tup, desc, 4, &isnull);
-		if (!isnull)
-		{
-			b->capped = true;
-			b->cap_hour = DatumGetTimestampTz(d);
-			b->cap_day = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
-		}
-		if (granted <= 0)
-		{
-			/* over a cap: nothing is claimed, the rows wait unclaimed */
-			d = SPI_getbinval(tup, desc, 3, &isnull);
-			b->cap_until = isnull ? TimestampTzPlusMilliseconds(now, 60000) : DatumGetTimestampTz(d);
-			b->capped = false;
-			b->nmsgs = 0;
-			return;
-		}
-		Assert(granted <= b->want);
-		b->want = granted;
-		args[2] = Int32GetDatum(granted);
+		b->nmsgs = 0;
+		return;
 	}
+	b->want = in.want;
 
 	/*
 	 * Sent rows leave dead entries at the front of email_queue_due_idx
@@ -792,8 +555,9 @@ claim_unit(void *arg)
 	cursor = hash_search(integ_cache, key, HASH_FIND, NULL);
 	if (cursor && TimestampDifferenceExceeds(cursor->claim_from_set, now, CLAIM_CURSOR_MS))
 		cursor->claim_from = DT_NOBEGIN;
-	args[4] = TimestampTzGetDatum(cursor ? cursor->claim_from : DT_NOBEGIN);
-	n = be_plan_exec(&claim_plan, args, NULL, SPI_OK_SELECT);
+	in.claim_from = cursor ? cursor->claim_from : DT_NOBEGIN;
+	old = MemoryContextSwitchTo(b->cxt);
+	be_sql_claim(&in, &res);
 
 	/*
 	 * Changes that the claim's snapshot may see have all started by now:
@@ -801,43 +565,29 @@ claim_unit(void *arg)
 	 * snapshot, which sees at least what the claim saw).
 	 */
 	check = be_cache_generation_started();
-	old = MemoryContextSwitchTo(b->cxt);
-	b->msgs = palloc0(sizeof(BeMessage *) * Max(n, 1));
-	nrows = n;
-	n = 0;
-	for (i = 0; i < nrows; i++)
+	b->parked = res.parked;
+	b->msgs = palloc0(sizeof(BeMessage *) * Max(res.nrows, 1));
+	for (i = 0; i < res.nrows; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		BeMessage  *m;
-		bool		isnull;
-		Datum		tid;
+		BeClaimRow *r = &res.rows[i];
+		BeMessage  *m = palloc0(sizeof(BeMessage));
 
-		tid = SPI_getbinval(tup, desc, 1, &isnull);
-		if (isnull)
-		{
-			/* not a message: the rows moved to their window's opening */
-			b->parked = DatumGetInt32(SPI_getbinval(tup, desc, 14, &isnull));
-			continue;
-		}
-		m = palloc0(sizeof(BeMessage));
-		ItemPointerCopy((ItemPointer) DatumGetPointer(tid), &m->tid);
-		m->broadcast_id = col_text(tup, desc, 2);
-		m->email = col_text(tup, desc, 3);
-		m->list_id = col_text(tup, desc, 4);
-		m->variation = atoi(col_text(tup, desc, 5));
-		m->message_id = col_text(tup, desc, 6);
-		m->attempts = atoi(col_text(tup, desc, 7));
-		m->contact_json = contact_json(tup, desc, m->email);
-		b->msgs[n++] = m;
-		last = Max(last, DatumGetTimestampTz(SPI_getbinval(tup, desc, 13, &isnull)));
+		m->tid = r->tid;
+		m->broadcast_id = r->broadcast_id;
+		m->email = r->email;
+		m->list_id = r->list_id;
+		m->variation = r->variation;
+		m->message_id = r->message_id;
+		m->attempts = r->attempts;
+		m->contact_json = contact_json(r);
+		b->msgs[i] = m;
+		last = Max(last, r->next_attempt_at);
 	}
-	b->nmsgs = n;
+	n = b->nmsgs = res.nrows;
 	MemoryContextSwitchTo(old);
 	/* what the claim reserved and did not find goes back to the caps */
 	if (b->capped && n < b->want)
 		be_cap_add(b, n - b->want);
-	old = MemoryContextSwitchTo(b->cxt);
 	if (cursor)
 	{
 		if (n + b->parked < b->want)
@@ -849,7 +599,6 @@ claim_unit(void *arg)
 			cursor->claim_from = last;
 		}
 	}
-	MemoryContextSwitchTo(old);
 
 	/* the integration and composers for this batch, checked in this transaction */
 	if (n > 0)
@@ -1003,23 +752,18 @@ compose_or_isolate(BeSendBatch *b, TimestampTz started, size_t avail)
 }
 
 /*
- * Serves one pair: rate tokens, claim, compose, and its batch joins those in
- * flight.  Returns the number of rows claimed; *next_wake moves to when the
- * pair may next have something to do.
+ * How many rows the pair may claim now, before rate tokens: 0 when it has
+ * nothing to do yet (*next_wake then moves to when it may); *avail is the
+ * rest of the byte budget.
  */
 static int
-serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
+pair_budget(Pair *p, TimestampTz now, size_t *avail, TimestampTz *next_wake)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz next_ok;
 	TimestampTz until;
 	size_t		budget = (size_t) be_sender_batch_bytes_kb * 1024;
-	size_t		avail;
 	size_t		est = 0;
 	char		key[BE_KEY_LEN];
 	IntegEntry *ie;
-	BeSendBatch  *b;
-	int			granted;
 	int			want;
 
 	if (p->ig == NULL)
@@ -1054,32 +798,38 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 		*next_wake = Min(*next_wake, ie->cap_until);
 		return 0;
 	}
-	avail = budget > be_batch_bytes_in_flight() ? budget - be_batch_bytes_in_flight() : 0;
-	if (be_batches_in_flight() > 0 && (avail == 0 || avail < est))
+	*avail = budget > be_batch_bytes_in_flight() ? budget - be_batch_bytes_in_flight() : 0;
+	if (be_batches_in_flight() > 0 && (*avail == 0 || *avail < est))
 	{
 		/* when a batch in flight ends */
 		*next_wake = Min(*next_wake, TimestampTzPlusMilliseconds(now, 100));
 		return 0;
 	}
-	avail = Max(avail, 1);
+	*avail = Max(*avail, 1);
 	want = be_sender_batch_size;
 	if (est > 0)
-		want = (int) Max(1, Min((size_t) want, avail / est));
+		want = (int) Max(1, Min((size_t) want, *avail / est));
+	return want;
+}
 
-	granted = be_rate_acquire(p->ig, want, p->fair_share, &next_ok);
-	if (granted == 0)
-	{
-		*next_wake = Min(*next_wake, next_ok);
-		return 0;
-	}
+/*
+ * Claims up to granted rows of the pair (rate tokens already taken) in one
+ * unit of work.  Returns the batch, or NULL when there is nothing to send
+ * (tokens given back; *next_wake moved).
+ */
+static BeSendBatch *
+claim_batch(BeExec *ex, Cycle *cy, Pair *p, int granted, TimestampTz now,
+			TimestampTz *next_wake)
+{
+	MemoryContext cxt;
+	BeSendBatch *b;
+	char		key[BE_KEY_LEN];
+	IntegEntry *ie;
 
-	{
-		MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "broadcast_engine batch",
-												  ALLOCSET_DEFAULT_SIZES);
-
-		b = MemoryContextAllocZero(cxt, sizeof(BeSendBatch));
-		b->cxt = cxt;
-	}
+	cxt = AllocSetContextCreate(TopMemoryContext, "broadcast_engine batch",
+								ALLOCSET_DEFAULT_SIZES);
+	b = MemoryContextAllocZero(cxt, sizeof(BeSendBatch));
+	b->cxt = cxt;
 	b->workspace_id = MemoryContextStrdup(b->cxt, p->workspace_id);
 	b->integration_id = MemoryContextStrdup(b->cxt, p->integration_id);
 	b->want = granted;
@@ -1088,29 +838,30 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 	cy->abandoned = false;
 	b->t_claim = GetCurrentTimestamp();
 	begin_cache_unit();
+	make_key(key, p->workspace_id, p->integration_id);
 	if (!be_run_pair_unit(ex, claim_unit, cy, p->workspace_id, p->integration_id,
-					   "claim queue rows", &cy->abandoned))
+						  "claim queue rows", &cy->abandoned))
 	{
 		/* undone: the integration went away, or the pair is isolated */
+		ie = hash_search(integ_cache, key, HASH_FIND, NULL);
 		if (ie)
 			ie->claim_from = DT_NOBEGIN;
 		if (p->ig)
 			be_rate_refund(p->ig, granted);
 		p->ig = NULL;
 		MemoryContextDelete(b->cxt);
-		return 0;
+		return NULL;
 	}
 	b->t_claimed = GetCurrentTimestamp();
 	be_rate_refund(p->ig, granted - b->nmsgs);
 	if (b->cap_until != 0)
 	{
-		if (ie == NULL)
-			ie = hash_search(integ_cache, key, HASH_FIND, NULL);
+		ie = hash_search(integ_cache, key, HASH_FIND, NULL);
 		if (ie)
 			ie->cap_until = b->cap_until;
 		*next_wake = Min(*next_wake, b->cap_until);
 		MemoryContextDelete(b->cxt);
-		return 0;
+		return NULL;
 	}
 	if (b->nmsgs == 0)
 	{
@@ -1122,20 +873,30 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 		*next_wake = Min(*next_wake, b->parked > 0 ? now :
 						 TimestampTzPlusMilliseconds(now, 1000));
 		MemoryContextDelete(b->cxt);
-		return 0;
+		return NULL;
 	}
+	return b;
+}
 
-	pgstat_report_activity(STATE_RUNNING, "sending");
-	{
-		MemoryContext old = MemoryContextSwitchTo(b->cxt);
+/*
+ * Renders a claimed batch, outside any transaction, with a copy of its
+ * integration; remembers the bytes a message of this pair holds, for the
+ * next claim's size.
+ */
+static void
+render_batch(BeSendBatch *b, Cycle *cy, Pair *p, size_t avail)
+{
+	MemoryContext old;
+	char		key[BE_KEY_LEN];
+	IntegEntry *ie;
 
-		b->ig = be_copy_integration(p->ig);
-		MemoryContextSwitchTo(old);
-	}
+	old = MemoryContextSwitchTo(b->cxt);
+	b->ig = be_copy_integration(p->ig);
+	MemoryContextSwitchTo(old);
 	(void) compose_or_isolate(b, cy->started, avail);
 	b->t_composed = GetCurrentTimestamp();
-	if (ie == NULL)
-		ie = hash_search(integ_cache, key, HASH_FIND, NULL);
+	make_key(key, p->workspace_id, p->integration_id);
+	ie = hash_search(integ_cache, key, HASH_FIND, NULL);
 	if (ie && b->bytes > 0)
 	{
 		int			i;
@@ -1146,8 +907,39 @@ serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
 				most = Max(most, MESSAGE_BYTES(b->msgs[i]));
 		ie->msg_bytes = most;
 	}
+}
 
-	/* into flight: the transfers start now and run while other pairs are served */
+/*
+ * Serves one pair: claim, render, send.  The batch's transfers run while
+ * other pairs are served, and be_batches_record_done records it when they
+ * end.  Returns the number of rows claimed; *next_wake moves to when the
+ * pair may next have something to do.
+ */
+static int
+serve_pair(BeExec *ex, Cycle *cy, Pair *p, TimestampTz *next_wake)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next_ok;
+	size_t		avail = 0;
+	BeSendBatch *b;
+	int			want;
+	int			granted;
+
+	want = pair_budget(p, now, &avail, next_wake);
+	if (want == 0)
+		return 0;
+	granted = be_rate_acquire(p->ig, want, p->fair_share, &next_ok);
+	if (granted == 0)
+	{
+		*next_wake = Min(*next_wake, next_ok);
+		return 0;
+	}
+
+	b = claim_batch(ex, cy, p, granted, now, next_wake);
+	if (b == NULL)
+		return 0;
+	pgstat_report_activity(STATE_RUNNING, "sending");
+	render_batch(b, cy, p, avail);
 	be_batch_launch(b);
 	return b->nmsgs;
 }

@@ -36,120 +36,20 @@
 
 #include <math.h>
 
-#include "catalog/pg_type.h"
 #include "common/pg_prng.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
-#include "utils/array.h"
-#include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "broadcast_engine.h"
 #include "be_sender.h"
+#include "be_sender_sql.h"
 
 /* this process's batches in flight, and the bytes they hold */
 static List *in_flight = NIL;
 static size_t bytes_in_flight = 0;
 
-
-/*
- * The whole batch's outcome in one statement: history rows, queue rows
- * deleted / rescheduled / dead-lettered, broadcast counters.  Queue rows are
- * found by the ctid the claim returned (a TID scan, no index probe), and
- * only if they still carry our message id and lease; counters move by the
- * rows actually changed, so a row whose lease ran out and was claimed again
- * elsewhere is not counted twice.  A row that stays in the queue takes its
- * broadcast's integration: update_broadcast(integration_id => ...) moves
- * the rows that were not in flight (the 1.3 trigger in 50_endpoints.sql),
- * and the broadcasts are locked before this runs, so the rows that were in
- * flight follow here.  A message recorded a second time (sent again after
- * its lease ran out, or a dead letter retried) updates its history row:
- * message_history is partitioned with no index on its root, so ON CONFLICT
- * can name no target; the rows the insert skipped are updated instead,
- * which only probes the history for those (the skipped rows are
- * materialised first: otherwise the planner probes the history for every
- * row of the batch before the anti-join drops them).  A row committed by another
- * sender after this statement began is skipped, not updated: the first
- * record of a message sent twice at once wins.
- */
-static BePlan complete_plan = {
-	"WITH r AS ("
-	"  SELECT * FROM unnest($4::tid[], $5::text[], $6::text[], $7::text[], $8::int4[], $9::text[],"
-	"                       $10::text[], $11::int4[], $12::text[], $13::text[], $14::text[],"
-	"                       $15::int4[], $16::int4[])"
-	"    AS r(tid, broadcast_id, email, message_id, variation, list_id, template_id,"
-	"         template_version, outcome, provider_message_id, error, retry_ms, attempts)"
-	"), ins AS ("
-	"  INSERT INTO broadcast.message_history AS h"
-	"         (workspace_id, message_id, broadcast_id, template_id, template_version, variation,"
-	"          list_id, email, integration_id, provider, provider_message_id, status, attempts,"
-	"          error, sent_at, failed_at)"
-	"  SELECT $1, r.message_id::uuid, r.broadcast_id, r.template_id, r.template_version,"
-	"         r.variation::int2, r.list_id, r.email, $2, $3, r.provider_message_id,"
-	"         CASE r.outcome WHEN 'sent' THEN 'sent' ELSE 'failed' END, r.attempts::int2, r.error,"
-	"         CASE WHEN r.outcome = 'sent' THEN now() END,"
-	"         CASE WHEN r.outcome = 'dead' THEN now() END"
-	"    FROM r WHERE r.outcome IN ('sent', 'dead')"
-	"  ON CONFLICT DO NOTHING"
-	"  RETURNING h.message_id"
-	"), again AS MATERIALIZED ("
-	"  SELECT r.* FROM r"
-	"   WHERE r.outcome IN ('sent', 'dead')"
-	"     AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.message_id = r.message_id::uuid)"
-	"), hist AS ("
-	"  UPDATE broadcast.message_history h"
-	"     SET status = CASE r.outcome WHEN 'sent' THEN 'sent' ELSE 'failed' END,"
-	"         provider_message_id = r.provider_message_id, attempts = r.attempts::int2,"
-	"         error = r.error, sent_at = CASE WHEN r.outcome = 'sent' THEN now() END,"
-	"         failed_at = CASE WHEN r.outcome = 'dead' THEN now() END"
-	"    FROM again r"
-	"   WHERE h.workspace_id = $1 AND h.message_id = r.message_id::uuid"
-	"  RETURNING 1"
-	"), del AS ("
-	"  DELETE FROM broadcast.email_queue q USING r"
-	"   WHERE q.ctid = r.tid AND q.message_id = r.message_id::uuid AND q.lease_until IS NOT NULL"
-	"     AND r.outcome = 'sent'"
-	"  RETURNING q.broadcast_id"
-	"), upd AS ("
-	"  UPDATE broadcast.email_queue q"
-	"     SET status = CASE r.outcome WHEN 'dead' THEN 'dead' ELSE 'pending' END,"
-	"         next_attempt_at = CASE r.outcome WHEN 'dead' THEN q.next_attempt_at"
-	"                                ELSE now() + make_interval(secs => r.retry_ms / 1000.0) END,"
-	"         attempts = CASE r.outcome WHEN 'unsent' THEN q.attempts - 1 ELSE q.attempts END,"
-	"         last_error = coalesce(r.error, q.last_error), lease_until = NULL,"
-	"         integration_id = coalesce((SELECT b.integration_id FROM broadcast.broadcasts b"
-	"                                     WHERE b.workspace_id = q.workspace_id"
-	"                                       AND b.broadcast_id = q.broadcast_id), q.integration_id)"
-	"    FROM r"
-	"   WHERE q.ctid = r.tid AND q.message_id = r.message_id::uuid AND q.lease_until IS NOT NULL"
-	"     AND r.outcome IN ('retry', 'dead', 'unsent')"
-	"  RETURNING q.broadcast_id, q.status"
-	"), counts AS ("
-	"  SELECT x.broadcast_id, sum(x.sent) AS sent, sum(x.failed) AS failed FROM ("
-	"    SELECT d.broadcast_id, 1 AS sent, 0 AS failed FROM del d"
-	"    UNION ALL"
-	"    SELECT u.broadcast_id, 0, 1 FROM upd u WHERE u.status = 'dead') x"
-	"   GROUP BY x.broadcast_id"
-	")"
-	"UPDATE broadcast.broadcasts b"
-	"   SET sent_count = b.sent_count + c.sent, failed_count = b.failed_count + c.failed,"
-	"       updated_at = now()"
-	"  FROM counts c"
-	" WHERE b.workspace_id = $1 AND b.broadcast_id = c.broadcast_id"
-	"   AND (SELECT count(*) FROM hist) >= 0",
-	16, {TEXTOID, TEXTOID, TEXTOID, TIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-		INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID},
-	NULL, true, true
-};
-
-/* moves a pair's cap reservation, in the periods of its claim (88_windows_caps.sql) */
-static BePlan cap_add_plan = {
-	"SELECT broadcast._cap_add($1, $2, $3, $4, $5)",
-	5, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID}
-};
 
 /*
  * Moves the batch's cap reservation by n (negative: gives back), inside a
@@ -160,36 +60,10 @@ static BePlan cap_add_plan = {
 void
 be_cap_add(BeSendBatch *b, int n)
 {
-	Datum		args[5];
-
 	if (!b->capped || n == 0)
 		return;
-	args[0] = CStringGetTextDatum(b->workspace_id);
-	args[1] = CStringGetTextDatum(b->integration_id);
-	args[2] = TimestampTzGetDatum(b->cap_hour);
-	args[3] = TimestampTzGetDatum(b->cap_day);
-	args[4] = Int32GetDatum(n);
-	be_plan_exec(&cap_add_plan, args, NULL, SPI_OK_SELECT);
+	be_sql_cap_add(b->workspace_id, b->integration_id, b->cap_hour, b->cap_day, n);
 }
-
-/* the broadcasts whose counters a batch moves, locked in one order */
-static BePlan lock_broadcasts_plan = {
-	"SELECT 1 FROM broadcast.broadcasts b"
-	" WHERE b.workspace_id = $1 AND b.broadcast_id = ANY ($2)"
-	" ORDER BY b.broadcast_id FOR NO KEY UPDATE",
-	2, {TEXTOID, TEXTARRAYOID}
-};
-
-/* a broadcast waiting for its queue to drain is looked at as soon as it has */
-static BePlan nudge_plan = {
-	"UPDATE broadcast.tasks t SET run_at = now(), updated_at = now()"
-	" WHERE t.workspace_id = $1 AND t.broadcast_id = ANY ($2) AND t.status = 'pending'"
-	"   AND t.phase IN ('drain', 'wait_test') AND t.run_at > now()"
-	"   AND NOT EXISTS (SELECT 1 FROM broadcast.email_queue q"
-	"                    WHERE q.workspace_id = $1 AND q.broadcast_id = t.broadcast_id"
-	"                      AND q.status IN ('pending', 'sending'))",
-	2, {TEXTOID, TEXTARRAYOID}, NULL, false, true
-};
 
 /*
  * The lease of a claim of want rows: long enough for the whole batch to
@@ -228,114 +102,65 @@ retry_delay_ms(BeMessage *m)
 	return (int) Min(base * jitter, 3600.0 * 1000);
 }
 
-static Datum
-text_array(Datum *elems, bool *nulls, int n)
+/*
+ * What the record does with a message.  A retry out of attempts becomes
+ * dead here.  A message never started (the breaker tripped mid-batch:
+ * after its cooldown; deferred for the byte budget or the lease: at once)
+ * goes back with no attempt spent.
+ */
+static BeRecordItem
+record_item(BeMessage *m)
 {
-	int			dims[1];
-	int			lbs[1];
+	BeRecordItem it;
 
-	dims[0] = n;
-	lbs[0] = 1;
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-static Datum
-int_array(Datum *elems, int n)
-{
-	return PointerGetDatum(construct_array(elems, n, INT4OID, 4, true, TYPALIGN_INT));
+	if (m->outcome == BE_OUT_RETRY && m->attempts >= be_max_attempts)
+	{
+		m->outcome = BE_OUT_DEAD;
+		m->error = psprintf("gave up after %d attempts: %s", m->attempts,
+							m->error ? m->error : "unknown error");
+	}
+	it.m = m;
+	it.retry_ms = 0;
+	switch (m->outcome)
+	{
+		case BE_OUT_SENT:
+			it.kind = BE_REC_SENT;
+			break;
+		case BE_OUT_DEAD:
+			it.kind = BE_REC_DEAD;
+			break;
+		case BE_OUT_RETRY:
+			it.kind = BE_REC_RETRY;
+			it.retry_ms = retry_delay_ms(m);
+			break;
+		case BE_OUT_NONE:
+			it.kind = BE_REC_UNSENT;
+			it.retry_ms = m->deferred ? 0 : be_breaker_cooldown_ms;
+			break;
+		default:
+			elog(ERROR, "unknown outcome %d", (int) m->outcome);
+	}
+	return it;
 }
 
 static void
 complete_unit(void *arg)
 {
-	BeSendBatch  *b = (BeSendBatch *) arg;
-	BeIntegration *ig = b->ig;
+	BeSendBatch *b = (BeSendBatch *) arg;
 	int			n = b->nmsgs;
-	Datum		args[16];
-	Datum	   *a[12];
-	bool	   *nn[12];
+	BeRecordItem *items = palloc(sizeof(BeRecordItem) * Max(n, 1));
 	int			i;
-	int			k;
-	Datum	   *bids;
-	Datum	   *tids = palloc(sizeof(Datum) * n);
-	Datum		lock_args[2];
 
-	for (k = 0; k < 12; k++)
-	{
-		a[k] = palloc(sizeof(Datum) * n);
-		nn[k] = palloc0(sizeof(bool) * n);
-	}
 	for (i = 0; i < n; i++)
-	{
-		BeMessage  *m = b->msgs[i];
-		const char *outcome;
-
-		if (m->outcome == BE_OUT_RETRY && m->attempts >= be_max_attempts)
-		{
-			m->outcome = BE_OUT_DEAD;
-			m->error = psprintf("gave up after %d attempts: %s", m->attempts,
-								m->error ? m->error : "unknown error");
-		}
-		/*
-		 * never started (the breaker tripped mid-batch: after its cooldown;
-		 * deferred for the byte budget or the lease: at once): no attempt
-		 * spent
-		 */
-		if (m->outcome == BE_OUT_NONE)
-			outcome = "unsent";
-		else
-			outcome = m->outcome == BE_OUT_SENT ? "sent" : m->outcome == BE_OUT_DEAD ? "dead" : "retry";
-		tids[i] = PointerGetDatum(&m->tid);
-		a[0][i] = CStringGetTextDatum(m->broadcast_id);
-		a[1][i] = CStringGetTextDatum(m->email);
-		a[2][i] = CStringGetTextDatum(m->message_id);
-		a[3][i] = Int32GetDatum(m->variation);
-		a[4][i] = CStringGetTextDatum(m->list_id);
-		a[5][i] = m->template_id ? CStringGetTextDatum(m->template_id) : (Datum) 0;
-		nn[5][i] = (m->template_id == NULL);
-		a[6][i] = Int32GetDatum(m->template_version);
-		a[7][i] = CStringGetTextDatum(outcome);
-		a[8][i] = m->provider_message_id ? CStringGetTextDatum(m->provider_message_id) : (Datum) 0;
-		nn[8][i] = (m->provider_message_id == NULL);
-		a[9][i] = m->error ? CStringGetTextDatum(m->error) : (Datum) 0;
-		nn[9][i] = (m->error == NULL);
-		a[10][i] = Int32GetDatum(m->outcome == BE_OUT_RETRY ? retry_delay_ms(m) :
-								 m->outcome == BE_OUT_NONE && !m->deferred ? be_breaker_cooldown_ms : 0);
-		a[11][i] = Int32GetDatum(m->attempts);
-	}
-	args[0] = CStringGetTextDatum(b->workspace_id);
-	args[1] = CStringGetTextDatum(b->integration_id);
-	args[2] = CStringGetTextDatum(ig->provider);
-	args[3] = PointerGetDatum(construct_array(tids, n, TIDOID, sizeof(ItemPointerData),
-											  false, TYPALIGN_SHORT));
-	args[4] = text_array(a[0], nn[0], n);
-	args[5] = text_array(a[1], nn[1], n);
-	args[6] = text_array(a[2], nn[2], n);
-	args[7] = int_array(a[3], n);
-	args[8] = text_array(a[4], nn[4], n);
-	args[9] = text_array(a[5], nn[5], n);
-	args[10] = int_array(a[6], n);
-	args[11] = text_array(a[7], nn[7], n);
-	args[12] = text_array(a[8], nn[8], n);
-	args[13] = text_array(a[9], nn[9], n);
-	args[14] = int_array(a[10], n);
-	args[15] = int_array(a[11], n);
-	/*
-	 * The batch's broadcasts first, in a fixed order: cancel_broadcast locks
-	 * the broadcast and then deletes its queue rows, so taking the queue
-	 * rows first and the counters last would deadlock with it.
-	 */
-	lock_args[0] = args[0];
-	lock_args[1] = args[4];
-	be_plan_exec(&lock_broadcasts_plan, lock_args, NULL, SPI_OK_SELECT);
-	be_plan_exec(&complete_plan, args, NULL, SPI_OK_UPDATE);
+		items[i] = record_item(b->msgs[i]);
+	be_sql_record(b->workspace_id, b->integration_id, b->ig->provider, items, n);
 	/* what was not sent no longer counts against the caps */
 	if (b->capped)
 	{
 		int			unsent = 0;
 
 		for (i = 0; i < n; i++)
-			if (b->msgs[i]->outcome != BE_OUT_SENT)
+			if (items[i].kind != BE_REC_SENT)
 				unsent++;
 		be_cap_add(b, -unsent);
 	}
@@ -347,11 +172,7 @@ complete_unit(void *arg)
 	 */
 	if (b->nmsgs >= b->want)
 		return;
-	bids = palloc(sizeof(Datum) * n);
-	for (i = 0; i < n; i++)
-		bids[i] = a[0][i];
-	args[1] = text_array(bids, nn[0], n);
-	b->nudged = be_plan_exec(&nudge_plan, args, NULL, SPI_OK_UPDATE);
+	b->nudged = be_sql_nudge_drained(b->workspace_id, items, n);
 	if (b->nudged > 0)
 		be_wake_scheduler_at_commit();
 }
