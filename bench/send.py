@@ -161,7 +161,7 @@ def end_to_end(db, n, k, senders, mem, endpoint):
     f = {"rate": n / took, "took": took, "claim_ms": claim / batches, "record_ms": record / batches,
          "batch": msgs / batches, "db_rows_s": msgs / ((claim + record) / 1000.0),
          "req_bytes": (m1[1] - m0[1]) / max(m1[0] - m0[0], 1)}
-    # µs per message of each stage, summed over the senders (stages of one sender follow each other)
+    # us per message of each stage, summed over the senders (stages of one sender follow each other)
     per = max(msgs, 1)
     f["us"] = {"claim": claim * 1000.0 / per, "render": render * 1000.0 / per,
                "send": sendt * 1000.0 / per, "record": record * 1000.0 / per}
@@ -172,8 +172,8 @@ def end_to_end(db, n, k, senders, mem, endpoint):
           "render %.1f ms, send %.1f ms, record %.1f ms per batch (database path %.0f rows/s of statement time)"
           % (k, n, took, f["rate"], batches, f["batch"], f["claim_ms"], render / batches, sendt / batches,
              f["record_ms"], f["db_rows_s"]))
-    print("send_e2e_budget run %d: claim %.1f µs + render %.1f µs + send %.1f µs + record %.1f µs per message "
-          "(stage time summed over %d senders; wall time %.1f µs per message; machine CPU %.1f µs per message, "
+    print("send_e2e_budget run %d: claim %.1f us + render %.1f us + send %.1f us + record %.1f us per message "
+          "(stage time summed over %d senders; wall time %.1f us per message; machine CPU %.1f us per message, "
           "%.0f%% busy; requests of %.0f bytes)"
           % (k, f["us"]["claim"], f["us"]["render"], f["us"]["send"], f["us"]["record"], SENDERS,
              1e6 / f["rate"], f["cpu_us"], 100 * f["cpu_busy"], f["req_bytes"]))
@@ -391,8 +391,8 @@ def main():
         med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
         rate = med([r["rate"] for r in res])
         budget = {k: med([r["us"][k] for r in res]) for k in ("claim", "render", "send", "record")}
-        print("send_e2e_budget: medians per message: claim %.1f µs, render %.1f µs, send %.1f µs, record %.1f µs "
-              "(sum %.1f µs over %d senders = %.1f µs of each sender's time per message); machine CPU %.1f µs "
+        print("send_e2e_budget: medians per message: claim %.1f us, render %.1f us, send %.1f us, record %.1f us "
+              "(sum %.1f us over %d senders = %.1f us of each sender's time per message); machine CPU %.1f us "
               "per message" % (budget["claim"], budget["render"], budget["send"], budget["record"],
                                sum(budget.values()), SENDERS, sum(budget.values()) / SENDERS,
                                med([r["cpu_us"] for r in res])))
