@@ -4,21 +4,30 @@
  *	  The ceiling client for the sending benchmark: the least work that
  *	  still sends every queued row once and records it.
  *
- *	  ceiling CONNINFO URL WORKSPACE INTEGRATION [BATCH [INFLIGHT]]
+ *	  ceiling CONNINFO URL WORKSPACE INTEGRATION [BATCH [INFLIGHT [BODY [SCHEMA]]]]
  *
  * With URL "-" nothing is posted (every row counts as accepted): the
  * database path alone, claim + history + delete.
  *
- * One process, one connection, no templates and no rate limits.  Each
- * round, in ONE transaction: claim BATCH due rows of the pair with
- * FOR UPDATE SKIP LOCKED, POST a small SendGrid-shaped JSON body for each
- * to URL (INFLIGHT transfers at once on one libcurl multi handle,
- * keep-alive), then insert their message_history rows and delete them from
- * email_queue, and commit.  It holds row locks across network I/O, which
- * the engine refuses to do (DESIGN.md section 2), so it is a bound on what
- * libpq + libcurl can do on this machine, not a design to copy.
+ * One process, one connection, no templates and no rate limits; the
+ * benchmark starts as many processes as the engine has senders, and
+ * FOR UPDATE SKIP LOCKED gives each its own rows.  Each round, in ONE
+ * transaction: claim BATCH due rows with FOR UPDATE SKIP LOCKED, POST a
+ * SendGrid-shaped JSON body of about BODY bytes (default 10,000: the size
+ * of the engine's request for the 5 KB newsletter) for each to URL
+ * (INFLIGHT transfers at once on one libcurl multi handle, keep-alive),
+ * then insert their history rows and delete them from the queue, and
+ * commit.  It holds row locks across network I/O, which the engine refuses
+ * to do (DESIGN.md section 2), so it is a bound on what libpq + libcurl
+ * can do on this machine, not a design to copy.
  *
- * Prints "ceiling: N messages in S s = R messages/s (P requests)".
+ * SCHEMA "engine" (the default) works on broadcast.email_queue and
+ * broadcast.message_history (the pair WORKSPACE/INTEGRATION); "minimal" on
+ * the benchmark's own ceil.queue (an identity key and one partial index on
+ * due time) and ceil.history (a primary key only), which bench/send.py
+ * creates and fills.
+ *
+ * Prints "ceiling: N messages in S s = R messages/s (P requests, ...)".
  *
  *-------------------------------------------------------------------------
  */
@@ -32,6 +41,39 @@
 #include <libpq-fe.h>
 
 #define MAX_BATCH 10000
+#define MAX_BODY (1024 * 1024)
+
+/* the statements of each schema: same parameters, same result columns */
+static const char *const claim_sql[2] = {
+	"SELECT ctid::text, broadcast_id, email, message_id::text, list_id"
+	"  FROM broadcast.email_queue"
+	" WHERE workspace_id = $1 AND integration_id = $2 AND status = 'pending'"
+	"   AND next_attempt_at <= now()"
+	" ORDER BY next_attempt_at LIMIT $3::int FOR UPDATE SKIP LOCKED",
+	"SELECT id::text, broadcast_id, email, message_id::text, list_id"
+	"  FROM ceil.queue"
+	" WHERE workspace_id = $1 AND $2::text IS NOT NULL AND status = 'p' AND due_at <= now()"
+	" ORDER BY due_at LIMIT $3::int FOR UPDATE SKIP LOCKED"
+};
+
+static const char *const record_sql[2] = {
+	"WITH r AS (SELECT * FROM unnest($3::tid[], $4::text[], $5::text[], $6::uuid[], $7::text[])"
+	"             AS r(tid, broadcast_id, email, message_id, provider_id)),"
+	" h AS (INSERT INTO broadcast.message_history (workspace_id, message_id, broadcast_id,"
+	"              email, integration_id, provider, provider_message_id, status, sent_at)"
+	"       SELECT $1, r.message_id, r.broadcast_id, r.email, $2, 'sendgrid',"
+	"              r.provider_id, 'sent', now() FROM r RETURNING 1)"
+	" DELETE FROM broadcast.email_queue q USING r"
+	"  WHERE q.ctid = r.tid AND (SELECT count(*) FROM h) >= 0",
+	"WITH r AS (SELECT * FROM unnest($3::int8[], $4::text[], $5::text[], $6::uuid[], $7::text[])"
+	"             AS r(id, broadcast_id, email, message_id, provider_id)),"
+	" h AS (INSERT INTO ceil.history (workspace_id, message_id, broadcast_id, email,"
+	"              integration_id, provider_message_id, status, sent_at)"
+	"       SELECT $1, r.message_id, r.broadcast_id, r.email, $2, r.provider_id, 's', now()"
+	"         FROM r RETURNING 1)"
+	" DELETE FROM ceil.queue q USING r"
+	"  WHERE q.id = r.id AND (SELECT count(*) FROM h) >= 0"
+};
 
 typedef struct Row
 {
@@ -41,7 +83,8 @@ typedef struct Row
 	char	   *list_id;
 	char	   *tid;
 	char		provider_id[128];
-	char		body[512];
+	char	   *body;
+	size_t		body_len;
 	long		status;
 } Row;
 
@@ -126,10 +169,14 @@ main(int argc, char **argv)
 	double		took;
 	size_t		cap;
 	char	   *arr[5];
+	long		body_bytes = 10000;
+	int			schema = 0;
+	char	   *filler;
+	size_t		filler_len;
 
 	if (argc < 5)
 	{
-		fprintf(stderr, "usage: ceiling CONNINFO URL WORKSPACE INTEGRATION [BATCH [INFLIGHT]]\n");
+		fprintf(stderr, "usage: ceiling CONNINFO URL WORKSPACE INTEGRATION [BATCH [INFLIGHT [BODY [engine|minimal]]]]\n");
 		return 2;
 	}
 	conninfo = argv[1];
@@ -138,11 +185,39 @@ main(int argc, char **argv)
 		batch = atoi(argv[5]);
 	if (argc > 6)
 		inflight = atoi(argv[6]);
-	if (batch < 1 || batch > MAX_BATCH || inflight < 1)
+	if (argc > 7)
+		body_bytes = atol(argv[7]);
+	if (argc > 8)
 	{
-		fprintf(stderr, "ceiling: bad batch or inflight\n");
+		if (strcmp(argv[8], "minimal") == 0)
+			schema = 1;
+		else if (strcmp(argv[8], "engine") != 0)
+		{
+			fprintf(stderr, "ceiling: schema must be engine or minimal\n");
+			return 2;
+		}
+	}
+	if (batch < 1 || batch > MAX_BATCH || inflight < 1 || body_bytes < 0 || body_bytes > MAX_BODY)
+	{
+		fprintf(stderr, "ceiling: bad batch, inflight or body size\n");
 		return 2;
 	}
+
+	/*
+	 * The message's HTML part: a fixed text of the body's size, copied into
+	 * each request (the engine renders it; the ceiling does not).
+	 */
+	filler_len = body_bytes > 300 ? (size_t) body_bytes - 300 : 1;
+	filler = malloc(filler_len + 1);
+	for (size_t i = 0; i < filler_len; i++)
+	{
+		static const char para[] = "<p>Your week in review: the latest news, picked for you.</p> ";
+
+		filler[i] = para[i % (sizeof(para) - 1)];
+	}
+	filler[filler_len] = '\0';
+	for (int i = 0; i < MAX_BATCH; i++)
+		rows[i].body = NULL;
 	conn = PQconnectdb(conninfo);
 	if (PQstatus(conn) != CONNECTION_OK)
 		die(conn, NULL, "connect");
@@ -182,13 +257,7 @@ main(int argc, char **argv)
 
 			snprintf(lim, sizeof(lim), "%d", batch);
 			params[2] = lim;
-			res = PQexecParams(conn,
-							   "SELECT ctid::text, broadcast_id, email, message_id::text, list_id"
-							   "  FROM broadcast.email_queue"
-							   " WHERE workspace_id = $1 AND integration_id = $2 AND status = 'pending'"
-							   "   AND next_attempt_at <= now()"
-							   " ORDER BY next_attempt_at LIMIT $3::int FOR UPDATE SKIP LOCKED",
-							   3, NULL, params, NULL, NULL, 0);
+			res = PQexecParams(conn, claim_sql[schema], 3, NULL, params, NULL, NULL, 0);
 		}
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			die(conn, res, "claim");
@@ -212,12 +281,14 @@ main(int argc, char **argv)
 			r->list_id = PQgetvalue(res, i, 4);
 			r->provider_id[0] = '\0';
 			r->status = 0;
-			snprintf(r->body, sizeof(r->body),
-					 "{\"personalizations\":[{\"to\":[{\"email\":\"%s\"}],"
-					 "\"custom_args\":{\"message_id\":\"%s\"}}],"
-					 "\"from\":{\"email\":\"news@bench.test\"},\"subject\":\"Hello\","
-					 "\"content\":[{\"type\":\"text/plain\",\"value\":\"Hello\"}]}",
-					 r->email, r->message_id);
+			if (r->body == NULL)
+				r->body = malloc(filler_len + 1024);
+			r->body_len = (size_t) snprintf(r->body, filler_len + 1024,
+											"{\"personalizations\":[{\"to\":[{\"email\":\"%s\"}],"
+											"\"custom_args\":{\"message_id\":\"%s\"}}],"
+											"\"from\":{\"email\":\"news@bench.test\"},\"subject\":\"Hello\","
+											"\"content\":[{\"type\":\"text/html\",\"value\":\"%s\"}]}",
+											r->email, r->message_id, filler);
 		}
 
 		/* post every row, INFLIGHT at a time, refilling as transfers finish */
@@ -243,7 +314,7 @@ main(int argc, char **argv)
 				curl_easy_setopt(h, CURLOPT_URL, url);
 				curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 				curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
-				curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(r->body));
+				curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) r->body_len);
 				curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 				curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
 				curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -301,16 +372,7 @@ main(int argc, char **argv)
 
 			memcpy(hp, params, sizeof(params));
 			hp[6] = arr[4];
-			res = PQexecParams(conn,
-							   "WITH r AS (SELECT * FROM unnest($3::tid[], $4::text[], $5::text[], $6::uuid[], $7::text[])"
-							   "             AS r(tid, broadcast_id, email, message_id, provider_id)),"
-							   " h AS (INSERT INTO broadcast.message_history (workspace_id, message_id, broadcast_id,"
-							   "              email, integration_id, provider, provider_message_id, status, sent_at)"
-							   "       SELECT $1, r.message_id, r.broadcast_id, r.email, $2, 'sendgrid',"
-							   "              r.provider_id, 'sent', now() FROM r RETURNING 1)"
-							   " DELETE FROM broadcast.email_queue q USING r"
-							   "  WHERE q.ctid = r.tid AND (SELECT count(*) FROM h) >= 0",
-							   7, NULL, hp, NULL, NULL, 0);
+			res = PQexecParams(conn, record_sql[schema], 7, NULL, hp, NULL, NULL, 0);
 		}
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 			die(conn, res, "record");
@@ -322,8 +384,9 @@ main(int argc, char **argv)
 		total += n;
 	}
 	took = now_s() - t0;
-	printf("ceiling: %ld messages in %.2f s = %.0f messages/s (%ld requests, batch %d, %d in flight)\n",
-		   total, took, took > 0 ? total / took : 0.0, requests, batch, inflight);
+	printf("ceiling: %ld messages in %.2f s = %.0f messages/s (%ld requests, batch %d, %d in flight, %s schema, bodies of %ld bytes)\n",
+		   total, took, took > 0 ? total / took : 0.0, requests, batch, inflight,
+		   schema ? "minimal" : "engine", body_bytes);
 	for (int i = 0; i < inflight; i++)
 		curl_easy_cleanup(easy[i]);
 	curl_multi_cleanup(multi);
