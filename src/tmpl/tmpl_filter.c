@@ -673,7 +673,7 @@ join_range(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 }
 
 const FilterDef filter_defs[] = {
-	{"default", F_DEFAULT, 1, 1, NULL, false},
+	{"default", F_DEFAULT, 0, 1, NULL, false},
 	{"upcase", F_UPCASE, 0, 0, NULL, false},
 	{"downcase", F_DOWNCASE, 0, 0, NULL, false},
 	{"capitalize", F_CAPITALIZE, 0, 0, NULL, false},
@@ -737,6 +737,45 @@ const FilterDef filter_defs[] = {
 };
 
 
+/*
+ * Ruby's gsub with an empty pattern (Liquid's replace of "" or nil): the
+ * replacement before every character and at the end.
+ */
+static int
+replace_empty(TmplRenderCtx *c, const char *s, size_t n, const char *rep, size_t rn,
+			  Value *out)
+{
+	size_t		chars = utf8_len(s, n);
+	size_t		need;
+	size_t		i = 0;
+	size_t		k = 0;
+	char	   *d;
+
+	if (chars + 1 > (c->lim.max_output + 64) / rn)
+		return err_output_limit(c);
+	need = n + (chars + 1) * rn;
+	if ((d = ralloc(c, need + 1)) == NULL)
+		return RC_ERR;
+	while (i < n)
+	{
+		size_t		cl = utf8_prefix(s + i, n - i, 1);
+
+		if (cl == 0)
+			cl = 1;
+
+		memcpy(d + k, rep, rn);
+		k += rn;
+		memcpy(d + k, s + i, cl);
+		k += cl;
+		i += cl;
+	}
+	memcpy(d + k, rep, rn);
+	k += rn;
+	d[k] = '\0';
+	set_str(out, d, k);
+	return RC_OK;
+}
+
 int
 apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 			 const Value *args, Value *out)
@@ -770,7 +809,12 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				}
 				else
 					use = in->t == V_NIL || (is_empty_value(in) && in->t != V_BLANK && in->t != V_EMPTY);
-				*out = use ? args[0] : *in;
+				if (!use)
+					*out = *in;
+				else if (fc->nargs > 0)
+					*out = args[0];
+				else
+					out->t = V_NIL;	/* Liquid: default's default is nil */
 				return RC_OK;
 			}
 		case F_SIZE:
@@ -796,6 +840,8 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				out->t = V_INT;
 				out->u.i = fc->id == F_FIRST ? in->u.r.lo : in->u.r.hi;
 			}
+			if (in->t == V_OBJ && fc->id == F_FIRST)
+				obj_first(in, out);
 			if (in->t == V_PAIR)
 			{
 				if (fc->id == F_FIRST)
@@ -836,6 +882,28 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 		case F_JOIN:
 			if (in->t == V_RANGE)
 				return join_range(c, fc, in, args, out);
+			if (in->t == V_PAIR)
+			{
+				/* a [key, value] pair (for over an object, first of one) */
+				const char *sep = " ";
+				size_t		sn = 1;
+				const char *vs;
+				size_t		vn;
+				size_t		kn = strlen(in->u.pr.k);
+				Value		v;
+
+				json_to_value(in->u.pr.v, &v);
+				if ((fc->nargs > 0 && str_of(c, &args[0], &sep, &sn) != RC_OK) ||
+					str_of(c, &v, &vs, &vn) != RC_OK ||
+					(d = ralloc(c, kn + sn + vn + 1)) == NULL)
+					return RC_ERR;
+				memcpy(d, in->u.pr.k, kn);
+				memcpy(d + kn, sep, sn);
+				memcpy(d + kn + sn, vs, vn);
+				d[kn + sn + vn] = '\0';
+				set_str(out, d, kn + sn + vn);
+				return RC_OK;
+			}
 			if (in->t == V_ARR || in->t == V_LIST)
 			{
 				BeBuf		tmp;
@@ -986,6 +1054,8 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				return RC_ERR;
 			return replace_str(c, out->u.s.p, out->u.s.n, "\n", 1, "<br />\n", 7, false, out);
 		case F_TRUNCATE:
+			if (fc->nargs > 0 && args[0].t == V_NIL)
+				return rerr(c, TMPL_ERR_RUNTIME, "the length of \"truncate\" must be a number, not nil");
 			{
 				int64_t		len = fc->nargs > 0 ? to_int(&args[0]) : 50;
 				const char *ell = "...";
@@ -1010,6 +1080,8 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				return concat(c, s, utf8_prefix(s, n, (size_t) keep), ell, elln, out);
 			}
 		case F_TRUNCATEWORDS:
+			if (fc->nargs > 0 && args[0].t == V_NIL)
+				return rerr(c, TMPL_ERR_RUNTIME, "the length of \"truncatewords\" must be a number, not nil");
 			{
 				int64_t		words = fc->nargs > 0 ? to_int(&args[0]) : 15;
 				const char *ell = "...";
@@ -1082,6 +1154,10 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				if ((fc->id == F_REPLACE || fc->id == F_REPLACE_FIRST) && fc->nargs > 1 &&
 					str_of(c, &args[1], &rep, &rn) != RC_OK)
 					return RC_ERR;
+				if (pn == 0 && rn > 0 && fc->id == F_REPLACE_FIRST)
+					return concat(c, rep, rn, s, n, out);
+				if (pn == 0 && rn > 0 && fc->id == F_REPLACE)
+					return replace_empty(c, s, n, rep, rn, out);
 				return replace_str(c, s, n, pat, pn, rep, rn,
 								   fc->id == F_REPLACE_FIRST || fc->id == F_REMOVE_FIRST, out);
 			}

@@ -512,6 +512,9 @@ typedef struct Parser
 	/* inside {% liquid %}: the lines not yet read, else NULL */
 	const char *lq_p;
 	const char *lq_end;
+	int			lq_count;		/* liquid tags read so far */
+	int			lq_group;		/* the current one's number, 0 outside */
+	int			last_group;		/* lq_group of the last token read */
 	/* snippets (tmpl_snippet.c): slots are per scope, render opens one */
 	int			scope;
 	int			nscopes;
@@ -806,6 +809,7 @@ extern size_t utf8_prefix(const char *p, size_t n, size_t chars);
 extern bool append_value(BeBuf *b, const Value *v, int depth, size_t cap);
 extern int str_of(TmplRenderCtx *c, const Value *v, const char **p, size_t *n);
 extern int emit_value(TmplRenderCtx *c, const Value *v);
+extern void obj_first(const Value *in, Value *out);
 extern void to_number(const Value *v, Value *out);
 extern int64_t to_int(const Value *v);
 extern bool value_to_time(TmplRenderCtx *c, const Value *v, int64_t *secs);

@@ -400,9 +400,14 @@ next_ttok(Parser *ps, TTok *tk)
 		if (ps->lq_p)
 		{
 			if (liquid_line(ps, tk))
+			{
+				ps->last_group = ps->lq_group;
 				return !ps->failed;
+			}
 			continue;
 		}
+		ps->lq_group = 0;
+		ps->last_group = 0;
 		s = ps->src + ps->pos;
 		if (s >= ps->end)
 		{
@@ -419,6 +424,7 @@ next_ttok(Parser *ps, TTok *tk)
 				/* its lines come next, one tag each */
 				ps->lq_p = tk->args;
 				ps->lq_end = tk->args + tk->argslen;
+				ps->lq_group = ++ps->lq_count;
 				memset(tk, 0, sizeof(*tk));
 				continue;
 			}

@@ -999,7 +999,8 @@ parse_assign(Parser *ps, const TTok *open)
 
 	if (n == NULL || !lex_init(&lx, ps, open->args, open->argslen))
 		return NULL;
-	if (lx.tok.k != K_IDENT)
+	/* Liquid reads a trailing "?" in a name, but never assigns one */
+	if (lx.tok.k != K_IDENT || lx.tok.p[lx.tok.n - 1] == '?')
 	{
 		unexpected_tok(&lx, "a variable name");
 		return NULL;
@@ -1126,6 +1127,8 @@ bool
 parse_block(Parser *ps, int depth, Node **head, TTok *term)
 {
 	Node	  **tail = head;
+	/* the tag that opened this block: its end must be in the same liquid tag */
+	int			group = ps->last_group;
 
 	*head = NULL;
 	for (;;)
@@ -1222,6 +1225,12 @@ parse_block(Parser *ps, int depth, Node **head, TTok *term)
 		}
 		else if (is_terminator(&tk))
 		{
+			if (ps->last_group != group)
+			{
+				perr(ps, tk.start, "\"%.*s\" cannot close a block opened %s a \"liquid\" tag",
+					 (int) tk.namelen, tk.name, group ? "inside" : "outside");
+				return false;
+			}
 			*term = tk;
 			return true;
 		}

@@ -54,6 +54,11 @@ not_found:
 			out->u.i = json_object_object_length(cur->u.j);
 			return RC_OK;
 		}
+		if (name_is(key, keylen, "first"))
+		{
+			obj_first(cur, out);
+			return RC_OK;
+		}
 	}
 	else if (cur->t == V_ARR || cur->t == V_LIST)
 	{

@@ -418,6 +418,23 @@ emit_value(TmplRenderCtx *c, const Value *v)
 	}
 }
 
+/*
+ * Ruby's Hash#first: the first [key, value] pair of an object (insertion
+ * order, as json-c keeps it), nil when it is empty.
+ */
+void
+obj_first(const Value *in, Value *out)
+{
+	struct lh_table *tb = json_object_get_object(in->u.j);
+
+	out->t = V_NIL;
+	if (tb == NULL || tb->head == NULL)
+		return;
+	out->t = V_PAIR;
+	out->u.pr.k = (const char *) lh_entry_k(tb->head);
+	out->u.pr.v = (struct json_object *) lh_entry_v(tb->head);
+}
+
 /* Liquid's to_number: ints stay ints, "1.5" becomes a float */
 void
 to_number(const Value *v, Value *out)

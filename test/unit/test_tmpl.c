@@ -215,7 +215,20 @@ test_filters(void)
 	UNIT_STREQ(R("{{ 'aXbXc' | replace: 'X' }}"), "abc", "replace with empty");
 	UNIT_STREQ(R("{{ 'aXbXc' | replace_first: 'X', '-' }}"), "a-bXc", "replace_first");
 	UNIT_STREQ(R("{{ 'aXbXc' | remove: 'X' }}|{{ 'aXbXc' | remove_first: 'X' }}"), "abc|abXc", "remove remove_first");
-	UNIT_STREQ(R("{{ 'abc' | replace: '', 'x' }}"), "abc", "replace empty pattern is a no-op");
+	/* Ruby's gsub("") / sub(""): before every character (not byte) */
+	UNIT_STREQ(R("{{ 'abc' | replace: '', 'x' }}|{{ 'éa' | replace: nil, '-' }}|{{ 'abc' | replace_first: '', 'x' }}"),
+			   "xaxbxcx|-é-a-|xabc", "replace of an empty or nil pattern");
+	UNIT_STREQ(R("{{ false | default }}|{{ 'a' | default }}|{{ contact.meta.first | join: '=' }}|{{ contact.meta | first | last }}"),
+			   "|a|city=Paris|Paris", "default without argument, first of an object");
+	UNIT_STREQ(R("{% if true %}x{% liquid endif %}"),
+			   "ERROR 1:25 \"endif\" cannot close a block opened outside a \"liquid\" tag",
+			   "a liquid tag cannot close an outer block");
+	UNIT_STREQ(R("{% liquid for i in (1..2)\necho i\n%}{% endfor %}"),
+			   "ERROR 3:3 \"endfor\" cannot close a block opened inside a \"liquid\" tag",
+			   "a block opened in a liquid tag ends there");
+	UNIT_CHECK(starts_with(R("{% assign x? = 1 %}"), "ERROR 1:"), "assign refuses a trailing ?");
+	UNIT_CHECK(starts_with(R("{{ 'a b c' | truncatewords: nil }}"), "ERROR 1:"),
+			   "truncatewords: a nil length is an error");
 	UNIT_STREQ(R("{{ contact.tags | size }} {{ contact.first_name | size }} {{ contact.utf | size }} {{ nope | size }}"),
 			   "2 3 11 0", "size");
 	UNIT_STREQ(R("{{ contact.tags | first }}-{{ contact.tags | last }}-{{ 'x' | first }}"), "vip-beta-x", "first last");
