@@ -79,8 +79,7 @@ values_equal(const Value *a, const Value *b)
 			return a->u.i == b->u.i;
 		return num_dbl(a) == num_dbl(b);
 	}
-	if ((a->t == V_LIST && (b->t == V_LIST || b->t == V_ARR)) ||
-		(b->t == V_LIST && a->t == V_ARR))
+	if (is_list(a) && is_list(b) && (a->t != V_ARR || b->t != V_ARR))
 	{
 		int64_t		len = seq_len(a);
 		int64_t		i;
@@ -745,12 +744,20 @@ static int
 replace_empty(TmplRenderCtx *c, const char *s, size_t n, const char *rep, size_t rn,
 			  Value *out)
 {
-	size_t		chars = utf8_len(s, n);
+	size_t		chars = 0;
 	size_t		need;
 	size_t		i = 0;
 	size_t		k = 0;
 	char	   *d;
 
+	/* count characters as the loop below steps over them */
+	for (i = 0; i < n; chars++)
+	{
+		size_t		cl = utf8_prefix(s + i, n - i, 1);
+
+		i += cl ? cl : 1;
+	}
+	i = 0;
 	if (chars + 1 > (c->lim.max_output + 64) / rn)
 		return err_output_limit(c);
 	need = n + (chars + 1) * rn;
@@ -762,7 +769,6 @@ replace_empty(TmplRenderCtx *c, const char *s, size_t n, const char *rep, size_t
 
 		if (cl == 0)
 			cl = 1;
-
 		memcpy(d + k, rep, rn);
 		k += rn;
 		memcpy(d + k, s + i, cl);
@@ -771,9 +777,46 @@ replace_empty(TmplRenderCtx *c, const char *s, size_t n, const char *rep, size_t
 	}
 	memcpy(d + k, rep, rn);
 	k += rn;
+	Assert(k == need);
 	d[k] = '\0';
 	set_str(out, d, k);
 	return RC_OK;
+}
+
+/*
+ * Liquid's Utils.to_integer for a length argument: an integer or a string
+ * of one (Ruby's Integer()), else an error naming the filter.
+ */
+static int
+int_arg(TmplRenderCtx *c, const Value *v, const char *filter, int64_t *out)
+{
+	if (v->t == V_INT)
+	{
+		*out = v->u.i;
+		return RC_OK;
+	}
+	if (v->t == V_STR)
+	{
+		size_t		i = 0;
+		size_t		n = v->u.s.n;
+		const char *p = v->u.s.p;
+		size_t		digits;
+
+		while (i < n && is_ws(p[i]))
+			i++;
+		if (i < n && (p[i] == '-' || p[i] == '+'))
+			i++;
+		for (digits = 0; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+			digits++;
+		while (i < n && is_ws(p[i]))
+			i++;
+		if (digits > 0 && digits <= 18 && i == n)
+		{
+			*out = to_int(v);
+			return RC_OK;
+		}
+	}
+	return rerr(c, TMPL_ERR_RUNTIME, "the length of \"%s\" must be an integer", filter);
 }
 
 int
@@ -814,7 +857,7 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				else if (fc->nargs > 0)
 					*out = args[0];
 				else
-					out->t = V_NIL;	/* Liquid: default's default is nil */
+					set_str(out, "", 0);	/* Liquid: default_value = '' */
 				return RC_OK;
 			}
 		case F_SIZE:
@@ -882,29 +925,7 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 		case F_JOIN:
 			if (in->t == V_RANGE)
 				return join_range(c, fc, in, args, out);
-			if (in->t == V_PAIR)
-			{
-				/* a [key, value] pair (for over an object, first of one) */
-				const char *sep = " ";
-				size_t		sn = 1;
-				const char *vs;
-				size_t		vn;
-				size_t		kn = strlen(in->u.pr.k);
-				Value		v;
-
-				json_to_value(in->u.pr.v, &v);
-				if ((fc->nargs > 0 && str_of(c, &args[0], &sep, &sn) != RC_OK) ||
-					str_of(c, &v, &vs, &vn) != RC_OK ||
-					(d = ralloc(c, kn + sn + vn + 1)) == NULL)
-					return RC_ERR;
-				memcpy(d, in->u.pr.k, kn);
-				memcpy(d + kn, sep, sn);
-				memcpy(d + kn + sn, vs, vn);
-				d[kn + sn + vn] = '\0';
-				set_str(out, d, kn + sn + vn);
-				return RC_OK;
-			}
-			if (in->t == V_ARR || in->t == V_LIST)
+			if (is_list(in))
 			{
 				BeBuf		tmp;
 				const char *sep = " ";
@@ -1054,15 +1075,16 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				return RC_ERR;
 			return replace_str(c, out->u.s.p, out->u.s.n, "\n", 1, "<br />\n", 7, false, out);
 		case F_TRUNCATE:
-			if (fc->nargs > 0 && args[0].t == V_NIL)
-				return rerr(c, TMPL_ERR_RUNTIME, "the length of \"truncate\" must be a number, not nil");
 			{
-				int64_t		len = fc->nargs > 0 ? to_int(&args[0]) : 50;
+				int64_t		len = 50;
+
 				const char *ell = "...";
 				size_t		elln = 3;
 				size_t		ellc;
 				int64_t		keep;
 
+				if (fc->nargs > 0 && int_arg(c, &args[0], "truncate", &len) != RC_OK)
+					return RC_ERR;
 				if (fc->nargs > 1 && str_of(c, &args[1], &ell, &elln) != RC_OK)
 					return RC_ERR;
 				if (len < 0)
@@ -1080,15 +1102,16 @@ apply_filter(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 				return concat(c, s, utf8_prefix(s, n, (size_t) keep), ell, elln, out);
 			}
 		case F_TRUNCATEWORDS:
-			if (fc->nargs > 0 && args[0].t == V_NIL)
-				return rerr(c, TMPL_ERR_RUNTIME, "the length of \"truncatewords\" must be a number, not nil");
 			{
-				int64_t		words = fc->nargs > 0 ? to_int(&args[0]) : 15;
+				int64_t		words = 15;
+
 				const char *ell = "...";
 				size_t		elln = 3;
 				int64_t		count = 0;
 				size_t		k = 0;
 
+				if (fc->nargs > 0 && int_arg(c, &args[0], "truncatewords", &words) != RC_OK)
+					return RC_ERR;
 				if (fc->nargs > 1 && str_of(c, &args[1], &ell, &elln) != RC_OK)
 					return RC_ERR;
 				if (words <= 0)

@@ -56,7 +56,7 @@ flat_count(const Value *v, int depth)
 		Value		e;
 
 		seq_get(v, i, &e);
-		if (e.t == V_ARR || e.t == V_LIST)
+		if (is_list(&e))
 			k += flat_count(&e, depth + 1);
 		else
 			k++;
@@ -76,7 +76,7 @@ flat_fill(const Value *v, int depth, Value *dst)
 		Value	   *e = &dst[k];
 
 		seq_get(v, i, e);
-		if ((e->t == V_ARR || e->t == V_LIST) && v->t != V_RANGE && depth < FLATTEN_DEPTH)
+		if (is_list(e) && v->t != V_RANGE && depth < FLATTEN_DEPTH)
 		{
 			Value		sub = *e;
 
@@ -103,17 +103,11 @@ input_items(TmplRenderCtx *c, const Value *in, Value **items, int64_t *n)
 		return RC_OK;
 	if (seq_len(in) < 0)
 	{
-		k = in->t == V_PAIR ? 2 : 1;
-		if (charge_items(c, k) != RC_OK || (*items = (Value *) ralloc(c, sizeof(Value) * 2)) == NULL)
+		/* a single value is a list of one (a pair is a list of two) */
+		if (charge_items(c, 1) != RC_OK || (*items = (Value *) ralloc(c, sizeof(Value))) == NULL)
 			return RC_ERR;
-		if (in->t == V_PAIR)
-		{
-			set_str(&(*items)[0], in->u.pr.k, strlen(in->u.pr.k));
-			json_to_value(in->u.pr.v, &(*items)[1]);
-		}
-		else
-			(*items)[0] = *in;
-		*n = k;
+		(*items)[0] = *in;
+		*n = 1;
 		return RC_OK;
 	}
 	k = flat_count(in, 0);
@@ -229,6 +223,7 @@ item_prop(TmplRenderCtx *c, const Value *item, const Value *prop, Value *out, Pr
 			return RC_OK;
 		case V_ARR:
 		case V_LIST:
+		case V_PAIR:
 		case V_RANGE:
 			if (prop->t == V_INT)
 			{
@@ -239,14 +234,6 @@ item_prop(TmplRenderCtx *c, const Value *item, const Value *prop, Value *out, Pr
 					seq_get(item, idx, out);
 			}
 			else
-				*pr = PROP_TYPE;
-			return RC_OK;
-		case V_PAIR:
-			if (prop->t == V_INT && (prop->u.i == 0 || prop->u.i == -2))
-				set_str(out, item->u.pr.k, strlen(item->u.pr.k));
-			else if (prop->t == V_INT && (prop->u.i == 1 || prop->u.i == -1))
-				json_to_value(item->u.pr.v, out);
-			else if (prop->t != V_INT)
 				*pr = PROP_TYPE;
 			return RC_OK;
 		case V_INT:
@@ -760,7 +747,7 @@ tmpl_f_concat(TmplRenderCtx *c, const FilterCall *fc, const Value *in,
 	int64_t		m;
 	int64_t		i;
 
-	if (args[0].t != V_ARR && args[0].t != V_LIST)
+	if (!is_list(&args[0]))
 		return rerr(c, TMPL_ERR_RUNTIME, "concat filter requires an array argument");
 	m = seq_len(&args[0]);
 	if (input_items(c, in, &items, &n) != RC_OK || charge_items(c, m) != RC_OK ||

@@ -1033,9 +1033,21 @@ seq_len(const Value *v)
 			return (int64_t) v->u.l.n;
 		case V_RANGE:
 			return range_len(v->u.r.lo, v->u.r.hi);
+		case V_PAIR:
+			return 2;
 		default:
 			return -1;
 	}
+}
+
+/*
+ * An array for Liquid: a json array, a list built by filters, or a
+ * [key, value] pair (for over an object, first of one).
+ */
+static inline bool
+is_list(const Value *v)
+{
+	return v->t == V_ARR || v->t == V_LIST || v->t == V_PAIR;
 }
 
 /* Item i (0 <= i < seq_len(v)) of an array-like value. */
@@ -1046,6 +1058,17 @@ seq_get(const Value *v, int64_t i, Value *out)
 		json_to_value(json_object_array_get_idx(v->u.j, (size_t) i), out);
 	else if (v->t == V_LIST)
 		*out = v->u.l.v[i];
+	else if (v->t == V_PAIR)
+	{
+		if (i == 0)
+		{
+			out->t = V_STR;
+			out->u.s.p = v->u.pr.k;
+			out->u.s.n = strlen(v->u.pr.k);
+		}
+		else
+			json_to_value(v->u.pr.v, out);
+	}
 	else
 	{
 		out->t = V_INT;
@@ -1068,6 +1091,8 @@ for_item(const Node *n, ForBounds *fb, int64_t k, Value *v)
 		json_to_value(json_object_array_get_idx(fb->coll.u.j, (size_t) idx), v);
 	else if (fb->coll.t == V_LIST)
 		*v = fb->coll.u.l.v[idx];
+	else if (fb->coll.t == V_PAIR)
+		seq_get(&fb->coll, idx, v);
 	else if (fb->coll.t == V_OBJ)
 	{
 		/* entries in insertion order; the cursor moves one step per item */

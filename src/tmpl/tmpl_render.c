@@ -60,7 +60,7 @@ not_found:
 			return RC_OK;
 		}
 	}
-	else if (cur->t == V_ARR || cur->t == V_LIST)
+	else if (is_list(cur))
 	{
 		int64_t		len = seq_len(cur);
 
@@ -338,7 +338,7 @@ compare(TmplRenderCtx *c, CmpOp op, const Value *a, const Value *b, bool *res)
 					return RC_ERR;
 				*res = find_sub(a->u.s.p, a->u.s.n, p, n) != NULL;
 			}
-			else if (a->t == V_ARR || a->t == V_LIST)
+			else if (is_list(a))
 			{
 				int64_t		i;
 				int64_t		len = seq_len(a);
@@ -504,7 +504,7 @@ for_bounds(TmplRenderCtx *c, const Node *n, ForBounds *fb)
 			len = range_len(fb->lo, fb->coll.u.r.hi);
 			fb->coll.t = V_INT;
 		}
-		else if (fb->coll.t == V_ARR || fb->coll.t == V_LIST)
+		else if (is_list(&fb->coll))
 			len = seq_len(&fb->coll);
 		else if (fb->coll.t == V_STR && fb->coll.u.s.n > 0)
 		{

@@ -120,6 +120,8 @@ compile_snippet(Parser *ps, const TTok *tk, const char *name, size_t namelen,
 	int			s_pc_col = ps->pc_col;
 	const char *s_lq_p = ps->lq_p;
 	const char *s_lq_end = ps->lq_end;
+	int			s_lq_group = ps->lq_group;
+	int			s_last_group = ps->last_group;
 	const char *s_name = ps->snip_name;
 	char	   *namecopy;
 
@@ -203,6 +205,9 @@ compile_snippet(Parser *ps, const TTok *tk, const char *name, size_t namelen,
 	ps->pc_col = s_pc_col;
 	ps->lq_p = s_lq_p;
 	ps->lq_end = s_lq_end;
+	/* the caller's liquid tag goes on: its blocks close in it */
+	ps->lq_group = s_lq_group;
+	ps->last_group = s_last_group;
 	return ok;
 }
 

@@ -218,6 +218,16 @@ test_filters(void)
 	/* Ruby's gsub("") / sub(""): before every character (not byte) */
 	UNIT_STREQ(R("{{ 'abc' | replace: '', 'x' }}|{{ 'éa' | replace: nil, '-' }}|{{ 'abc' | replace_first: '', 'x' }}"),
 			   "xaxbxcx|-é-a-|xabc", "replace of an empty or nil pattern");
+	/* a [key, value] pair is an array of two, as in Liquid */
+	UNIT_STREQ(R("{% assign p = contact.meta.first %}{{ p.first }}|{{ p.last }}|{{ p.size }}|{% for x in p %}<{{ x }}>{% endfor %}|{% if p == p %}eq{% endif %}|{% if p contains 'city' %}has{% endif %}|{{ p | concat: p | join: ',' }}"),
+			   "city|Paris|2|<city><Paris>|eq|has|city,Paris,city,Paris", "pairs behave as arrays of two");
+	UNIT_STREQ(R("{% assign x = false | default %}{% if x %}t{% else %}f{% endif %}"), "t",
+			   "default without argument is '' (truthy)");
+	UNIT_CHECK(starts_with(R("{{ 'abc' | truncate: 2.5 }}"), "ERROR") &&
+			   strcmp(R("{{ 'abcdef' | truncate: ' 4 ' }}"), "a...") == 0,
+			   "truncate lengths are integers or integer strings");
+	UNIT_STREQ(R("{{ '\x80\x80\x80' | replace: '', 'xyz' }}"), "xyz\x80\x80\x80xyz",
+			   "replace of an empty pattern over continuation bytes stays in bounds");
 	UNIT_STREQ(R("{{ false | default }}|{{ 'a' | default }}|{{ contact.meta.first | join: '=' }}|{{ contact.meta | first | last }}"),
 			   "|a|city=Paris|Paris", "default without argument, first of an object");
 	UNIT_STREQ(R("{% if true %}x{% liquid endif %}"),
@@ -1068,6 +1078,7 @@ static const char *const snippets[][2] = {
 	{"div0", "a\n  {{ 1 | divided_by: contact.zero }}"},
 	{"div0_outer", "x{% include 'div0' %}"},
 	{"count", "{% increment c %}"},
+	{"loop_end", "{% liquid endif %}"},
 	{"rowloop", "{{ tablerowloop.col }}{{ forloop.index }}"},
 	{"d1", "1{% render 'd2' %}"}, {"d2", "2{% render 'd3' %}"}, {"d3", "3{% render 'd4' %}"},
 	{"d4", "4{% render 'd5' %}"}, {"d5", "5{% render 'd6' %}"}, {"d6", "6{% render 'd7' %}"},
@@ -1122,6 +1133,11 @@ RS(const char *src)
 static void
 test_snippets(void)
 {
+	/* a render inside a liquid tag's block: the block still closes there */
+	UNIT_STREQ(RS("{% liquid\nif true\n  render 'empty'\n  echo 'x'\nendif\nfor i in (1..2)\n  include 'count'\nendfor\n%}"),
+			   "x01", "render/include inside a liquid tag's blocks");
+	UNIT_CHECK(starts_with(RS("{% if true %}{% liquid include 'loop_end' %}"), "ERROR"),
+			   "a snippet cannot close its caller's block");
 	UNIT_STREQ(RS("{% render 'hello' %}/{% render 'hello', name: contact.first_name %}"), "Hello you/Hello Ann",
 			   "render, named argument");
 	UNIT_STREQ(RS("{% assign name = 'Bob' %}{% render 'hello' %}|{% include 'hello' %}"), "Hello you|Hello Bob",
