@@ -209,6 +209,12 @@ typedef struct BeSendBatch
 /* sender_record.c: batches in flight and their record */
 extern bool be_run_pair_unit(struct BeExec *ex, void (*fn) (void *), void *arg, const char *ws,
 							 const char *integ, const char *what, bool *abandoned);
+extern bool be_run_pair_unit_retry(struct BeExec *ex, void (*fn) (void *), void *arg,
+								   const char *ws, const char *integ, const char *what,
+								   bool *abandoned, int retries);
+
+/* tries of a batch's record after a lock timeout or deadlock */
+#define BE_RECORD_RETRIES 3
 extern BeIntegration *be_copy_integration(const BeIntegration *src);
 extern double be_batch_lease_s(int want);
 extern void be_cap_add(BeSendBatch *b, int n);

@@ -152,6 +152,9 @@ RESET application_name;
 SELECT broadcast._maintain_history_due() AS ran_after_restore;
 
 RESET broadcast_engine.history_retention;
+-- the longest retention a workspace may set reaches before 1970: still runs
+SELECT broadcast.update_workspace('h2', '{"history_retention": 1200}');
+SELECT deleted FROM broadcast.maintain_history();
 SELECT broadcast.drop_workspace('h1');
 SELECT broadcast.drop_workspace('h2');
 DROP ROLE hist_tenant;

@@ -186,17 +186,44 @@ bool
 be_run_pair_unit(BeExec *ex, BeUnitFn fn, void *arg, const char *ws, const char *integ,
 			  const char *what, bool *abandoned)
 {
+	return be_run_pair_unit_retry(ex, fn, arg, ws, integ, what, abandoned, 0);
+}
+
+/*
+ * The same, trying again up to "retries" times (20, 40, 80 ms apart) when
+ * the unit failed on a lock it could not get in time or a deadlock: for the
+ * record of a sent batch, whose results exist only in memory, giving up
+ * means the batch is sent again once its lease runs out.
+ */
+bool
+be_run_pair_unit_retry(BeExec *ex, BeUnitFn fn, void *arg, const char *ws, const char *integ,
+					   const char *what, bool *abandoned, int retries)
+{
 	char	   *err = NULL;
 	int			sqlstate;
+	int			attempt;
 
-	be_exec_begin(ex);
-	if (be_exec_unit(ex, fn, arg, &err))
+	Assert(retries >= 0 && retries <= 8);
+	for (attempt = 0;; attempt++)
 	{
+		be_exec_begin(ex);
+		if (be_exec_unit(ex, fn, arg, &err))
+		{
+			be_exec_commit(ex);
+			return true;
+		}
+		sqlstate = be_exec_last_sqlstate;
 		be_exec_commit(ex);
-		return true;
+		if (attempt >= retries ||
+			(sqlstate != ERRCODE_LOCK_NOT_AVAILABLE && sqlstate != ERRCODE_T_R_DEADLOCK_DETECTED &&
+			 sqlstate != ERRCODE_T_R_SERIALIZATION_FAILURE))
+			break;
+		ereport(LOG,
+				(errmsg("broadcast_engine sender will retry to %s for integration \"%s\" of workspace \"%s\": %s",
+						what, integ, ws, err)));
+		pg_usleep(20000L << attempt);
+		CHECK_FOR_INTERRUPTS();
 	}
-	sqlstate = be_exec_last_sqlstate;
-	be_exec_commit(ex);
 	if (abandoned && *abandoned)
 		return false;			/* the integration went away: nothing to isolate */
 	if (be_error_is_process_level(sqlstate))
@@ -300,8 +327,8 @@ record_batch(BeExec *ex, BeSendBatch *b)
 			}
 	}
 
-	if (be_run_pair_unit(ex, complete_unit, b, b->workspace_id, b->integration_id,
-					  "record the results", NULL))
+	if (be_run_pair_unit_retry(ex, complete_unit, b, b->workspace_id, b->integration_id,
+							   "record the results", NULL, BE_RECORD_RETRIES))
 		be_pair_succeeded(b->workspace_id, b->integration_id);
 	if (ex->slot)
 	{

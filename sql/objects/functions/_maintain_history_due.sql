@@ -5,8 +5,8 @@
  * now, so a database being restored gets its first run an hour later,
  * after pg_restore has created the dump's own partitions (a partition made
  * here first would make the dump's CREATE TABLE fail).  A failure is a
- * WARNING, and the next try an hour later: the partitions are made months
- * ahead, and the DEFAULT partition takes any row meanwhile.
+ * WARNING, and the next try ten minutes later: the partitions are made
+ * months ahead, and the DEFAULT partition takes any row meanwhile.
  */
 
 CREATE OR REPLACE FUNCTION broadcast._maintain_history_due() RETURNS boolean
@@ -37,8 +37,10 @@ BEGIN
 				r.created, r.dropped, r.deleted;
 		END IF;
 	EXCEPTION WHEN OTHERS THEN
+		/* try again in ten minutes (a lock it could not get, most likely) */
+		UPDATE broadcast.instance SET history_maintained_at = now() - interval '50 minutes';
 		RAISE WARNING USING MESSAGE = 'broadcast_engine: message history maintenance failed: ' || SQLERRM,
-			DETAIL = 'SQLSTATE ' || SQLSTATE || '; retried in an hour, or call broadcast.maintain_history().';
+			DETAIL = 'SQLSTATE ' || SQLSTATE || '; retried in ten minutes, or call broadcast.maintain_history().';
 	END;
 	RETURN true;
 END
