@@ -14,6 +14,31 @@
  * senders' inserts wait: on a large history, update at a quiet time.
  */
 
+/*
+ * A view of the user's own over the history cannot be recreated by an
+ * extension script (it is not a member): say so before anything changes.
+ */
+DO $check$
+DECLARE
+	names text;
+BEGIN
+	SELECT string_agg(DISTINCT v.oid::regclass::text, ', ') INTO names
+	  FROM pg_catalog.pg_depend d
+	  JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid
+	  JOIN pg_catalog.pg_class v ON v.oid = r.ev_class
+	 WHERE d.classid = 'pg_rewrite'::regclass
+	   AND d.refobjid = 'broadcast.message_history'::regclass
+	   AND v.oid <> 'broadcast.message_history'::regclass
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
+					    WHERE e.classid = 'pg_class'::regclass AND e.objid = v.oid AND e.deptype = 'e');
+	IF names IS NOT NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'dependent_objects_still_exist',
+			MESSAGE = format('cannot update broadcast_engine to 1.3: views of your own read broadcast.message_history: %s', names),
+			HINT = 'The update rebuilds message_history as a partitioned table. Save and drop those views, update, then create them again.';
+	END IF;
+END
+$check$;
+
 ALTER TABLE broadcast.message_history RENAME TO message_history_12;
 ALTER EXTENSION broadcast_engine DROP TABLE broadcast.message_history_12;
 
@@ -85,8 +110,10 @@ DECLARE
 	v record;
 BEGIN
 	FOR v IN SELECT * FROM history_views ORDER BY 1 LOOP
-		EXECUTE format('CREATE OR REPLACE VIEW %s WITH (%s) AS %s', v.view_name,
-					   array_to_string(v.reloptions, ', '), v.def);
+		EXECUTE format('CREATE OR REPLACE VIEW %s %s AS %s', v.view_name,
+					   CASE WHEN v.reloptions IS NOT NULL
+					   THEN format('WITH (%s)', array_to_string(v.reloptions, ', ')) END,
+					   v.def);
 	END LOOP;
 END
 $views$;
