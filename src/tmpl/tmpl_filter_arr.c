@@ -35,8 +35,7 @@ charge_items(TmplRenderCtx *c, int64_t n)
 	if (n > c->lim.max_iterations - c->iterations)
 	{
 		c->iterations = c->lim.max_iterations + 1;
-		return rerr(c, TMPL_ERR_LIMIT, "template loops exceed the limit of %ld iterations",
-					c->lim.max_iterations);
+		return err_iteration_limit(c);
 	}
 	c->iterations += n;
 	return RC_OK;

@@ -802,6 +802,7 @@ extern bool expect_end(Lex *lx);
 extern int rerr(TmplRenderCtx *c, TmplErrorKind kind, const char *fmt,...)
 __attribute__((format(printf, 3, 4)));
 extern int err_output_limit(TmplRenderCtx *c);
+extern int err_iteration_limit(TmplRenderCtx *c);
 extern int fmt_int(char *buf, int64_t i);
 extern char *ralloc(TmplRenderCtx *c, size_t n);
 extern size_t utf8_len(const char *p, size_t n);

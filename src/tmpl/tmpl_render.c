@@ -639,8 +639,7 @@ render_for(TmplRenderCtx *c, const Node *n)
 		{
 			c->line = n->line;
 			c->col = n->col;
-			rc = rerr(c, TMPL_ERR_LIMIT, "template loops exceed the limit of %ld iterations",
-					  c->lim.max_iterations);
+			rc = err_iteration_limit(c);
 			break;
 		}
 		for_item(n, &fb, k, &s->v);
@@ -680,8 +679,7 @@ charge_cost(TmplRenderCtx *c, const TmplCost *k)
 		return rerr(c, TMPL_ERR_LIMIT, "template nesting depth exceeds the limit of %d",
 					c->lim.max_depth);
 	if (k->iters > c->lim.max_iterations - c->iterations)
-		return rerr(c, TMPL_ERR_LIMIT, "template loops exceed the limit of %ld iterations",
-					c->lim.max_iterations);
+		return err_iteration_limit(c);
 	c->iterations += k->iters;
 	if (k->extra_out > c->lim.max_output - c->produced)
 		return err_output_limit(c);

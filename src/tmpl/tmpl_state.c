@@ -57,8 +57,7 @@ tmpl_render_cycle(TmplRenderCtx *c, const Node *n)
 		char	   *k;
 
 		if (++c->iterations > c->lim.max_iterations)
-			return rerr(c, TMPL_ERR_LIMIT, "template loops exceed the limit of %ld iterations",
-						c->lim.max_iterations);
+			return err_iteration_limit(c);
 		if (keylen > c->lim.max_output - c->produced)
 			return err_output_limit(c);
 		c->produced += keylen;

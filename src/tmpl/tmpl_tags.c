@@ -200,8 +200,7 @@ tmpl_render_tablerow(TmplRenderCtx *c, const Node *n)
 			{
 				c->line = n->line;
 				c->col = n->col;
-				rc = rerr(c, TMPL_ERR_LIMIT, "template loops exceed the limit of %ld iterations",
-						  c->lim.max_iterations);
+				rc = err_iteration_limit(c);
 				break;
 			}
 			for_item(n, &fb, k, &s->v);

@@ -32,6 +32,13 @@ err_output_limit(TmplRenderCtx *c)
 				c->lim.max_output);
 }
 
+int
+err_iteration_limit(TmplRenderCtx *c)
+{
+	return rerr(c, TMPL_ERR_LIMIT, "template loops exceed the limit of %ld iterations",
+				c->lim.max_iterations);
+}
+
 char *
 ralloc(TmplRenderCtx *c, size_t n)
 {
