@@ -71,7 +71,7 @@ extern void be_task_record_failure(BeTask *t, const char *message);
 extern void be_task_wait(BeTask *t, const char *why, int delay_ms);
 extern void be_task_advance(BeTask *t, const char *phase, const char *cursor);
 extern void be_task_lost(BeTask *t, const char *why) pg_attribute_noreturn();
-extern int64 be_tasks_next_due_ms(void);
+extern bool be_tasks_next_due_ms(int64 *ms);
 
 /* orchestrator.c */
 extern void be_orchestrator_load(void *arg);

@@ -223,10 +223,13 @@ be_run_due_tasks(BeExec *ex, int max_ms, bool *more_work)
 	return nsteps;
 }
 
+/* arg: int64, the milliseconds until the next task is due, or -1 for none */
 static void
 next_due_unit(void *arg)
 {
-	*(int64 *) arg = be_tasks_next_due_ms();
+	int64		ms;
+
+	*(int64 *) arg = be_tasks_next_due_ms(&ms) ? Max(ms, 0) : -1;
 }
 
 void
@@ -278,9 +281,9 @@ be_scheduler_main(Datum main_arg)
 			elog(ERROR, "could not read the next due task: %s", err);
 		be_exec_commit(&ex);
 		sleep_ms = be_scheduler_tick_ms;
-		if (next_ms >= 0 && next_ms < sleep_ms)
+		if (next_ms > 0 && next_ms < sleep_ms)
 			sleep_ms = (long) next_ms + 1;
-		if (next_ms < -1)
+		if (next_ms == 0)
 			sleep_ms = 0;
 		/* overdue but not claimable (another executor is claiming it): back off a little */
 		if (sleep_ms == 0 && nsteps == 0)

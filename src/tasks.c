@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
@@ -277,11 +279,13 @@ be_task_record_failure(BeTask *t, const char *message)
 }
 
 /*
- * Milliseconds until the next task is due (negative: overdue), or -1 when
- * no task is waiting at all.
+ * Sets *ms to the milliseconds until the next task is due (zero or negative:
+ * overdue) and returns true, or returns false when no task is waiting.  No
+ * value of *ms doubles as "none": a task overdue by a millisecond once read
+ * as "nothing waiting" and slept through a whole tick.
  */
-int64
-be_tasks_next_due_ms(void)
+bool
+be_tasks_next_due_ms(int64 *ms)
 {
 	bool		isnull;
 	Datum		d;
@@ -289,6 +293,7 @@ be_tasks_next_due_ms(void)
 	be_plan_exec(&next_due_plan, NULL, NULL, SPI_OK_SELECT);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
-		return -1;
-	return (int64) DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+		return false;
+	*ms = (int64) floor(DatumGetFloat8(DirectFunctionCall1(numeric_float8, d)));
+	return true;
 }

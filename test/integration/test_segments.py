@@ -116,9 +116,25 @@ def run_kill(r):
                 % want, rows == distinct == enq == total == want and wrong == 0, (rows, distinct, enq, total, wrong))
     except Exception:
         print("# server log:\n" + "\n".join("#   " + l for l in c.tail_log(30).splitlines()))
+        print_state(c)
         raise
     finally:
         c.destroy()
+
+
+def print_state(c):
+    """What the scheduler and the task were doing, for a failure's report."""
+    try:
+        db = DB(c.connect())
+        for row in db.q("SELECT workspace_id, broadcast_id, phase, status, attempts, run_at, lease_until,"
+                        " last_error, now() FROM broadcast.tasks") or []:
+            print("# task: %r" % (row,))
+        for row in db.q("SELECT backend_type, state, wait_event_type, wait_event, left(query, 80)"
+                        " FROM pg_stat_activity WHERE backend_type LIKE 'broadcast%%'") or []:
+            print("# activity: %r" % (row,))
+        db.close()
+    except Exception as e:  # the report must not hide the failure
+        print("# could not read the state: %s" % e)
 
 
 def run_send(r):
