@@ -70,6 +70,7 @@ run send $PY "$HERE/send.py" "$MODE" --port "$((PORT - 1))"
 run providers $PY "$HERE/providers.py" "$MODE" --port "$((PORT - 2))"
 run events $PY "$HERE/events.py" "$MODE" --port "$((PORT - 3))"
 run history $PY "$HERE/history.py" "$MODE" --port "$((PORT - 4))"
+run index_cost $PY "$HERE/index_cost.py" "$MODE" --port "$((PORT - 5))"
 
 echo "bench: $MODE mode took $(($(date +%s) - T0))s"
 echo "bench: $passed passed, $failed failed"

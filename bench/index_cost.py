@@ -1,0 +1,160 @@
+#!/usr/bin/python3
+"""What each index and trigger of message_history costs the database path.
+
+    bench/index_cost.py [small|full] [--port P] [--rows N] [--rounds K]
+
+The database path of the ceiling client (bench/ceiling.c with URL "-":
+claim 1,000 rows with FOR UPDATE SKIP LOCKED, insert their history rows,
+delete them from the queue, commit; as many processes as the engine has
+senders, BENCH_SENDERS, default 2) on the engine's tables as they ship,
+then with one of message_history's secondary indexes or its insert trigger
+taken away, and on the minimal schema of bench/send.py (queue with an
+identity key and one partial index, history with a primary key only).
+Every variant runs once per round, rounds interleaved, in one cluster; the
+figures are medians.  Between runs the history is truncated, so each run
+inserts into an empty month.
+
+Printed per variant: rows/s over the wall time and microseconds of one
+process per row; and what taking each piece away saves, in microseconds
+per row.  This is the measurement behind issue 13's "every index and
+trigger touched per sent message" (docs/benchmarks.md).
+
+full:  200,000 rows per run, 3 rounds; small: 20,000 rows, 1 round (a smoke
+test: no speed checks).  Exit status 0 when every run recorded every row
+once.
+"""
+import argparse
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from send import MINIMAL_SCHEMA, SENDERS, build_ceiling, run_ceiling  # noqa: E402
+from send import Cluster, DB  # noqa: E402
+
+# message_history's secondary indexes, by the suffix of their names (_history_partition_indexes)
+INDEXES = ("broadcast_template_idx", "provider_id_idx", "contact_idx")
+
+
+def partitions(db):
+    return [r[0] for r in db.q("""SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                                   WHERE i.inhparent = 'broadcast.message_history'::regclass
+                                   ORDER BY 1""")]
+
+
+def index_defs(db, suffixes):
+    """The CREATE INDEX statements of the partitions' indexes with these name suffixes."""
+    out = []
+    for part in partitions(db):
+        for s in suffixes:
+            d = db.one("SELECT pg_get_indexdef(%s::regclass)", "broadcast." + part + "_" + s)
+            if d is None:
+                raise RuntimeError("no index %s_%s" % (part, s))
+            out.append(("broadcast." + part + "_" + s, d))
+    return out
+
+
+class Without:
+    """Takes some of the history's indexes (or its trigger) away for one run."""
+
+    def __init__(self, label, indexes=(), trigger=False):
+        self.label, self.indexes, self.trigger = label, indexes, trigger
+        self.saved = []
+
+    def apply(self, db):
+        self.saved = index_defs(db, self.indexes)
+        for name, _ in self.saved:
+            db.q("DROP INDEX " + name)
+        if self.trigger:
+            db.q("ALTER TABLE broadcast.message_history DISABLE TRIGGER message_history_apply_pending")
+
+    def undo(self, db):
+        for _, d in self.saved:
+            db.q(d)
+        if self.trigger:
+            db.q("ALTER TABLE broadcast.message_history ENABLE TRIGGER message_history_apply_pending")
+
+
+def variants():
+    out = [Without("engine tables as shipped")]
+    out += [Without("without %s" % i, indexes=(i,)) for i in INDEXES]
+    out.append(Without("without all three secondary indexes", indexes=INDEXES))
+    out.append(Without("without the insert trigger", trigger=True))
+    out.append(None)  # the minimal schema
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", nargs="?", default="full", choices=["small", "full"])
+    ap.add_argument("--port", type=int, default=55994)
+    ap.add_argument("--rows", type=int)
+    ap.add_argument("--rounds", type=int)
+    a = ap.parse_args()
+    rows, rounds = (20000, 1) if a.mode == "small" else (200000, 3)
+    if a.rows is not None:
+        if not 1000 <= a.rows <= 5000000:
+            ap.error("--rows must be between 1,000 and 5,000,000")
+        rows = a.rows
+    if a.rounds is not None:
+        if not 1 <= a.rounds <= 9:
+            ap.error("--rounds must be between 1 and 9")
+        rounds = a.rounds
+
+    exe = build_ceiling()
+    c = Cluster(a.port, conf={
+        "broadcast_engine.sender_workers": "0",
+        "shared_buffers": "1GB",
+        "max_wal_size": "8GB",
+        "checkpoint_timeout": "'30min'",
+        "log_min_messages": "warning",
+    })
+    try:
+        c.start()
+        DB(c.connect("postgres")).q("CREATE DATABASE be_test")
+        db = DB(c.connect())
+        db.q("CREATE EXTENSION broadcast_engine")
+        db.q("SELECT broadcast.create_workspace('ceil', 'Ceiling')")
+        db.q(MINIMAL_SCHEMA)
+        # the months around now exist, as after maintain_history()
+        db.q("SELECT broadcast.maintain_history(1)")
+        vs = variants()
+        rates = {i: [] for i in range(len(vs))}
+        k = 0
+        for rnd in range(1, rounds + 1):
+            for i, v in enumerate(vs):
+                k += 1
+                db.q("TRUNCATE broadcast.message_history, ceil.history")
+                db.q("CHECKPOINT")
+                if v is not None:
+                    v.apply(db)
+                try:
+                    rate, _ = run_ceiling(c, db, rows, "-", exe, "minimal" if v is None else "engine",
+                                          "x%d" % k, 0)
+                finally:
+                    if v is not None:
+                        v.undo(db)
+                rates[i].append(rate)
+                print("index_cost round %d: %s: %d rows at %.0f rows/s"
+                      % (rnd, "minimal schema" if v is None else v.label, rows, rate))
+        med = {i: sorted(r)[len(r) // 2] for i, r in rates.items()}
+        us = {i: SENDERS * 1e6 / med[i] for i in med}
+        base = us[0]
+        for i, v in enumerate(vs):
+            label = "minimal schema" if v is None else v.label
+            print("index_cost: %s: %.0f rows/s, %.1f us of a process per row%s"
+                  % (label, med[i], us[i], "" if i == 0 else " (%+.1f us against the engine's tables)"
+                     % (us[i] - base)))
+        print("index_cost: the engine's tables cost %.2fx the minimal schema per row (%d processes, medians of %d)"
+              % (base / us[len(vs) - 1], SENDERS, rounds))
+    finally:
+        c.destroy()
+    return 0
+
+
+if __name__ == "__main__":
+    t0 = time.time()
+    rc = main()
+    print("index_cost: took %.0f s" % (time.time() - t0))
+    sys.exit(rc)
