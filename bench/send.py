@@ -35,6 +35,14 @@ answering like SendGrid):
    against sender_batch_size 1 (one row per transaction), counting only
    the claim and record statements' time (send_queue's DEBUG1 report).
 
+5. with history (full mode: 20,000,000 rows; small: 200,000;
+   --history-rows N): after the runs above, N rows of the same workspace's
+   history are made in bulk (not sent), spread evenly over the current
+   month and the nine before it, in their monthly partitions; then the
+   end-to-end runs again, R times, against the empty-history median.  The
+   current month's partition then holds a tenth of them, so its indexes
+   are as deep as a busy tenant's.
+
 Then the engine's median rate against both ceilings' medians, and (full
 mode, or with --rows) the issue's goals as met / not met.
 
@@ -328,6 +336,41 @@ def db_path(c, endpoint, rows, per_row):
     return out
 
 
+HISTORY_MONTHS = 10
+
+# rows of months already sent: UUIDv7 ids of their time, spread evenly over each month
+HISTORY_ROWS_SQL = """
+INSERT INTO broadcast.message_history
+       (workspace_id, message_id, broadcast_id, template_id, list_id, email, integration_id, provider,
+        provider_message_id, status, sent_at, created_at)
+SELECT 'e2e',
+       (lpad(to_hex((extract(epoch FROM x.t) * 1000)::bigint), 12, '0') || '7' || substr(md5(i::text), 1, 3)
+        || '8' || substr(md5(i::text), 4, 15))::uuid,
+       'old' || (i / 100000), 't', 'l', 'u' || (i %% 1000000) || '@example.com', 'sg', 'sendgrid',
+       'old-' || i, 'sent', x.t, x.t
+  FROM generate_series(%s, %s) i,
+       LATERAL (SELECT %s::timestamptz + (i - %s) * %s::interval AS t) x
+"""
+
+
+def fill_history(db, total):
+    """total history rows over HISTORY_MONTHS months up to this one; returns seconds taken."""
+    t = time.time()
+    per_month = total // HISTORY_MONTHS
+    first = db.one("SELECT (date_trunc('month', now() AT TIME ZONE 'UTC') - interval '%d months')::date"
+                   % (HISTORY_MONTHS - 1))
+    for k in range(HISTORY_MONTHS):
+        m = db.one("SELECT (%s::date + interval '1 month' * %s)::date", first, k)
+        if db.one("SELECT to_regclass(%s)", "broadcast.message_history_p" + m.strftime("%Y%m")) is None:
+            db.q("SELECT broadcast._history_add_partition(%s)", m)
+        lo = k * per_month + 1
+        step = db.one("SELECT ((%s::date + interval '1 month') - %s::date) / %s", m, m, per_month + 1)
+        db.q(HISTORY_ROWS_SQL, lo, lo + per_month - 1, "%s 00:00:01+00" % m, lo, step)
+    db.q("VACUUM ANALYZE broadcast.message_history")
+    db.q("CHECKPOINT")
+    return time.time() - t
+
+
 def goal(what, ok, figure):
     print("send_goal %s: %s (%s)" % (what, "met" if ok else "NOT met", figure))
 
@@ -340,6 +383,9 @@ def main():
                     help="broadcast_engine.max_connections (the ceiling client also keeps 64 in flight)")
     ap.add_argument("--rows", type=int, help="messages per run (default: 20,000 small, 1,000,000 full)")
     ap.add_argument("--runs", type=int, help="runs of each (default: 1 small, 3 full or with --rows)")
+    ap.add_argument("--history-rows", type=int,
+                    help="history rows made before the runs with history (default: 200,000 small, "
+                    "20,000,000 full, 0 with --rows)")
     a = ap.parse_args()
     n, rows, per_row = (20000, 20000, 500) if a.mode == "small" else (1000000, 100000, 2000)
     runs = 1 if a.mode == "small" else 3
@@ -352,6 +398,11 @@ def main():
             ap.error("--runs must be between 1 and 9")
         runs = a.runs
     goals = a.mode == "full" or a.rows is not None
+    hrows = 200000 if a.mode == "small" else (0 if a.rows is not None else 20000000)
+    if a.history_rows is not None:
+        if a.history_rows != 0 and not HISTORY_MONTHS <= a.history_rows <= 100000000:
+            ap.error("--history-rows must be 0 or between 10 and 100,000,000")
+        hrows = a.history_rows
 
     exe = build_ceiling()
     fastmock = subprocess.Popen([build_fastmock(), "--port", "0"], stdout=subprocess.PIPE, text=True)
@@ -406,6 +457,18 @@ def main():
               % (rate, rate / ceil["engine"], ceil["engine"], SENDERS, rate / ceil["minimal"], ceil["minimal"]))
         ceilings_db(c, db, rows, exe)
         dbp = db_path(c, endpoint, rows, per_row)
+        hist_ratio = None
+        if hrows > 0:
+            took = fill_history(db, hrows)
+            size = db.one("SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits"
+                          " WHERE inhparent = 'broadcast.message_history'::regclass")
+            print("send_history: %d history rows made over %d months in %.0f s (history %s with indexes)"
+                  % (hrows, HISTORY_MONTHS, took, size))
+            hres = [end_to_end(db, n, k, senders, mem, endpoint) for k in range(runs + 1, 2 * runs + 1)]
+            hrate = med([r["rate"] for r in hres])
+            hist_ratio = hrate / rate
+            print("send_history: with %d history rows %.0f msg/s = %.2f of the rate with an empty history "
+                  "(%.0f msg/s; medians of %d)" % (hrows, hrate, hist_ratio, rate, runs))
         if goals:
             goal("end to end >= 30,000 messages/s", rate >= 30000, "%.0f messages/s" % rate)
             goal("end to end >= 0.7 x the minimal-schema ceiling", rate >= 0.7 * ceil["minimal"],
@@ -415,6 +478,9 @@ def main():
                  "%.1fx" % (dbp["batched"] / dbp["per_row"]))
             if runs > 1:
                 goal("last run within 10% of the first", last >= 0.9, "%.2f" % last)
+            if hist_ratio is not None:
+                goal("with %d history rows within 10%% of the empty-history rate" % hrows, hist_ratio >= 0.9,
+                     "%.2f" % hist_ratio)
         if a.mode == "full" and runs > 1 and last < 0.9:
             raise RuntimeError("the last back-to-back run is %.2f of the first's rate" % last)
     finally:
