@@ -35,17 +35,37 @@ from expand import Cluster, Session, free_port, log  # noqa: E402
 DB = "bench"
 MONTHS = 10
 
+# rows of months already sent: UUIDv7 ids of their time, spread evenly over each month;
+# parameters: workspace, broadcast id prefix, first i, last i, the month's start, first i, step
 ROWS_SQL = """
 INSERT INTO broadcast.message_history
        (workspace_id, message_id, broadcast_id, template_id, list_id, email, integration_id, provider,
         provider_message_id, status, sent_at, created_at)
-SELECT 'bench',
+SELECT %s,
        (lpad(to_hex((extract(epoch FROM x.t) * 1000)::bigint), 12, '0') || '7' || substr(md5(i::text), 1, 3)
         || '8' || substr(md5(i::text), 4, 15))::uuid,
-       'b' || (i / 100000), 't', 'l', 'c' || i || '@example.com', 'i', 'smtp', 'p' || i, 'sent', x.t, x.t
+       %s || (i / 100000), 't', 'l', 'c' || i || '@example.com', 'i', 'smtp', 'p' || i, 'sent', x.t, x.t
   FROM generate_series(%s, %s) i,
        LATERAL (SELECT %s::timestamptz + (i - %s) * %s::interval AS t) x
 """
+
+
+def make_history(s, workspace, bid_prefix, per_month, months=MONTHS):
+    """per_month history rows in each of the last months (this one included), in their
+    partitions, made in bulk through the root; returns the months' first days.  s: any
+    session with q() and one()."""
+    first = s.one("SELECT (date_trunc('month', now() AT TIME ZONE 'UTC') - interval '%s months')::date"
+                  % (months - 1))
+    days = [s.one("SELECT (%s::date + interval '1 month' * %s)::date", first, k) for k in range(months)]
+    for m in days:
+        s.q("SELECT broadcast._history_add_partition(%s)", m)
+    for k, m in enumerate(days):
+        lo = k * per_month + 1
+        step = s.one("SELECT ((%s::date + interval '1 month') - %s::date) / %s", m, m, per_month + 1)
+        s.q(ROWS_SQL, workspace, bid_prefix, lo, lo + per_month - 1, "%s 00:00:01+00" % m, lo, step)
+    s.q("VACUUM ANALYZE broadcast.message_history")
+    s.q("CHECKPOINT")
+    return days
 
 
 def main():
@@ -64,18 +84,8 @@ def main():
         s = Session(cluster.connect(DB))
         s.q("CREATE EXTENSION broadcast_engine")
         s.q("SELECT broadcast.create_workspace('bench', 'Bench')")
-        first = s.one("SELECT (date_trunc('month', now() AT TIME ZONE 'UTC') - interval '%s months')::date"
-                      % (MONTHS - 1))
-        months = [s.one("SELECT (%s::date + interval '1 month' * %s)::date", first, k) for k in range(MONTHS)]
         t = time.perf_counter()
-        for m in months:
-            s.q("SELECT broadcast._history_add_partition(%s)", m)
-        for k, m in enumerate(months):
-            lo = k * per_month + 1
-            step = s.one("SELECT ((%s::date + interval '1 month') - %s::date) / %s", m, m, per_month + 1)
-            s.q(ROWS_SQL, lo, lo + per_month - 1, "%s 00:00:01+00" % m, lo, step)
-        s.q("VACUUM ANALYZE broadcast.message_history")
-        s.q("CHECKPOINT")
+        months = make_history(s, "bench", "b", per_month)
         total = s.one("SELECT count(*) FROM broadcast.message_history")
         size = s.one("SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits"
                      " WHERE inhparent = 'broadcast.message_history'::regclass")

@@ -30,7 +30,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from send import MINIMAL_SCHEMA, SENDERS, build_ceiling, run_ceiling  # noqa: E402
+from send import MINIMAL_SCHEMA, SENDERS, SERVER_CONF, build_ceiling, run_ceiling  # noqa: E402
 from send import Cluster, DB  # noqa: E402
 
 # message_history's secondary indexes, by the suffix of their names (_history_partition_indexes)
@@ -103,13 +103,7 @@ def main():
         rounds = a.rounds
 
     exe = build_ceiling()
-    c = Cluster(a.port, conf={
-        "broadcast_engine.sender_workers": "0",
-        "shared_buffers": "1GB",
-        "max_wal_size": "8GB",
-        "checkpoint_timeout": "'30min'",
-        "log_min_messages": "warning",
-    })
+    c = Cluster(a.port, conf={"broadcast_engine.sender_workers": "0", **SERVER_CONF})
     try:
         c.start()
         DB(c.connect("postgres")).q("CREATE DATABASE be_test")

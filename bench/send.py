@@ -66,6 +66,7 @@ SENDERS = max(1, min(16, int(os.environ.get("BENCH_SENDERS", "2"))))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "test", "integration"))
 from belib import DB, Cluster, wait_for  # noqa: E402
+from history import MONTHS as HISTORY_MONTHS, make_history  # noqa: E402
 
 
 def cpu_ticks():
@@ -336,39 +337,21 @@ def db_path(c, endpoint, rows, per_row):
     return out
 
 
-HISTORY_MONTHS = 10
-
-# rows of months already sent: UUIDv7 ids of their time, spread evenly over each month
-HISTORY_ROWS_SQL = """
-INSERT INTO broadcast.message_history
-       (workspace_id, message_id, broadcast_id, template_id, list_id, email, integration_id, provider,
-        provider_message_id, status, sent_at, created_at)
-SELECT 'e2e',
-       (lpad(to_hex((extract(epoch FROM x.t) * 1000)::bigint), 12, '0') || '7' || substr(md5(i::text), 1, 3)
-        || '8' || substr(md5(i::text), 4, 15))::uuid,
-       'old' || (i / 100000), 't', 'l', 'u' || (i %% 1000000) || '@example.com', 'sg', 'sendgrid',
-       'old-' || i, 'sent', x.t, x.t
-  FROM generate_series(%s, %s) i,
-       LATERAL (SELECT %s::timestamptz + (i - %s) * %s::interval AS t) x
-"""
-
-
 def fill_history(db, total):
-    """total history rows over HISTORY_MONTHS months up to this one; returns seconds taken."""
+    """total history rows of the e2e workspace over HISTORY_MONTHS months up to this one
+    (bench/history.py's rows); returns seconds taken."""
     t = time.time()
-    per_month = total // HISTORY_MONTHS
-    first = db.one("SELECT (date_trunc('month', now() AT TIME ZONE 'UTC') - interval '%d months')::date"
-                   % (HISTORY_MONTHS - 1))
-    for k in range(HISTORY_MONTHS):
-        m = db.one("SELECT (%s::date + interval '1 month' * %s)::date", first, k)
-        if db.one("SELECT to_regclass(%s)", "broadcast.message_history_p" + m.strftime("%Y%m")) is None:
-            db.q("SELECT broadcast._history_add_partition(%s)", m)
-        lo = k * per_month + 1
-        step = db.one("SELECT ((%s::date + interval '1 month') - %s::date) / %s", m, m, per_month + 1)
-        db.q(HISTORY_ROWS_SQL, lo, lo + per_month - 1, "%s 00:00:01+00" % m, lo, step)
-    db.q("VACUUM ANALYZE broadcast.message_history")
-    db.q("CHECKPOINT")
+    make_history(db, "e2e", "old", total // HISTORY_MONTHS, HISTORY_MONTHS)
     return time.time() - t
+
+
+# a whole run's WAL without a checkpoint in the middle of it (also bench/index_cost.py)
+SERVER_CONF = {
+    "shared_buffers": "1GB",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "'30min'",
+    "log_min_messages": "warning",
+}
 
 
 def goal(what, ok, figure):
@@ -417,10 +400,7 @@ def main():
         "broadcast_engine.scheduler_tick": "'1s'",
         "broadcast_engine.drain_poll": "'500ms'",
         "broadcast_engine.max_connections": str(a.connections),
-        "shared_buffers": "1GB",
-        "max_wal_size": "8GB",
-        "checkpoint_timeout": "'30min'",
-        "log_min_messages": "warning",
+        **SERVER_CONF,
     })
     try:
         c.start()

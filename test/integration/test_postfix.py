@@ -207,8 +207,16 @@ def run(r):
         wait_for("first broadcast completed", lambda: status("b1")[0] == "completed", 60)
         r.check("postfix: Postfix accepted all 5 messages (%s)" % (status("b1"),), status("b1")[1:] == (5, 0, 5))
 
-        # the envelope sender Postfix saw: bounces+<42-character token>@bounce.example.test
-        froms = [f for f in re.findall(r"from=<([^>]*)>, size=", pf.log()) if f]
+        # the envelope sender Postfix saw: bounces+<42-character token>@bounce.example.test; qmgr
+        # logs it when it takes the message in, which can be just after the SMTP session's 250
+        def envelope_senders():
+            return [f for f in re.findall(r"from=<([^>]*)>, size=", pf.log()) if f]
+
+        try:
+            wait_for("Postfix logs five envelope senders", lambda: len(envelope_senders()) >= 5, 30)
+        except AssertionError:
+            pass
+        froms = envelope_senders()
         verp = [f for f in froms if re.fullmatch(r"bounces\+[a-z2-7]{42}@bounce\.example\.test", f)]
         r.check("postfix: every message's MAIL FROM is a VERP address (%d of %d)" % (len(verp), len(froms)),
                 len(verp) == 5 and len(set(verp)) == 5, froms)
@@ -216,11 +224,20 @@ def run(r):
         wait_for("the DSN recorded and the address suppressed", lambda: db.one(
             "SELECT count(*) FROM broadcast.suppressions WHERE workspace_id = 'pf'"
             " AND email = 'nobody@dead.example.test'") == 1, 60)
-        log = pf.log()
-        r.check("postfix: the refusal produced a real DSN delivered through the pipe",
-                re.search(r"to=<nobody@dead\.example\.test>.*dsn=5\.1\.1, status=bounced", log) is not None
-                and re.search(r"to=<bounces\+[a-z2-7]{42}@bounce\.example\.test>, relay=bouncepipe.*status=sent",
-                              log) is not None, log[-3000:])
+
+        def dsn_logged():
+            log = pf.log()
+            return (re.search(r"to=<nobody@dead\.example\.test>.*dsn=5\.1\.1, status=bounced", log) is not None
+                    and re.search(r"to=<bounces\+[a-z2-7]{42}@bounce\.example\.test>, relay=bouncepipe"
+                                  r".*status=sent", log) is not None)
+
+        # Postfix logs the pipe's delivery after the pipe has exited, so after the suppression is visible
+        try:
+            wait_for("Postfix logs the DSN's delivery through the pipe", dsn_logged, 30)
+        except AssertionError:
+            pass
+        r.check("postfix: the refusal produced a real DSN delivered through the pipe", dsn_logged(),
+                pf.log()[-3000:])
         sup = db.row("SELECT reason, detail FROM broadcast.suppressions WHERE workspace_id = 'pf'"
                      " AND email = 'nobody@dead.example.test'")
         hist = db.row("SELECT bounce_type, bounced_at IS NOT NULL FROM broadcast.message_history"
