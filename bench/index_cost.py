@@ -7,16 +7,16 @@ The database path of the ceiling client (bench/ceiling.c with URL "-":
 claim 1,000 rows with FOR UPDATE SKIP LOCKED, insert their history rows,
 delete them from the queue, commit; as many processes as the engine has
 senders, BENCH_SENDERS, default 2) on the engine's tables as they ship,
-then with one of message_history's secondary indexes or its insert trigger
-taken away, and on the minimal schema of bench/send.py (queue with an
+then with 1.2's two indexes added back (1.3 serves stats and events
+without them), with the contact index or the insert triggers taken away,
+and on the minimal schema of bench/send.py (queue with an
 identity key and one partial index, history with a primary key only).
 Every variant runs once per round, rounds interleaved, in one cluster; the
 figures are medians.  Between runs the history is truncated, so each run
 inserts into an empty month.
 
 Printed per variant: rows/s over the wall time and microseconds of one
-process per row; and what taking each piece away saves, in microseconds
-per row.  This is the measurement behind issue 13's "every index and
+process per row, and the difference to the tables as shipped.  This is the measurement behind issue 13's "every index and
 trigger touched per sent message" (docs/benchmarks.md).
 
 full:  200,000 rows per run, 3 rounds; small: 20,000 rows, 1 round (a smoke
@@ -33,8 +33,14 @@ sys.path.insert(0, HERE)
 from send import MINIMAL_SCHEMA, SENDERS, SERVER_CONF, build_ceiling, run_ceiling  # noqa: E402
 from send import Cluster, DB  # noqa: E402
 
-# message_history's secondary indexes, by the suffix of their names (_history_partition_indexes)
-INDEXES = ("broadcast_template_idx", "provider_id_idx", "contact_idx")
+# message_history's secondary index as shipped, by the suffix of its name (_history_partition_indexes)
+INDEXES = ("contact_idx",)
+# 1.2's two others, which 1.3 serves without (issue 13): to measure what they cost
+OLD_INDEXES = {
+    "broadcast_template_idx": "(workspace_id, broadcast_id, template_id) WHERE broadcast_id IS NOT NULL",
+    "provider_id_idx": "(workspace_id, provider_message_id) WHERE provider_message_id IS NOT NULL",
+}
+TRIGGERS = ("message_history_apply_pending", "message_history_broadcast_range")
 
 
 def partitions(db):
@@ -55,32 +61,39 @@ def index_defs(db, suffixes):
     return out
 
 
-class Without:
-    """Takes some of the history's indexes (or its trigger) away for one run."""
+class Variant:
+    """Takes some of the history's indexes or triggers away, or adds 1.2's, for one run."""
 
-    def __init__(self, label, indexes=(), trigger=False):
-        self.label, self.indexes, self.trigger = label, indexes, trigger
+    def __init__(self, label, drop=(), add=(), triggers=False):
+        self.label, self.drop, self.add, self.triggers = label, drop, add, triggers
         self.saved = []
 
     def apply(self, db):
-        self.saved = index_defs(db, self.indexes)
+        self.saved = index_defs(db, self.drop)
         for name, _ in self.saved:
             db.q("DROP INDEX " + name)
-        if self.trigger:
-            db.q("ALTER TABLE broadcast.message_history DISABLE TRIGGER message_history_apply_pending")
+        for part in partitions(db):
+            for suffix in self.add:
+                db.q("CREATE INDEX %s_%s ON broadcast.%s %s" % (part, suffix, part, OLD_INDEXES[suffix]))
+        for t in TRIGGERS if self.triggers else ():
+            db.q("ALTER TABLE broadcast.message_history DISABLE TRIGGER " + t)
 
     def undo(self, db):
         for _, d in self.saved:
             db.q(d)
-        if self.trigger:
-            db.q("ALTER TABLE broadcast.message_history ENABLE TRIGGER message_history_apply_pending")
+        for part in partitions(db):
+            for suffix in self.add:
+                db.q("DROP INDEX broadcast.%s_%s" % (part, suffix))
+        for t in TRIGGERS if self.triggers else ():
+            db.q("ALTER TABLE broadcast.message_history ENABLE TRIGGER " + t)
 
 
 def variants():
-    out = [Without("engine tables as shipped")]
-    out += [Without("without %s" % i, indexes=(i,)) for i in INDEXES]
-    out.append(Without("without all three secondary indexes", indexes=INDEXES))
-    out.append(Without("without the insert trigger", trigger=True))
+    out = [Variant("engine tables as shipped")]
+    out += [Variant("with 1.2's %s" % i, add=(i,)) for i in OLD_INDEXES]
+    out.append(Variant("with both of 1.2's (its four indexes)", add=tuple(OLD_INDEXES)))
+    out += [Variant("without %s" % i, drop=(i,)) for i in INDEXES]
+    out.append(Variant("without the insert triggers", triggers=True))
     out.append(None)  # the minimal schema
     return out
 

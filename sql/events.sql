@@ -52,6 +52,9 @@ BEGIN
 	PERFORM broadcast.subscribe(ws, 'promo', ARRAY['alice@example.com', 'dave@example.com']);
 	PERFORM broadcast.create_integration(ws, 'esp', provider, config,
 										 CASE WHEN provider = 'smtp' THEN NULL ELSE 'key' END);
+	/* the broadcast first: its message id range follows its history rows */
+	INSERT INTO broadcast.broadcasts (workspace_id, broadcast_id, name, lists, integration_id, template_id, status)
+	VALUES (ws, 'b', 'B', '{news}', 'esp', 't', 'completed');
 	FOR i IN 1 .. 6 LOOP
 		INSERT INTO broadcast.message_history
 			(workspace_id, message_id, broadcast_id, template_id, variation, list_id, email, integration_id,
@@ -378,8 +381,8 @@ SELECT opened_at IS NOT NULL AS opened, clicked_at IS NOT NULL AS clicked
 -- Stats: per broadcast and per variation, rates over delivered
 -- ------------------------------------------------------------------------
 SELECT * FROM broadcast.broadcast_stats('sg', 'b');
-INSERT INTO broadcast.broadcasts (workspace_id, broadcast_id, name, lists, integration_id, variations, ab_sample_percent, status)
-VALUES ('gen', 'b', 'B', '{news}', 'esp', '{t,u}', 50, 'completed');
+UPDATE broadcast.broadcasts SET template_id = NULL, variations = '{t,u}', ab_sample_percent = 50
+ WHERE workspace_id = 'gen' AND broadcast_id = 'b';
 SELECT broadcast.create_template('gen', 't', 'T', '<p>t</p>', from_email => 'a@gen.test');
 SELECT broadcast.create_template('gen', 'u', 'U', '<p>u</p>', from_email => 'a@gen.test');
 INSERT INTO broadcast.broadcast_variations VALUES ('gen', 'b', 0, 't', 1), ('gen', 'b', 1, 'u', 1);
@@ -456,6 +459,9 @@ SELECT count(*) AS still_pending FROM broadcast.pending_events WHERE workspace_i
 -- without a queue row in flight, the same events are unknown
 SELECT received, applied, pending, unknown FROM broadcast.record_events('gen', 'esp',
 	'{"events": [{"provider_message_id": "q-999", "email": "bob@example.com", "event": "delivered"}]}');
+-- a provider's id without the recipient is refused: a batch's recipients share one id
+SELECT * FROM broadcast.record_events('gen', 'esp',
+	'{"events": [{"provider_message_id": "q-777", "event": "opened"}]}');
 UPDATE broadcast.broadcasts SET status = 'completed' WHERE workspace_id = 'gen' AND broadcast_id = 'inflight';
 
 -- ------------------------------------------------------------------------

@@ -247,7 +247,8 @@ static BePlan test_done_plan = {
  * provider reported no delivery for any variation: one base for all), in
  * one query over all variations; ties go to the lower variation number.
  * An open or a click counts as a delivery the provider did not report.
- * Opens and clicks are the human ones: those the edge flagged as a
+ * The history is read on its primary key, in the broadcast's message id
+ * range.  Opens and clicks are the human ones: those the edge flagged as a
  * machine's (Apple's proxy, link scanners; 86_optin_tracking.sql) do not
  * score.
  */
@@ -261,9 +262,12 @@ static BePlan pick_winner_plan = {
 	"                OR h.opened_at IS NOT NULL OR h.clicked_at IS NOT NULL) AS reached,"
 	"         count(h.clicked_at) FILTER (WHERE h.click_machine IS NOT TRUE) AS clicked"
 	"    FROM broadcast.broadcast_variations v"
+	"    JOIN broadcast.broadcasts b"
+	"      ON b.workspace_id = v.workspace_id AND b.broadcast_id = v.broadcast_id"
 	"    LEFT JOIN broadcast.message_history h"
-	"           ON h.workspace_id = v.workspace_id AND h.broadcast_id = v.broadcast_id"
-	"          AND h.template_id = v.template_id"
+	"           ON h.workspace_id = v.workspace_id"
+	"          AND h.message_id BETWEEN b.first_message_id AND b.last_message_id"
+	"          AND h.broadcast_id = v.broadcast_id AND h.template_id = v.template_id"
 	"   WHERE v.workspace_id = $1 AND v.broadcast_id = $2"
 	"   GROUP BY v.variation, v.template_id"
 	"), winner AS ("

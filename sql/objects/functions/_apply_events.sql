@@ -1,6 +1,8 @@
 /*
  * Applies normalised events to one workspace, set-based:
- *	1. match them to history rows (our id, else the provider's id + address)
+ *	1. match them to history rows (our id, else the provider's id + address:
+ *	   a batch API shares one id between recipients, and the lookup runs on
+ *	   the contact's index, there being no index of provider ids)
  *	   and park the unmatched ones that carry our id in pending_events
  *	2. one UPDATE of message_history: the earliest time per event column
  *	3. soft bounces logged per message, then one statement suppressing
@@ -48,10 +50,9 @@ BEGIN
 		  LEFT JOIN LATERAL (
 				SELECT h.message_id, h.email, h.list_id FROM broadcast.message_history h
 				 WHERE e.message_id IS NULL AND e.provider_message_id IS NOT NULL
-				   AND h.workspace_id = p_workspace_id
+				   AND h.workspace_id = p_workspace_id AND h.email = e.email
 				   AND h.provider_message_id IN (e.provider_message_id, '<' || e.provider_message_id || '>')
 				   AND h.integration_id = p_integration_id
-				   AND (e.email IS NULL OR h.email = e.email)
 				 LIMIT 1) h2 ON true
 	), w AS (
 		/*

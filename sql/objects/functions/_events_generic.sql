@@ -3,7 +3,9 @@
  *	{"events": [{"message_id": "<uuid>", "event": "delivered", "timestamp": ...,
  *				 "bounce_type": "hard", "email": ..., "provider_message_id": ...,
  *				 "detail": ...}, ...]}
- * (or just the array).  It is ours, so it is checked strictly.
+ * (or just the array).  It is ours, so it is checked strictly.  An event
+ * without our id must name the provider's id and the recipient: a provider
+ * id alone may be shared by a batch's recipients.
  */
 
 CREATE OR REPLACE FUNCTION broadcast._events_generic(p jsonb) RETURNS SETOF broadcast.delivery_event
@@ -26,7 +28,8 @@ BEGIN
 			('delivered', 'delivery', 'opened', 'open', 'clicked', 'click', 'bounced', 'bounce',
 			 'complained', 'complaint', 'unsubscribed', 'unsubscribe', 'deferred', 'sent')
 		OR (x.e ? 'message_id' AND broadcast._uuid_or_null(x.e->>'message_id') IS NULL)
-		OR (NOT x.e ? 'message_id' AND coalesce(x.e->>'provider_message_id', '') = '')
+		OR (NOT x.e ? 'message_id' AND (coalesce(x.e->>'provider_message_id', '') = ''
+										OR coalesce(x.e->>'email', '') = ''))
 		OR (x.e ? 'bounce_type' AND coalesce(x.e->>'bounce_type', '') NOT IN ('hard', 'soft'))
 		OR (x.e ? 'timestamp' AND broadcast._event_time(x.e->'timestamp') IS NULL)
 	 ORDER BY x.ord LIMIT 1;
@@ -34,7 +37,7 @@ BEGIN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 			MESSAGE = format('invalid event at position %s', bad.ord),
 			DETAIL = format('The element was %s.', left(bad.e::text, 200)),
-			HINT = 'Each event is an object with "event" (delivered, opened, clicked, bounced, complained or unsubscribed), "message_id" (the UUID we sent) or "provider_message_id", and optionally "timestamp" (ISO 8601 or Unix seconds), "bounce_type" (hard or soft), "email" and "detail".';
+			HINT = 'Each event is an object with "event" (delivered, opened, clicked, bounced, complained or unsubscribed), "message_id" (the UUID we sent) or both "provider_message_id" and "email" (the recipient), and optionally "timestamp" (ISO 8601 or Unix seconds), "bounce_type" (hard or soft) and "detail".';
 	END IF;
 	RETURN QUERY
 	SELECT broadcast._uuid_or_null(e->>'message_id'), nullif(e->>'provider_message_id', ''),

@@ -2,7 +2,8 @@
  * broadcast_stats: as in 1.2, with qualified names, and refused (42501) for
  * a workspace the caller may not use rather than answering zeros.  The check
  * is a condition without columns, so the inlined plan tests it once before
- * reading history.
+ * reading history.  The broadcast's rows are read on the history's primary
+ * key, between its first and last message ids.
  */
 
 CREATE OR REPLACE FUNCTION broadcast.broadcast_stats(workspace_id text, broadcast_id text) RETURNS TABLE(template_id text, sent bigint, failed bigint, delivered bigint, opened bigint, clicked bigint, bounced bigint, complained bigint, unsubscribed bigint, delivery_rate numeric, open_rate numeric, click_rate numeric, bounce_rate numeric, complaint_rate numeric, unsubscribe_rate numeric)
@@ -35,8 +36,13 @@ CREATE OR REPLACE FUNCTION broadcast.broadcast_stats(workspace_id text, broadcas
 								   pg_catalog.count(h.bounced_at) AS bounced,
 								   pg_catalog.count(h.complained_at) AS complained,
 								   pg_catalog.count(h.unsubscribed_at) AS unsubscribed
-							  FROM broadcast.message_history h
-							 WHERE h.workspace_id OPERATOR(pg_catalog.=) $1
+							  FROM broadcast.broadcasts r
+							  JOIN broadcast.message_history h
+								ON h.workspace_id OPERATOR(pg_catalog.=) r.workspace_id
+							   AND h.message_id OPERATOR(pg_catalog.>=) r.first_message_id
+							   AND h.message_id OPERATOR(pg_catalog.<=) r.last_message_id
+							 WHERE r.workspace_id OPERATOR(pg_catalog.=) $1
+							   AND r.broadcast_id OPERATOR(pg_catalog.=) $2
 							   AND h.broadcast_id OPERATOR(pg_catalog.=) $2
 							   AND broadcast._authorized($1)
 							 GROUP BY GROUPING SETS ((h.template_id), ())) g) b) s

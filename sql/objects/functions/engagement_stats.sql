@@ -17,8 +17,12 @@ BEGIN
 		   count(h.clicked_at),
 		   count(h.clicked_at) FILTER (WHERE h.click_machine IS NOT TRUE),
 		   count(h.clicked_at) FILTER (WHERE h.click_machine)
-	  FROM broadcast.message_history h
-	 WHERE h.workspace_id = engagement_stats.workspace_id AND h.broadcast_id = engagement_stats.broadcast_id
+	  FROM broadcast.broadcasts r
+	  JOIN broadcast.message_history h
+		ON h.workspace_id = r.workspace_id
+	   AND h.message_id BETWEEN r.first_message_id AND r.last_message_id
+	 WHERE r.workspace_id = engagement_stats.workspace_id AND r.broadcast_id = engagement_stats.broadcast_id
+	   AND h.broadcast_id = engagement_stats.broadcast_id
 	 GROUP BY GROUPING SETS ((h.template_id), ())
 	 ORDER BY h.template_id NULLS FIRST;
 END

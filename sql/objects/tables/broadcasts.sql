@@ -34,6 +34,8 @@ CREATE TABLE broadcast.broadcasts (
     completed_at timestamp with time zone,
     cancelled_at timestamp with time zone,
     instance_nonce uuid DEFAULT broadcast._instance_nonce() NOT NULL,
+    first_message_id uuid,
+    last_message_id uuid,
     CONSTRAINT broadcasts_ab_metric_check CHECK ((ab_metric = ANY (ARRAY['open'::text, 'click'::text]))),
     CONSTRAINT broadcasts_ab_sample_percent_check CHECK (((ab_sample_percent >= 1) AND (ab_sample_percent <= 100))),
     CONSTRAINT broadcasts_broadcast_id_check CHECK (broadcast.is_valid_id(broadcast_id)),
@@ -46,6 +48,8 @@ CREATE TABLE broadcast.broadcasts (
     CONSTRAINT broadcasts_variations_check CHECK (((variations IS NULL) OR ((cardinality(variations) >= 2) AND (cardinality(variations) <= 8))))
 );
 
+COMMENT ON COLUMN broadcast.broadcasts.first_message_id IS 'Lowest message id of the broadcast''s history rows: its statistics read the history''s primary key from here';
+COMMENT ON COLUMN broadcast.broadcasts.last_message_id IS 'Highest message id of the broadcast''s history rows';
 COMMENT ON COLUMN broadcast.broadcasts.instance_nonce IS 'broadcast.instance.nonce when it was created or scheduled; another value means a restored row';
 
 ALTER TABLE ONLY broadcast.broadcasts

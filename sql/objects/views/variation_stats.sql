@@ -1,7 +1,8 @@
 /*
  * One row per pinned variation of every broadcast: filter on workspace_id
- * and broadcast_id and each variation's counts come from one probe of
- * message_history_broadcast_template_idx.
+ * and broadcast_id and each variation's counts come from one range scan of
+ * the history's primary key, between the broadcast's first and last message
+ * ids (kept by the trigger _history_broadcast_range).
  */
 
 CREATE VIEW broadcast.variation_stats WITH (security_invoker='true') AS
@@ -56,7 +57,7 @@ CREATE VIEW broadcast.variation_stats WITH (security_invoker='true') AS
                     count(h.complained_at) AS complained,
                     count(h.unsubscribed_at) AS unsubscribed
                    FROM broadcast.message_history h
-                  WHERE ((h.workspace_id = v.workspace_id) AND (h.broadcast_id = v.broadcast_id) AND (h.template_id = v.template_id))) s)) x;
+                  WHERE ((h.workspace_id = v.workspace_id) AND (h.message_id >= b.first_message_id) AND (h.message_id <= b.last_message_id) AND (h.broadcast_id = v.broadcast_id) AND (h.template_id = v.template_id))) s)) x;
 
 GRANT SELECT ON TABLE broadcast.variation_stats TO broadcast_user;
 GRANT SELECT ON TABLE broadcast.variation_stats TO broadcast_admin;
