@@ -40,7 +40,7 @@ OLD_INDEXES = {
     "broadcast_template_idx": "(workspace_id, broadcast_id, template_id) WHERE broadcast_id IS NOT NULL",
     "provider_id_idx": "(workspace_id, provider_message_id) WHERE provider_message_id IS NOT NULL",
 }
-TRIGGERS = ("message_history_apply_pending", "message_history_broadcast_range")
+TRIGGERS = ("message_history_apply_pending",)
 
 
 def partitions(db):
@@ -93,7 +93,7 @@ def variants():
     out += [Variant("with 1.2's %s" % i, add=(i,)) for i in OLD_INDEXES]
     out.append(Variant("with both of 1.2's (its four indexes)", add=tuple(OLD_INDEXES)))
     out += [Variant("without %s" % i, drop=(i,)) for i in INDEXES]
-    out.append(Variant("without the insert triggers", triggers=True))
+    out.append(Variant("without the insert trigger", triggers=True))
     out.append(None)  # the minimal schema
     return out
 

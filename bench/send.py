@@ -220,14 +220,6 @@ CREATE TABLE IF NOT EXISTS ceil.history (
 def fill(db, schema, n, bid):
     """n due rows for the ceiling client, time-ordered message ids like the engine's."""
     if schema == "engine":
-        # a broadcasts row, so that the history's statement trigger keeps its message id range as it does
-        # for the engine's; cancelled, so that the engine's own senders never claim these rows
-        if not db.one("SELECT count(*) FROM broadcast.integrations WHERE workspace_id = 'ceil'"
-                      " AND integration_id = 'none'"):
-            db.q("SELECT broadcast.create_integration('ceil', 'none', 'smtp', '{\"host\": \"127.0.0.1\"}')")
-        db.q("""INSERT INTO broadcast.broadcasts (workspace_id, broadcast_id, name, lists, integration_id, template_id,
-                                                  status)
-                VALUES ('ceil', %s, 'ceiling', '{l}', 'none', 't', 'cancelled')""", bid)
         db.q("""INSERT INTO broadcast.email_queue (workspace_id, broadcast_id, email, integration_id, list_id, message_id)
                 SELECT 'ceil', %s, 'u' || i || '@example.com', 'none', 'l', broadcast._uuid_v7()
                   FROM generate_series(1, %s) i""", bid, n)

@@ -52,7 +52,7 @@ BEGIN
 	PERFORM broadcast.subscribe(ws, 'promo', ARRAY['alice@example.com', 'dave@example.com']);
 	PERFORM broadcast.create_integration(ws, 'esp', provider, config,
 										 CASE WHEN provider = 'smtp' THEN NULL ELSE 'key' END);
-	/* the broadcast first: its message id range follows its history rows */
+	/* the broadcast the history rows below belong to */
 	INSERT INTO broadcast.broadcasts (workspace_id, broadcast_id, name, lists, integration_id, template_id, status)
 	VALUES (ws, 'b', 'B', '{news}', 'esp', 't', 'completed');
 	FOR i IN 1 .. 6 LOOP
@@ -380,6 +380,8 @@ SELECT opened_at IS NOT NULL AS opened, clicked_at IS NOT NULL AS clicked
 -- ------------------------------------------------------------------------
 -- Stats: per broadcast and per variation, rates over delivered
 -- ------------------------------------------------------------------------
+-- these history rows were written here, not by a sender: their broadcasts' ranges on request
+SELECT w, broadcast.refresh_broadcast_ranges(w) FROM unnest(ARRAY['sg', 'gen']) w;
 SELECT * FROM broadcast.broadcast_stats('sg', 'b');
 UPDATE broadcast.broadcasts SET template_id = NULL, variations = '{t,u}', ab_sample_percent = 50
  WHERE workspace_id = 'gen' AND broadcast_id = 'b';
@@ -414,6 +416,8 @@ INSERT INTO broadcast.message_history (workspace_id, message_id, broadcast_id, t
 SELECT s.workspace_id, s.message_id, s.broadcast_id, CASE s.variation WHEN 0 THEN 'red' ELSE 'blue' END, s.variation,
 	   s.list_id, s.email, 'smtp', 'smtp', 'sent', now()
   FROM sent s;
+-- (a sender widens the broadcast's message id range as it records: this test writes the rows itself)
+SELECT broadcast.refresh_broadcast_ranges('ab') AS ranges;
 SELECT * FROM broadcast.record_events('ab', 'smtp', (
 	SELECT jsonb_agg(jsonb_build_object('message_id', h.message_id, 'event', e.event))
 	  FROM (SELECT h.*, row_number() OVER (PARTITION BY h.variation ORDER BY h.email) AS rn

@@ -30,6 +30,9 @@ SELECT 'stats', pg_temp.v7(1700000000000 + b * 1000 + i, b * 1000 + i), 'b' || b
 	   CASE WHEN i % 100 = 3 THEN now() END
   FROM generate_series(1, 60) b, generate_series(1, 500) i;
 ANALYZE broadcast.message_history;
+-- rows not written by a sender: the broadcasts' message id ranges are set on request
+SELECT broadcast.refresh_broadcast_ranges('stats') AS refreshed;
+SELECT broadcast.refresh_broadcast_ranges('stats') AS refreshed_again;
 
 SELECT * FROM broadcast.broadcast_stats('stats', 'b7');
 SELECT * FROM broadcast.broadcast_stats('stats', 'no-such-broadcast');
@@ -40,12 +43,23 @@ SELECT count(*) AS broadcasts, count(*) FILTER (WHERE b.first_message_id = x.lo 
 		  FROM broadcast.message_history h WHERE h.workspace_id = 'stats' GROUP BY 1) x
 	ON x.broadcast_id = b.broadcast_id
  WHERE b.workspace_id = 'stats';
--- a row later, or earlier, than the range widens it (a retry, an import)
+-- rows imported later, and earlier, than the range: counted once it is widened
 INSERT INTO broadcast.message_history (workspace_id, message_id, broadcast_id, template_id, email, status, sent_at)
 VALUES ('stats', pg_temp.v7(1800000000000, 1), 'b7', 'red', 'late@example.com', 'sent', now()),
 	   ('stats', pg_temp.v7(1600000000000, 1), 'b7', 'blue', 'early@example.com', 'sent', now());
 SELECT template_id, sent FROM broadcast.broadcast_stats('stats', 'b7');
+SELECT broadcast.refresh_broadcast_ranges('stats') AS refreshed;
+SELECT template_id, sent FROM broadcast.broadcast_stats('stats', 'b7');
+-- it only widens: the rows leaving leave the range as it is
 DELETE FROM broadcast.message_history WHERE workspace_id = 'stats' AND email IN ('late@example.com', 'early@example.com');
+SELECT broadcast.refresh_broadcast_ranges('stats') AS refreshed,
+	   (SELECT last_message_id = pg_temp.v7(1800000000000, 1) FROM broadcast.broadcasts
+		 WHERE workspace_id = 'stats' AND broadcast_id = 'b7') AS still_wide;
+-- only an administrator may, and only for a workspace that exists
+SELECT broadcast.refresh_broadcast_ranges('no-such-workspace');
+SET ROLE broadcast_user;
+SELECT broadcast.refresh_broadcast_ranges('stats');
+RESET ROLE;
 -- a broadcast that has sent nothing reads no history
 SELECT template_id, sent FROM broadcast.broadcast_stats('stats', 'b61');
 INSERT INTO broadcast.broadcasts (workspace_id, broadcast_id, name, lists, integration_id, template_id, status)

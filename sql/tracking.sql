@@ -175,6 +175,8 @@ SELECT m.email, e.event, e.link_index, e.url, e.machine, e.machine_reason, e.hit
   FROM broadcast.tracked_events e JOIN broadcast.message_history m USING (workspace_id, message_id)
  WHERE e.workspace_id = 'tk' ORDER BY 1, 2, 3, 5;
 SELECT * FROM broadcast.link_stats('tk', 'b1');
+-- the history rows above were written here, not by a sender
+SELECT broadcast.refresh_broadcast_ranges('tk') AS ranges;
 SELECT * FROM broadcast.engagement_stats('tk', 'b1');
 
 -- the broadcast's switch, before it sends only

@@ -183,7 +183,12 @@ static BePlan lock_broadcasts_plan = {
  * found by the ctid the claim returned (a TID scan, no index probe), and
  * only if they still carry our message id and lease; counters move by the
  * rows actually changed, so a row whose lease ran out and was claimed again
- * elsewhere is not counted twice.  A row that stays in the queue takes its
+ * elsewhere is not counted twice.  Each broadcast's message id range grows
+ * to cover every history row written or updated here (a row skipped for a
+ * lost lease included: a wider range is harmless), so its statistics read
+ * the history's primary key instead of an index paid for on every insert;
+ * uuid has no min() or max(), and its text in "C" order is its byte order.
+ * A row that stays in the queue takes its
  * broadcast's integration: update_broadcast(integration_id => ...) moves
  * the rows that were not in flight (the 1.3 trigger in 50_endpoints.sql),
  * and the broadcasts are locked before this runs, so the rows that were in
@@ -250,14 +255,20 @@ static BePlan complete_plan = {
 	"     AND r.outcome IN ('retry', 'dead', 'unsent')"
 	"  RETURNING q.broadcast_id, q.status"
 	"), counts AS ("
-	"  SELECT x.broadcast_id, sum(x.sent) AS sent, sum(x.failed) AS failed FROM ("
-	"    SELECT d.broadcast_id, 1 AS sent, 0 AS failed FROM del d"
+	"  SELECT x.broadcast_id, sum(x.sent) AS sent, sum(x.failed) AS failed,"
+	"         min(x.mid COLLATE \"C\")::uuid AS lo, max(x.mid COLLATE \"C\")::uuid AS hi FROM ("
+	"    SELECT d.broadcast_id, 1 AS sent, 0 AS failed, NULL::text AS mid FROM del d"
 	"    UNION ALL"
-	"    SELECT u.broadcast_id, 0, 1 FROM upd u WHERE u.status = 'dead') x"
+	"    SELECT u.broadcast_id, 0, 1, NULL FROM upd u WHERE u.status = 'dead'"
+	"    UNION ALL"
+	"    SELECT r.broadcast_id, 0, 0, r.message_id::uuid::text FROM r"
+	"     WHERE r.outcome IN ('sent', 'dead')) x"
 	"   GROUP BY x.broadcast_id"
 	")"
 	"UPDATE broadcast.broadcasts b"
 	"   SET sent_count = b.sent_count + c.sent, failed_count = b.failed_count + c.failed,"
+	"       first_message_id = least(b.first_message_id, c.lo),"
+	"       last_message_id = greatest(b.last_message_id, c.hi),"
 	"       updated_at = now()"
 	"  FROM counts c"
 	" WHERE b.workspace_id = $1 AND b.broadcast_id = c.broadcast_id"

@@ -5,9 +5,10 @@
  * is served here:
  *	- a broadcast's statistics (broadcast_stats, variation_stats,
  *	  engagement_stats, the A/B winner) read the primary key between the
- *	  broadcast's first and last message ids, which a statement trigger on
- *	  the history keeps (_history_broadcast_range).  Broadcasts with
- *	  history get theirs here, from the rows moved in 89.
+ *	  broadcast's first and last message ids, which the senders' record
+ *	  statement keeps with the counters it already updates (not a
+ *	  trigger: docs/scale-out.md).  Broadcasts with history get theirs
+ *	  here, from the rows moved in 89.
  *	- events that carry only the provider's id are found through the
  *	  recipient's address, which every provider's payload names; the
  *	  generic form now requires "email" with "provider_message_id".
@@ -17,21 +18,8 @@ ALTER TABLE broadcast.broadcasts ADD COLUMN first_message_id uuid, ADD COLUMN la
 COMMENT ON COLUMN broadcast.broadcasts.first_message_id IS 'Lowest message id of the broadcast''s history rows: its statistics read the history''s primary key from here';
 COMMENT ON COLUMN broadcast.broadcasts.last_message_id IS 'Highest message id of the broadcast''s history rows';
 
-/*
- * The rows moved in 89, before the trigger that keeps the ranges existed
- * (uuid has no min() or max(): its text in "C" order is its byte order)
- */
-UPDATE broadcast.broadcasts b
-   SET first_message_id = x.lo, last_message_id = x.hi
-  FROM (SELECT h.workspace_id, h.broadcast_id,
-			   min(h.message_id::text COLLATE "C")::uuid AS lo,
-			   max(h.message_id::text COLLATE "C")::uuid AS hi
-		  FROM broadcast.message_history h
-		 WHERE h.broadcast_id IS NOT NULL
-		 GROUP BY h.workspace_id, h.broadcast_id) x
- WHERE b.workspace_id = x.workspace_id AND b.broadcast_id = x.broadcast_id;
-
-CREATE TRIGGER message_history_broadcast_range AFTER INSERT ON broadcast.message_history REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION broadcast._history_broadcast_range();
+/* the rows moved in 89 */
+SELECT broadcast.refresh_broadcast_ranges(w.workspace_id) FROM broadcast.workspaces w;
 
 /* variation_stats: the same view, reading each broadcast's message id range */
 CREATE OR REPLACE VIEW broadcast.variation_stats WITH (security_invoker='true') AS

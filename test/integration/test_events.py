@@ -121,6 +121,17 @@ def test_ab(r, db, api):
               " WHERE workspace_id = 'ev' AND broadcast_id = 'ab' ORDER BY variation")
     r.check("ab: per-variation counts at the end: red 20, blue 20 + %d remaining (%s)" % (N - SAMPLE, vs),
             vs == [(0, "red", False, 20), (1, "blue", True, N - SAMPLE + 20)], vs)
+    # the statistics read the history in the broadcast's message id range, which the senders widen as they
+    # record (both phases, two senders): exactly the lowest and highest id of its rows
+    rng = db.row("SELECT b.first_message_id = x.lo AND b.last_message_id = x.hi, x.n"
+                 "  FROM broadcast.broadcasts b,"
+                 "       (SELECT min(h.message_id::text)::uuid AS lo, max(h.message_id::text)::uuid AS hi,"
+                 "               count(*) AS n"
+                 "          FROM broadcast.message_history h"
+                 "         WHERE h.workspace_id = 'ev' AND h.broadcast_id = 'ab') x"
+                 " WHERE b.workspace_id = 'ev' AND b.broadcast_id = 'ab'")
+    r.check("ab: the broadcast's message id range is its %d history rows' lowest and highest id" % rng[1],
+            rng == (True, N), rng)
 
     msgs = mock_messages(api)
     by_rcpt = {}

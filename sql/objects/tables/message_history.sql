@@ -48,8 +48,6 @@ COMMENT ON TABLE broadcast.message_history IS 'One row per message sent or faile
 
 CREATE TRIGGER message_history_apply_pending AFTER INSERT ON broadcast.message_history REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION broadcast._history_apply_pending();
 
-CREATE TRIGGER message_history_broadcast_range AFTER INSERT ON broadcast.message_history REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION broadcast._history_broadcast_range();
-
 CREATE TRIGGER history_forget_links AFTER UPDATE OF email ON broadcast.message_history
 	FOR EACH ROW WHEN (OLD.email IS DISTINCT FROM NEW.email)
 	EXECUTE FUNCTION broadcast._history_forget_links();

@@ -2,7 +2,7 @@
  * One row per pinned variation of every broadcast: filter on workspace_id
  * and broadcast_id and each variation's counts come from one range scan of
  * the history's primary key, between the broadcast's first and last message
- * ids (kept by the trigger _history_broadcast_range).
+ * ids (kept by the senders' record statement).
  */
 
 CREATE VIEW broadcast.variation_stats WITH (security_invoker='true') AS
