@@ -12,8 +12,9 @@ AS $$
 	  FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
 	 WHERE d.refclassid = 'pg_extension'::regclass AND e.extname = 'broadcast_engine'
 	UNION ALL
-	-- columns
-	SELECT format('column %s.%s %s notnull=%s default=%s', c.relname, a.attname,
+	-- columns, with their position among the table's live columns (COPY without a column list)
+	SELECT format('column %s.%s #%s %s notnull=%s default=%s', c.relname, a.attname,
+				  row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum),
 				  format_type(a.atttypid, a.atttypmod), a.attnotnull,
 				  pg_get_expr(ad.adbin, ad.adrelid))
 	  FROM pg_attribute a

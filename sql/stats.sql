@@ -39,7 +39,8 @@ SELECT * FROM broadcast.broadcast_stats('stats', 'no-such-broadcast');
 -- each broadcast's range is exactly its rows' ids
 SELECT count(*) AS broadcasts, count(*) FILTER (WHERE b.first_message_id = x.lo AND b.last_message_id = x.hi) AS exact
   FROM broadcast.broadcasts b
-  JOIN (SELECT h.broadcast_id, min(h.message_id::text)::uuid AS lo, max(h.message_id::text)::uuid AS hi
+  JOIN (SELECT h.broadcast_id, min(h.message_id::text COLLATE "C")::uuid AS lo,
+			   max(h.message_id::text COLLATE "C")::uuid AS hi
 		  FROM broadcast.message_history h WHERE h.workspace_id = 'stats' GROUP BY 1) x
 	ON x.broadcast_id = b.broadcast_id
  WHERE b.workspace_id = 'stats';
@@ -79,4 +80,14 @@ SELECT p ~ 'Index Scan using message_history(_default|_p[0-9]{6})?_pkey|Bitmap I
 	   p !~ 'Seq Scan' AS no_seq_scan,
 	   p !~ 'Function Scan' AS inlined
   FROM pg_temp.plan_of($$SELECT * FROM broadcast.broadcast_stats('stats', 'b7')$$) p;
+-- variation_stats too: each variation on the primary key, in the broadcast's range
+SELECT broadcast.create_template('stats', 'red', 'Red', '<p>r</p>', from_email => 'a@stats.test'),
+	   broadcast.create_template('stats', 'blue', 'Blue', '<p>b</p>', from_email => 'a@stats.test');
+INSERT INTO broadcast.broadcast_variations (workspace_id, broadcast_id, variation, template_id, version)
+VALUES ('stats', 'b7', 0, 'red', 1), ('stats', 'b7', 1, 'blue', 1);
+SELECT variation, template_id, sent, failed, opened FROM broadcast.variation_stats
+ WHERE workspace_id = 'stats' AND broadcast_id = 'b7' ORDER BY variation;
+SELECT p ~ 'Index Scan using message_history(_default|_p[0-9]{6})?_pkey' AS uses_primary_key,
+	   p !~ 'Seq Scan on message_history' AS no_seq_scan
+  FROM pg_temp.plan_of($$SELECT * FROM broadcast.variation_stats WHERE workspace_id = 'stats' AND broadcast_id = 'b7'$$) p;
 SELECT broadcast.drop_workspace('stats');

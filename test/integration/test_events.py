@@ -125,7 +125,8 @@ def test_ab(r, db, api):
     # record (both phases, two senders): exactly the lowest and highest id of its rows
     rng = db.row("SELECT b.first_message_id = x.lo AND b.last_message_id = x.hi, x.n"
                  "  FROM broadcast.broadcasts b,"
-                 "       (SELECT min(h.message_id::text)::uuid AS lo, max(h.message_id::text)::uuid AS hi,"
+                 "       (SELECT min(h.message_id::text COLLATE \"C\")::uuid AS lo,"
+                 "               max(h.message_id::text COLLATE \"C\")::uuid AS hi,"
                  "               count(*) AS n"
                  "          FROM broadcast.message_history h"
                  "         WHERE h.workspace_id = 'ev' AND h.broadcast_id = 'ab') x"

@@ -5,7 +5,7 @@
  * for rows written another way (an import from another service, the 1.2
  * update's moved rows).  Only widens: a sender recording meanwhile has
  * widened the range for rows this statement's snapshot cannot see.  Reads
- * the workspace's whole history.
+ * the workspace's whole history, and locks its broadcasts meanwhile.
  */
 
 CREATE OR REPLACE FUNCTION broadcast.refresh_broadcast_ranges(workspace_id text) RETURNS integer
@@ -17,6 +17,10 @@ DECLARE
 BEGIN
 	PERFORM broadcast._require_admin('refresh broadcast ranges');
 	PERFORM broadcast._authorize(refresh_broadcast_ranges.workspace_id);
+	/* in the senders' order (lock_broadcasts_plan): a sender recording meanwhile waits, never deadlocks */
+	PERFORM 1 FROM broadcast.broadcasts b
+	  WHERE b.workspace_id = refresh_broadcast_ranges.workspace_id
+	  ORDER BY b.broadcast_id FOR NO KEY UPDATE;
 	/* uuid has no min() or max(): its text in "C" order is its byte order */
 	UPDATE broadcast.broadcasts b
 	   SET first_message_id = least(b.first_message_id, x.lo),

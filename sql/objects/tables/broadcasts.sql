@@ -34,8 +34,6 @@ CREATE TABLE broadcast.broadcasts (
     completed_at timestamp with time zone,
     cancelled_at timestamp with time zone,
     instance_nonce uuid DEFAULT broadcast._instance_nonce() NOT NULL,
-    first_message_id uuid,
-    last_message_id uuid,
     CONSTRAINT broadcasts_ab_metric_check CHECK ((ab_metric = ANY (ARRAY['open'::text, 'click'::text]))),
     CONSTRAINT broadcasts_ab_sample_percent_check CHECK (((ab_sample_percent >= 1) AND (ab_sample_percent <= 100))),
     CONSTRAINT broadcasts_broadcast_id_check CHECK (broadcast.is_valid_id(broadcast_id)),
@@ -48,8 +46,6 @@ CREATE TABLE broadcast.broadcasts (
     CONSTRAINT broadcasts_variations_check CHECK (((variations IS NULL) OR ((cardinality(variations) >= 2) AND (cardinality(variations) <= 8))))
 );
 
-COMMENT ON COLUMN broadcast.broadcasts.first_message_id IS 'Lowest message id of the broadcast''s history rows: its statistics read the history''s primary key from here';
-COMMENT ON COLUMN broadcast.broadcasts.last_message_id IS 'Highest message id of the broadcast''s history rows';
 COMMENT ON COLUMN broadcast.broadcasts.instance_nonce IS 'broadcast.instance.nonce when it was created or scheduled; another value means a restored row';
 
 ALTER TABLE ONLY broadcast.broadcasts
@@ -101,15 +97,6 @@ COMMENT ON COLUMN broadcast.broadcasts.test_of IS
 	'For a test-send broadcast (send_test): the broadcast it tests';
 
 ALTER TABLE broadcast.broadcasts
-	ADD COLUMN send_window jsonb CHECK (jsonb_typeof(send_window) = 'object');
-
-COMMENT ON COLUMN broadcast.broadcasts.send_window IS
-	'Sending window {"from", "to", "days", "zone"} (set_sending_window); NULL: any time';
-
-CREATE TRIGGER broadcasts_send_window_check BEFORE INSERT OR UPDATE OF send_window ON broadcast.broadcasts
-	FOR EACH ROW EXECUTE FUNCTION broadcast._send_window_check();
-
-ALTER TABLE broadcast.broadcasts
 	ADD COLUMN kind text NOT NULL DEFAULT 'broadcast' CHECK (kind IN ('broadcast', 'optin')),
 	ADD COLUMN tracking boolean;
 
@@ -122,3 +109,19 @@ COMMENT ON COLUMN broadcast.broadcasts.tracking IS
 CREATE TRIGGER cache_generation_engagement
 	AFTER UPDATE OF kind, tracking ON broadcast.broadcasts
 	FOR EACH STATEMENT EXECUTE FUNCTION broadcast._bump_generation();
+
+/* after kind and tracking, as the update adds them (88_windows_caps.sql) */
+ALTER TABLE broadcast.broadcasts
+	ADD COLUMN send_window jsonb CHECK (jsonb_typeof(send_window) = 'object');
+
+COMMENT ON COLUMN broadcast.broadcasts.send_window IS
+	'Sending window {"from", "to", "days", "zone"} (set_sending_window); NULL: any time';
+
+CREATE TRIGGER broadcasts_send_window_check BEFORE INSERT OR UPDATE OF send_window ON broadcast.broadcasts
+	FOR EACH ROW EXECUTE FUNCTION broadcast._send_window_check();
+
+/* after the columns of the earlier 1.3 parts, as the update adds them (89b_history_lean.sql) */
+ALTER TABLE broadcast.broadcasts ADD COLUMN first_message_id uuid, ADD COLUMN last_message_id uuid;
+
+COMMENT ON COLUMN broadcast.broadcasts.first_message_id IS 'Lowest message id of the broadcast''s history rows: its statistics read the history''s primary key from here';
+COMMENT ON COLUMN broadcast.broadcasts.last_message_id IS 'Highest message id of the broadcast''s history rows';
