@@ -8,7 +8,7 @@ claim 1,000 rows with FOR UPDATE SKIP LOCKED, insert their history rows,
 delete them from the queue, commit; as many processes as the engine has
 senders, BENCH_SENDERS, default 2) on the engine's tables as they ship,
 then with 1.2's two indexes added back (1.3 serves stats and events
-without them), with the contact index or the insert triggers taken away,
+without them), with the contact index or the insert trigger taken away,
 and on the minimal schema of bench/send.py (queue with an
 identity key and one partial index, history with a primary key only).
 Every variant runs once per round, rounds interleaved, in one cluster; the
@@ -16,8 +16,9 @@ figures are medians.  Between runs the history is truncated, so each run
 inserts into an empty month.
 
 Printed per variant: rows/s over the wall time and microseconds of one
-process per row, and the difference to the tables as shipped.  This is the measurement behind issue 13's "every index and
-trigger touched per sent message" (docs/benchmarks.md).
+process per row, and the difference to the tables as shipped.  This is
+the measurement behind issue 13's "every index and trigger touched per
+sent message" (docs/benchmarks.md).
 
 full:  200,000 rows per run, 3 rounds; small: 20,000 rows, 1 round (a smoke
 test: no speed checks).  Exit status 0 when every run recorded every row
@@ -62,7 +63,7 @@ def index_defs(db, suffixes):
 
 
 class Variant:
-    """Takes some of the history's indexes or triggers away, or adds 1.2's, for one run."""
+    """Takes some of the history's indexes or its trigger away, or adds 1.2's, for one run."""
 
     def __init__(self, label, drop=(), add=(), triggers=False):
         self.label, self.drop, self.add, self.triggers = label, drop, add, triggers
